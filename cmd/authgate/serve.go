@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+	"time"
+
+	"github.com/authgate/authgate"
+	"github.com/authgate/authgate/config"
+	"github.com/authgate/authgate/gateway"
+	"github.com/authgate/authgate/gateway/demoupstream"
+)
+
+func serveCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "configuration file (default: the embedded gateway.yaml)")
+	demo := fs.String("demo-upstream", "", "also run the demo upstream on this address, e.g. 127.0.0.1:9000")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*path, getenv)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(cfg.Log.Level, stdout)
+	if *demo != "" {
+		stopDemo, err := startDemo(*demo, logger)
+		if err != nil {
+			return err
+		}
+		defer stopDemo()
+	}
+	s, err := gateway.New(cfg, gateway.Options{Logger: logger, ConfigPath: *path, Getenv: getenv})
+	if err != nil {
+		return err
+	}
+	if err := s.Listen(); err != nil {
+		return err
+	}
+	if *path != "" {
+		if err := config.Watch(ctx, *path, 200*time.Millisecond, func() { _ = s.Reload() }); err != nil {
+			logger.Warn("config file watch unavailable; reload with SIGHUP", slog.String("error", err.Error()))
+		}
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				_ = s.Reload()
+			}
+		}
+	}()
+	scheme := "http"
+	if cfg.TLS.Enabled() {
+		scheme = "https"
+	}
+	logger.Info("authgate serving", slog.String("version", version()),
+		slog.String("listen", s.Addr().String()), slog.String("scheme", scheme),
+		slog.String("ops_listen", s.OpsAddr().String()), slog.String("store", cfg.Store.Type),
+		slog.Int("routes", len(cfg.Routes)))
+	return s.Serve(ctx)
+}
+
+// loadConfig reads path, or the embedded default when path is "".
+func loadConfig(path string, getenv func(string) string) (*config.Config, error) {
+	if path == "" {
+		return config.Parse("gateway.yaml (embedded)", authgate.DefaultConfig, getenv)
+	}
+	return config.Load(path, getenv)
+}
+
+func newLogger(level string, w io.Writer) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level))
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// startDemo runs the demo upstream for `make run`.
+func startDemo(addr string, logger *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("demo upstream: %w", err)
+	}
+	srv := &http.Server{Handler: demoupstream.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("demo upstream stopped", slog.String("error", err.Error()))
+		}
+	}()
+	logger.Info("demo upstream serving", slog.String("listen", ln.Addr().String()))
+	return func() { _ = srv.Close() }, nil
+}
+
+func validateCmd(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("config validate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "gateway.yaml", "configuration file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if _, err := config.Load(*path, getenv); err != nil {
+		var ps config.Problems
+		if errors.As(err, &ps) {
+			fmt.Fprintln(stderr, ps.Error())
+			return fmt.Errorf("%s: %d problem(s)", *path, len(ps))
+		}
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: ok\n", *path)
+	return nil
+}
+
+// version is the module version stamped by the Go toolchain, or "dev".
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}

@@ -1,0 +1,305 @@
+// Package config defines authgate's configuration file (gateway.yaml): its types, defaults,
+// loading with ${ENV} expansion, and validation whose every problem names file, line and field.
+//
+// The package imports nothing of the gateway's own; it is pure apart from reading the file.
+package config
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Config is the whole gateway configuration. The zero value is not useful; start from Default.
+type Config struct {
+	// Listen is the main listener address. Default: ":8080".
+	Listen string `yaml:"listen"`
+	// OpsListen serves /metrics, /healthz and /readyz; never the main listener. Default: "127.0.0.1:9090".
+	OpsListen string `yaml:"ops_listen"`
+	// TLS, when both files are set, makes the main listener HTTPS only (TLS >= 1.2, HTTP/2).
+	TLS TLS `yaml:"tls"`
+	// Server holds listener timeouts and the shutdown drain.
+	Server Server `yaml:"server"`
+	// Store is where credentials and shared state live.
+	Store Store `yaml:"store"`
+	// ClientIP says whose X-Forwarded-For is believed.
+	ClientIP ClientIP `yaml:"client_ip"`
+	// IPAllowlist admits only these IPs or CIDRs when non-empty. Default: empty (everyone).
+	IPAllowlist []string `yaml:"ip_allowlist"`
+	// IPDenylist refuses these IPs or CIDRs. Default: empty.
+	IPDenylist []string `yaml:"ip_denylist"`
+	// Upstreams are the APIs behind the gateway, by name.
+	Upstreams map[string]Upstream `yaml:"upstreams"`
+	// JWT configures accepted token issuers.
+	JWT JWT `yaml:"jwt"`
+	// Issuer is the built-in token issuer (login).
+	Issuer Issuer `yaml:"issuer"`
+	// AuthAPI is where the gateway serves its own login and management API.
+	AuthAPI AuthAPI `yaml:"auth_api"`
+	// Bootstrap holds the first credentials of a new install.
+	Bootstrap Bootstrap `yaml:"bootstrap"`
+	// APIKeys configures key form and expiry.
+	APIKeys APIKeys `yaml:"api_keys"`
+	// RateLimits are the per-auth-method defaults.
+	RateLimits RateLimits `yaml:"rate_limits"`
+	// Policy maps roles to scopes.
+	Policy Policy `yaml:"policy"`
+	// Routes are matched in net/http.ServeMux precedence, not in file order.
+	Routes []Route `yaml:"routes"`
+	// Console is the embedded web page.
+	Console Console `yaml:"console"`
+	// ForwardAuth is the decision-only endpoint for nginx, Traefik or Envoy.
+	ForwardAuth ForwardAuth `yaml:"forward_auth"`
+	// Log configures the JSON logger.
+	Log Log `yaml:"log"`
+}
+
+// TLS names the main listener's certificate. Both empty means plain HTTP.
+type TLS struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+}
+
+// Enabled reports whether the main listener serves HTTPS.
+func (t TLS) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" }
+
+// Server holds the limits every http.Server of the gateway is built with.
+type Server struct {
+	// ReadHeaderTimeout bounds reading request headers (slowloris). Default: 10s.
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	// ReadTimeout bounds reading a whole request, body included; 0 = none. Default: 0.
+	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// IdleTimeout closes idle keep-alive connections. Default: 120s.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// MaxHeaderBytes bounds request headers. Default: 65536.
+	MaxHeaderBytes int `yaml:"max_header_bytes"`
+	// DrainDelay is how long /readyz reports 503 before the listeners stop accepting,
+	// so a load balancer can take the replica out. Default: 0s.
+	DrainDelay time.Duration `yaml:"drain_delay"`
+	// ShutdownTimeout is how long in-flight requests may run after SIGTERM. Default: 30s.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+}
+
+// Store selects and configures the credential store.
+type Store struct {
+	// Type is "memory" (one process, for trying it out) or "redis". Default: "memory".
+	Type string `yaml:"type"`
+	// Redis is used when Type is "redis".
+	Redis Redis `yaml:"redis"`
+	// Cache is the in-process credential cache.
+	Cache Cache `yaml:"cache"`
+	// OnStoreError is "serve_cached" or "fail_closed". Default: "serve_cached".
+	OnStoreError string `yaml:"on_store_error"`
+}
+
+// Redis is a single node (one address), a Cluster (several) or Sentinel (with MasterName).
+type Redis struct {
+	Addrs      []string `yaml:"addrs"`
+	MasterName string   `yaml:"master_name"`
+	Username   string   `yaml:"username"`
+	// Password never prints or logs its value.
+	Password Secret `yaml:"password"`
+	DB       int    `yaml:"db"`
+	// KeyPrefix is prepended to every key and channel. Default: "authgate:".
+	KeyPrefix string `yaml:"key_prefix"`
+}
+
+// Cache bounds the in-process credential cache.
+type Cache struct {
+	// TTL is how long a verified credential is trusted without the store. Default: 30s.
+	TTL time.Duration `yaml:"ttl"`
+	// MaxEntries bounds the cache. Default: 100000.
+	MaxEntries int `yaml:"max_entries"`
+	// StaleTTL is how long cached good credentials keep working while the store is down
+	// (serve_cached). Default: 5m.
+	StaleTTL time.Duration `yaml:"stale_ttl"`
+}
+
+// ClientIP configures client address resolution.
+type ClientIP struct {
+	// TrustedProxies are CIDRs (or IPs) whose X-Forwarded-For is believed. Default: none.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+}
+
+// Upstream is one API behind the gateway.
+type Upstream struct {
+	// URL is where live traffic goes. Required.
+	URL string `yaml:"url"`
+	// TestURL is where test keys go; empty means test keys are refused on this upstream.
+	TestURL string `yaml:"test_url"`
+	// Timeout bounds the whole upstream exchange (504 upstream_timeout). Default: 30s.
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// JWT configures token validation.
+type JWT struct {
+	// Leeway is the allowed clock skew for exp and nbf. Default: 30s.
+	Leeway time.Duration `yaml:"leeway"`
+	// Issuers are the external token issuers accepted.
+	Issuers []JWTIssuer `yaml:"issuers"`
+}
+
+// JWTIssuer is one accepted external issuer.
+type JWTIssuer struct {
+	Issuer         string   `yaml:"issuer"`
+	Audiences      []string `yaml:"audiences"`
+	JWKSURL        string   `yaml:"jwks_url"`
+	HMACSecret     Secret   `yaml:"hmac_secret"`
+	PublicKeyFiles []string `yaml:"public_key_files"`
+	Algorithms     []string `yaml:"algorithms"`
+	RoleClaim      string   `yaml:"role_claim"`
+}
+
+// Issuer is the built-in token issuer.
+type Issuer struct {
+	// Enabled turns on login, refresh and logout. Default: false.
+	Enabled bool `yaml:"enabled"`
+	// Name is the iss claim. Default: "authgate".
+	Name string `yaml:"name"`
+	// SigningKeyFile holds an Ed25519 or P-256 key, created with mode 0600 when missing.
+	SigningKeyFile string `yaml:"signing_key_file"`
+	// AccessTTL default: 1h. RefreshTTL default: 168h.
+	AccessTTL  time.Duration `yaml:"access_ttl"`
+	RefreshTTL time.Duration `yaml:"refresh_ttl"`
+	// MFA is "optional", "required_for_admins" or "required". Default: "optional".
+	MFA string `yaml:"mfa"`
+}
+
+// AuthAPI places the gateway's own API.
+type AuthAPI struct {
+	// Prefix of login and management calls. Default: "/api/auth".
+	Prefix string `yaml:"prefix"`
+	// RefreshTokenPath is where a key refreshes itself. Default: "/api/refresh_token".
+	RefreshTokenPath string `yaml:"refresh_token_path"`
+}
+
+// Bootstrap holds first credentials.
+type Bootstrap struct {
+	AdminEmail    string `yaml:"admin_email"`
+	AdminPassword Secret `yaml:"admin_password"`
+	AdminKey      Secret `yaml:"admin_key"`
+}
+
+// APIKeys configures API keys.
+type APIKeys struct {
+	// Prefix of every key. Default: "sk".
+	Prefix string `yaml:"prefix"`
+	// AllowedExpiryDays lists the durations a key may be created with; 0 = never. Default: [30, 90, 365, 0].
+	AllowedExpiryDays []int `yaml:"allowed_expiry_days"`
+	// DefaultExpiryDays must be one of AllowedExpiryDays. Default: 90.
+	DefaultExpiryDays int `yaml:"default_expiry_days"`
+}
+
+// RateLimits are the per-method defaults and the mode.
+type RateLimits struct {
+	// Mode is "redis" (one limit across replicas) or "local". Default: "local" with the memory
+	// store, "redis" with the Redis store.
+	Mode   string    `yaml:"mode"`
+	JWT    RateLimit `yaml:"jwt"`
+	APIKey RateLimit `yaml:"api_key"`
+	Login  RateLimit `yaml:"login"`
+}
+
+// RateLimit is the limit for one authentication method, route or key.
+type RateLimit struct {
+	// Requests is the number of requests allowed per Per. Required.
+	Requests int `yaml:"requests"`
+	// Per is the window Requests applies to. Default: 1m.
+	Per time.Duration `yaml:"per"`
+}
+
+// Policy maps role names to the scopes they grant.
+type Policy struct {
+	Roles map[string][]string `yaml:"roles"`
+}
+
+// Route is one entry of routes.
+type Route struct {
+	// Name labels metrics and logs. Required, unique.
+	Name string `yaml:"name"`
+	// Match holds net/http.ServeMux patterns: "[METHOD ][HOST]/path".
+	Match []string `yaml:"match"`
+	// Upstream names an entry of upstreams. Required.
+	Upstream string `yaml:"upstream"`
+	// Public routes need no credential.
+	Public bool `yaml:"public"`
+	// Scopes: the credential needs any one of them.
+	Scopes []string `yaml:"scopes"`
+	// ScopesAll: the credential needs all of them.
+	ScopesAll []string `yaml:"scopes_all"`
+	// RateLimit overrides the method default on this route.
+	RateLimit *RateLimit `yaml:"rate_limit"`
+	// IPAllowlist admits only these IPs or CIDRs on this route when non-empty.
+	IPAllowlist []string `yaml:"ip_allowlist"`
+	// ForwardCredentials keeps Authorization and X-API-Key on the forwarded request.
+	ForwardCredentials bool `yaml:"forward_credentials"`
+}
+
+// Console is the embedded web page.
+type Console struct {
+	Enabled bool   `yaml:"enabled"`
+	Path    string `yaml:"path"`
+}
+
+// ForwardAuth is the decision endpoint for an external proxy.
+type ForwardAuth struct {
+	Enabled bool   `yaml:"enabled"`
+	Path    string `yaml:"path"`
+}
+
+// Log configures the logger.
+type Log struct {
+	// Level is debug, info, warn or error. Default: info.
+	Level string `yaml:"level"`
+	// AccessLog writes one line per request. Default: true.
+	AccessLog bool `yaml:"access_log"`
+}
+
+// Secret is a string that never prints or logs its value.
+type Secret string
+
+// String hides the value.
+func (Secret) String() string { return "REDACTED" }
+
+// LogValue hides the value from log/slog.
+func (Secret) LogValue() slog.Value { return slog.StringValue("REDACTED") }
+
+// Value returns the secret itself, for the one place that needs it.
+func (s Secret) Value() string { return string(s) }
+
+// Default returns the configuration every file is decoded onto.
+func Default() Config {
+	return Config{
+		Listen:    ":8080",
+		OpsListen: "127.0.0.1:9090",
+		Server: Server{
+			ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout:       120 * time.Second,
+			MaxHeaderBytes:    64 << 10,
+			ShutdownTimeout:   30 * time.Second,
+		},
+		Store: Store{
+			Type:         "memory",
+			Redis:        Redis{Addrs: []string{"127.0.0.1:6379"}, KeyPrefix: "authgate:"},
+			Cache:        Cache{TTL: 30 * time.Second, MaxEntries: 100000, StaleTTL: 5 * time.Minute},
+			OnStoreError: "serve_cached",
+		},
+		JWT: JWT{Leeway: 30 * time.Second},
+		Issuer: Issuer{
+			Name:           "authgate",
+			SigningKeyFile: "./data/signing-key.pem",
+			AccessTTL:      time.Hour,
+			RefreshTTL:     168 * time.Hour,
+			MFA:            "optional",
+		},
+		AuthAPI: AuthAPI{Prefix: "/api/auth", RefreshTokenPath: "/api/refresh_token"},
+		APIKeys: APIKeys{Prefix: "sk", AllowedExpiryDays: []int{30, 90, 365, 0}, DefaultExpiryDays: 90},
+		RateLimits: RateLimits{
+			JWT:    RateLimit{Requests: 1000, Per: time.Minute},
+			APIKey: RateLimit{Requests: 100, Per: time.Minute},
+			Login:  RateLimit{Requests: 10, Per: time.Minute},
+		},
+		Console:     Console{Path: "/console/"},
+		ForwardAuth: ForwardAuth{Path: "/authz"},
+		Log:         Log{Level: "info", AccessLog: true},
+	}
+}

@@ -1,0 +1,327 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Problem is one thing wrong with a configuration, located in its file.
+type Problem struct {
+	File  string // file name as given to Load
+	Line  int    // 1-based; 0 when the field is not in the file (a default)
+	Field string // YAML path, e.g. "routes[3].upstream"
+	Msg   string
+}
+
+// Error formats p as "gateway.yaml:42: routes[3].upstream: unknown upstream \"apii\"".
+func (p *Problem) Error() string {
+	loc := p.File
+	if p.Line > 0 {
+		loc += ":" + strconv.Itoa(p.Line)
+	}
+	if p.Field == "" {
+		return loc + ": " + p.Msg
+	}
+	return loc + ": " + p.Field + ": " + p.Msg
+}
+
+// Problems is every problem of one file, in file order. It is returned by Load and Parse
+// as an error; errors.As finds it.
+type Problems []*Problem
+
+// Error joins the problems one per line.
+func (ps Problems) Error() string {
+	lines := make([]string, len(ps))
+	for i, p := range ps {
+		lines[i] = p.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Load reads, expands, decodes and validates the file at path. getenv resolves ${NAME};
+// pass os.Getenv. On any problem it returns Problems and a nil Config.
+func Load(path string, getenv func(string) string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(filepath.Base(path), data, getenv)
+}
+
+// Parse is Load for bytes already read; name is used in problem locations.
+func Parse(name string, data []byte, getenv func(string) string) (*Config, error) {
+	cfg := Default()
+	var doc yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) { // empty file: all defaults
+		return nil, Problems{{File: name, Line: yamlErrLine(err), Msg: "invalid YAML: " + trimYAMLErr(err)}}
+	}
+	d := &decoder{file: name, getenv: getenv, lines: map[string]int{}}
+	if doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 {
+		root := doc.Content[0]
+		d.expand(root, "")
+		d.check(root, reflect.TypeOf(cfg), "")
+		if len(d.problems) > 0 {
+			return nil, d.problems
+		}
+		if err := root.Decode(&cfg); err != nil {
+			return nil, Problems{{File: name, Line: yamlErrLine(err), Msg: trimYAMLErr(err)}}
+		}
+	}
+	cfg.applyDefaults(d.present)
+	for _, fe := range cfg.validate() {
+		d.problems = append(d.problems, &Problem{File: name, Line: d.lineOf(fe.path), Field: fe.path, Msg: fe.msg})
+	}
+	if len(d.problems) > 0 {
+		slices.SortStableFunc(d.problems, func(a, b *Problem) int { return a.Line - b.Line })
+		return nil, d.problems
+	}
+	return &cfg, nil
+}
+
+var yamlLineRE = regexp.MustCompile(`line (\d+)`)
+
+func yamlErrLine(err error) int {
+	m := yamlLineRE.FindStringSubmatch(err.Error())
+	if m == nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
+}
+
+func trimYAMLErr(err error) string {
+	s := strings.TrimPrefix(err.Error(), "yaml: ")
+	s = strings.TrimPrefix(s, "unmarshal errors:\n  ")
+	return yamlLineRE.ReplaceAllString(s, "")
+}
+
+// decoder walks the YAML tree beside the Go types, so every field's line is known and
+// unknown keys and ill-typed values are reported with their path.
+type decoder struct {
+	file     string
+	getenv   func(string) string
+	lines    map[string]int  // YAML path -> line
+	present  map[string]bool // paths set in the file (for defaults that depend on presence)
+	problems Problems
+}
+
+func (d *decoder) add(line int, field, format string, args ...any) {
+	d.problems = append(d.problems, &Problem{File: d.file, Line: line, Field: field, Msg: fmt.Sprintf(format, args...)})
+}
+
+// lineOf finds the line of path, or of its nearest ancestor present in the file.
+func (d *decoder) lineOf(path string) int {
+	for path != "" {
+		if l, ok := d.lines[path]; ok {
+			return l
+		}
+		i := strings.LastIndexAny(path, ".[")
+		if i < 0 {
+			break
+		}
+		path = path[:i]
+	}
+	return 0
+}
+
+var envRE = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
+
+// expand replaces ${NAME} and ${NAME:-default} in scalar values (never in keys, so the
+// structure of the file cannot be changed by the environment). An unset ${NAME} without a
+// default is a problem: an empty secret or address is worse than a refusal to start.
+func (d *decoder) expand(n *yaml.Node, path string) {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if !strings.Contains(n.Value, "${") {
+			return
+		}
+		n.Value = envRE.ReplaceAllStringFunc(n.Value, func(m string) string {
+			sub := envRE.FindStringSubmatch(m)
+			if v := d.getenv(sub[1]); v != "" {
+				return v
+			}
+			if sub[2] != "" {
+				return sub[3]
+			}
+			d.add(n.Line, path, "environment variable %s is not set (write ${%s:-} to allow empty)", sub[1], sub[1])
+			return ""
+		})
+		if n.Style == 0 || n.Style == yaml.TaggedStyle {
+			n.Tag = "" // let the expanded plain value resolve to its own type (int, bool, ...)
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			d.expand(n.Content[i+1], join(path, n.Content[i].Value))
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			d.expand(c, fmt.Sprintf("%s[%d]", path, i))
+		}
+	}
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+var (
+	durationType = reflect.TypeOf(time.Duration(0))
+	secretType   = reflect.TypeOf(Secret(""))
+)
+
+// check walks n against t: records lines, reports unknown keys and values of the wrong type.
+func (d *decoder) check(n *yaml.Node, t reflect.Type, path string) {
+	if d.present == nil {
+		d.present = map[string]bool{}
+	}
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if path != "" {
+		if _, ok := d.lines[path]; !ok {
+			d.lines[path] = n.Line
+		}
+		d.present[path] = true
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {
+		return // null leaves the default in place
+	}
+	switch {
+	case t.Kind() == reflect.Struct:
+		if n.Kind != yaml.MappingNode {
+			d.add(n.Line, path, "expected a mapping, got %s", kindName(n))
+			return
+		}
+		fields := map[string]reflect.StructField{}
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			if tag, _, _ := strings.Cut(f.Tag.Get("yaml"), ","); tag != "" && tag != "-" {
+				fields[tag] = f
+			}
+		}
+		seen := map[string]bool{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			p := join(path, k.Value)
+			d.lines[p] = k.Line
+			f, ok := fields[k.Value]
+			if !ok {
+				d.add(k.Line, p, "unknown field%s", suggest(k.Value, fields))
+				continue
+			}
+			if seen[k.Value] {
+				d.add(k.Line, p, "duplicate field")
+				continue
+			}
+			seen[k.Value] = true
+			d.check(v, f.Type, p)
+		}
+	case t.Kind() == reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			d.add(n.Line, path, "expected a mapping, got %s", kindName(n))
+			return
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			p := join(path, k.Value)
+			d.lines[p] = k.Line
+			d.check(v, t.Elem(), p)
+		}
+	case t.Kind() == reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			d.add(n.Line, path, "expected a list, got %s", kindName(n))
+			return
+		}
+		for i, c := range n.Content {
+			d.check(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i))
+		}
+	default:
+		if n.Kind != yaml.ScalarNode {
+			d.add(n.Line, path, "expected a single value, got %s", kindName(n))
+			return
+		}
+		v := reflect.New(t)
+		if err := n.Decode(v.Interface()); err != nil {
+			d.add(n.Line, path, "%s", scalarMsg(t, n.Value))
+		}
+	}
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	default:
+		return fmt.Sprintf("%q", n.Value)
+	}
+}
+
+func scalarMsg(t reflect.Type, v string) string {
+	switch {
+	case t == durationType:
+		return fmt.Sprintf("invalid duration %q (write e.g. 500ms, 30s, 1m, 2h)", v)
+	case t == secretType || t.Kind() == reflect.String:
+		return fmt.Sprintf("invalid string %q", v)
+	case t.Kind() == reflect.Bool:
+		return fmt.Sprintf("invalid boolean %q (write true or false)", v)
+	case t.Kind() == reflect.Int:
+		return fmt.Sprintf("invalid integer %q", v)
+	default:
+		return fmt.Sprintf("invalid value %q", v)
+	}
+}
+
+// suggest names a known field within edit distance 2 of an unknown one.
+func suggest(key string, fields map[string]reflect.StructField) string {
+	best, bestD := "", 3
+	for name := range fields {
+		if dist := editDistance(key, name); dist < bestD || (dist == bestD && name < best) {
+			best, bestD = name, dist
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

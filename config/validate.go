@@ -1,0 +1,474 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+)
+
+// fieldErr is one validation problem before it is located in the file.
+type fieldErr struct {
+	path string
+	msg  string
+}
+
+type problems []fieldErr
+
+func (ps *problems) add(path, format string, args ...any) {
+	*ps = append(*ps, fieldErr{path: path, msg: fmt.Sprintf(format, args...)})
+}
+
+// applyDefaults fills what depends on other fields or on whether a field was in the file.
+func (c *Config) applyDefaults(present map[string]bool) {
+	for name, u := range c.Upstreams {
+		if u.Timeout == 0 {
+			u.Timeout = 30 * time.Second
+			c.Upstreams[name] = u
+		}
+	}
+	for i := range c.Routes {
+		if rl := c.Routes[i].RateLimit; rl != nil && rl.Per == 0 {
+			rl.Per = time.Minute
+		}
+	}
+	for _, rl := range []*RateLimit{&c.RateLimits.JWT, &c.RateLimits.APIKey, &c.RateLimits.Login} {
+		if rl.Per == 0 {
+			rl.Per = time.Minute
+		}
+	}
+	if c.RateLimits.Mode == "" {
+		c.RateLimits.Mode = "local"
+		if c.Store.Type == "redis" {
+			c.RateLimits.Mode = "redis"
+		}
+	}
+	if !present["policy.roles"] {
+		c.Policy.Roles = map[string][]string{
+			"admin":  {"*"},
+			"member": {"reports:*", "dashboards:*", "goals:read", "usage:read", "keys:manage"},
+			"viewer": {"reports:read", "dashboards:read", "goals:read", "usage:read", "keys:manage"},
+		}
+	}
+	if !present["log.access_log"] {
+		c.Log.AccessLog = true
+	}
+}
+
+var (
+	nameRE      = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+	scopeRE     = regexp.MustCompile(`^[A-Za-z0-9_.:*/-]{1,128}$`)
+	keyPrefixRE = regexp.MustCompile(`^[a-z0-9]{1,16}$`)
+)
+
+// Validate reports every problem of c by its YAML path. It has no side effects.
+func (c *Config) validate() problems {
+	var ps problems
+	checkAddr(&ps, "listen", c.Listen)
+	checkAddr(&ps, "ops_listen", c.OpsListen)
+	if c.Listen == c.OpsListen {
+		ps.add("ops_listen", "must differ from listen (%q): metrics are never served on the main listener", c.Listen)
+	}
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		ps.add("tls", "cert_file and key_file go together: set both or neither")
+	}
+	checkPositive(&ps, "server.read_header_timeout", c.Server.ReadHeaderTimeout)
+	checkPositive(&ps, "server.idle_timeout", c.Server.IdleTimeout)
+	checkPositive(&ps, "server.shutdown_timeout", c.Server.ShutdownTimeout)
+	if c.Server.MaxHeaderBytes < 4096 {
+		ps.add("server.max_header_bytes", "must be at least 4096, got %d", c.Server.MaxHeaderBytes)
+	}
+	if c.Server.ReadTimeout < 0 || c.Server.DrainDelay < 0 {
+		ps.add("server", "read_timeout and drain_delay must not be negative")
+	}
+	c.validateStore(&ps)
+
+	checkCIDRs(&ps, "client_ip.trusted_proxies", c.ClientIP.TrustedProxies)
+	checkCIDRs(&ps, "ip_allowlist", c.IPAllowlist)
+	checkCIDRs(&ps, "ip_denylist", c.IPDenylist)
+
+	for name, u := range c.Upstreams {
+		p := "upstreams." + name
+		if !nameRE.MatchString(name) {
+			ps.add(p, "upstream names use letters, digits, '_', '.', '-'")
+		}
+		checkURL(&ps, p+".url", u.URL, true)
+		checkURL(&ps, p+".test_url", u.TestURL, false)
+		checkPositive(&ps, p+".timeout", u.Timeout)
+	}
+
+	checkNonNegative(&ps, "jwt.leeway", c.JWT.Leeway)
+	for i, is := range c.JWT.Issuers {
+		c.validateIssuer(&ps, fmt.Sprintf("jwt.issuers[%d]", i), is)
+	}
+	checkOneOf(&ps, "issuer.mfa", c.Issuer.MFA, "optional", "required_for_admins", "required")
+	checkPositive(&ps, "issuer.access_ttl", c.Issuer.AccessTTL)
+	checkPositive(&ps, "issuer.refresh_ttl", c.Issuer.RefreshTTL)
+	if c.Issuer.Enabled && c.Issuer.SigningKeyFile == "" {
+		ps.add("issuer.signing_key_file", "required when the issuer is enabled")
+	}
+
+	checkPath(&ps, "auth_api.prefix", c.AuthAPI.Prefix)
+	if strings.HasSuffix(c.AuthAPI.Prefix, "/") {
+		ps.add("auth_api.prefix", "must not end with '/', got %q", c.AuthAPI.Prefix)
+	}
+	checkPath(&ps, "auth_api.refresh_token_path", c.AuthAPI.RefreshTokenPath)
+	checkPath(&ps, "console.path", c.Console.Path)
+	checkPath(&ps, "forward_auth.path", c.ForwardAuth.Path)
+
+	if !keyPrefixRE.MatchString(c.APIKeys.Prefix) {
+		ps.add("api_keys.prefix", "must be 1 to 16 lowercase letters or digits, got %q", c.APIKeys.Prefix)
+	}
+	for i, d := range c.APIKeys.AllowedExpiryDays {
+		if d < 0 {
+			ps.add(fmt.Sprintf("api_keys.allowed_expiry_days[%d]", i), "must be 0 (never) or a positive number of days, got %d", d)
+		}
+	}
+	if !slices.Contains(c.APIKeys.AllowedExpiryDays, c.APIKeys.DefaultExpiryDays) {
+		ps.add("api_keys.default_expiry_days", "%d is not in allowed_expiry_days %v", c.APIKeys.DefaultExpiryDays, c.APIKeys.AllowedExpiryDays)
+	}
+
+	checkOneOf(&ps, "rate_limits.mode", c.RateLimits.Mode, "redis", "local")
+	if c.RateLimits.Mode == "redis" && c.Store.Type != "redis" {
+		ps.add("rate_limits.mode", "redis mode needs store.type: redis")
+	}
+	c.RateLimits.JWT.validate(&ps, "rate_limits.jwt")
+	c.RateLimits.APIKey.validate(&ps, "rate_limits.api_key")
+	c.RateLimits.Login.validate(&ps, "rate_limits.login")
+
+	for role, scopes := range c.Policy.Roles {
+		if !nameRE.MatchString(role) {
+			ps.add("policy.roles."+role, "role names use letters, digits, '_', '.', '-'")
+		}
+		checkScopes(&ps, "policy.roles."+role, scopes)
+	}
+	checkOneOf(&ps, "log.level", c.Log.Level, "debug", "info", "warn", "error")
+	c.validateRoutes(&ps)
+	return ps
+}
+
+func (c *Config) validateStore(ps *problems) {
+	checkOneOf(ps, "store.type", c.Store.Type, "memory", "redis")
+	checkOneOf(ps, "store.on_store_error", c.Store.OnStoreError, "serve_cached", "fail_closed")
+	checkPositive(ps, "store.cache.ttl", c.Store.Cache.TTL)
+	checkNonNegative(ps, "store.cache.stale_ttl", c.Store.Cache.StaleTTL)
+	if c.Store.Cache.MaxEntries <= 0 {
+		ps.add("store.cache.max_entries", "must be > 0, got %d", c.Store.Cache.MaxEntries)
+	}
+	if c.Store.Type != "redis" {
+		return
+	}
+	if len(c.Store.Redis.Addrs) == 0 {
+		ps.add("store.redis.addrs", "at least one address is required")
+	}
+	for i, a := range c.Store.Redis.Addrs {
+		checkAddr(ps, fmt.Sprintf("store.redis.addrs[%d]", i), a)
+	}
+	if c.Store.Redis.DB != 0 && len(c.Store.Redis.Addrs) > 1 && c.Store.Redis.MasterName == "" {
+		ps.add("store.redis.db", "Redis Cluster has only database 0")
+	}
+}
+
+func (c *Config) validateIssuer(ps *problems, p string, is JWTIssuer) {
+	if is.Issuer == "" {
+		ps.add(p+".issuer", "required")
+	}
+	sources := 0
+	for _, set := range []bool{is.JWKSURL != "", is.HMACSecret != "", len(is.PublicKeyFiles) > 0} {
+		if set {
+			sources++
+		}
+	}
+	if sources != 1 {
+		ps.add(p, "set exactly one of jwks_url, hmac_secret, public_key_files")
+	}
+	if is.JWKSURL != "" {
+		checkURL(ps, p+".jwks_url", is.JWKSURL, true)
+	}
+	if len(is.Algorithms) == 0 {
+		ps.add(p+".algorithms", "pin at least one algorithm")
+	}
+	for i, a := range is.Algorithms {
+		ap := fmt.Sprintf("%s.algorithms[%d]", p, i)
+		hmac := strings.HasPrefix(a, "HS")
+		switch {
+		case !slices.Contains([]string{"HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA"}, a):
+			ps.add(ap, "unsupported algorithm %q", a)
+		case hmac && is.HMACSecret == "":
+			ps.add(ap, "%s needs hmac_secret", a)
+		case !hmac && is.HMACSecret != "":
+			ps.add(ap, "%s cannot be checked with hmac_secret (algorithm confusion)", a)
+		}
+	}
+}
+
+func (c *Config) validateRoutes(ps *problems) {
+	names := map[string]int{}
+	for i, r := range c.Routes {
+		p := fmt.Sprintf("routes[%d]", i)
+		switch {
+		case r.Name == "":
+			ps.add(p+".name", "required")
+		case !nameRE.MatchString(r.Name):
+			ps.add(p+".name", "use letters, digits, '_', '.', '-' (it labels metrics), got %q", r.Name)
+		default:
+			if j, dup := names[r.Name]; dup {
+				ps.add(p+".name", "duplicate route name %q (also routes[%d])", r.Name, j)
+			}
+			names[r.Name] = i
+		}
+		if len(r.Match) == 0 {
+			ps.add(p+".match", "at least one pattern is required")
+		}
+		if r.Upstream == "" {
+			ps.add(p+".upstream", "required")
+		} else if _, ok := c.Upstreams[r.Upstream]; !ok {
+			ps.add(p+".upstream", "unknown upstream %q%s", r.Upstream, suggestName(r.Upstream, c.Upstreams))
+		}
+		checkScopes(ps, p+".scopes", r.Scopes)
+		checkScopes(ps, p+".scopes_all", r.ScopesAll)
+		if r.Public && (len(r.Scopes) > 0 || len(r.ScopesAll) > 0) {
+			ps.add(p+".public", "a public route cannot require scopes")
+		}
+		if r.RateLimit != nil {
+			r.RateLimit.validate(ps, p+".rate_limit")
+		}
+		checkCIDRs(ps, p+".ip_allowlist", r.IPAllowlist)
+	}
+	c.validatePatterns(ps)
+}
+
+// ReservedPatterns are the ServeMux patterns the gateway serves itself on the main listener.
+// Routes may not overlap them.
+func (c *Config) ReservedPatterns() []string {
+	p := c.AuthAPI.Prefix
+	out := []string{p, p + "/", c.AuthAPI.RefreshTokenPath}
+	if c.Issuer.Enabled {
+		out = append(out, "/.well-known/jwks.json")
+	}
+	if c.ForwardAuth.Enabled {
+		out = append(out, c.ForwardAuth.Path)
+	}
+	if c.Console.Enabled {
+		out = append(out, c.Console.Path)
+	}
+	return out
+}
+
+// validatePatterns registers every pattern in a ServeMux, as the router will, so syntax
+// errors and conflicts (two patterns neither more specific than the other) are refused here.
+func (c *Config) validatePatterns(ps *problems) {
+	reserved := c.ReservedPatterns()
+	for i, r := range reserved {
+		if i > 0 && slices.Contains(reserved[:i], r) {
+			ps.add("auth_api", "the gateway's own paths overlap each other: %q", r)
+			return
+		}
+	}
+	mux := http.NewServeMux()
+	for _, r := range reserved {
+		if err := register(mux, r, http.NotFoundHandler()); err != nil {
+			ps.add("auth_api", "%v", err)
+			return
+		}
+	}
+	var seen []placedPattern
+	for i, r := range c.Routes {
+		for j, m := range r.Match {
+			p := fmt.Sprintf("routes[%d].match[%d]", i, j)
+			if own := overlapsReserved(m, reserved); own != "" {
+				ps.add(p, "%q overlaps the gateway's own path %q", m, own)
+				continue
+			}
+			if err := register(mux, m, http.NotFoundHandler()); err != nil {
+				ps.add(p, "%s", explainConflict(m, err, reserved, seen))
+				continue
+			}
+			seen = append(seen, placedPattern{p, m})
+		}
+	}
+}
+
+// placedPattern is a route pattern already registered, with its YAML path.
+type placedPattern struct{ path, pattern string }
+
+// explainConflict names the pattern m conflicts with, by path, instead of by Go source line.
+func explainConflict(m string, err error, reserved []string, seen []placedPattern) string {
+	if register(http.NewServeMux(), m, http.NotFoundHandler()) != nil {
+		msg := err.Error()
+		if i := strings.LastIndex(msg, ": "); i >= 0 {
+			msg = msg[i+2:]
+		}
+		return fmt.Sprintf("invalid pattern %q: %s", m, msg)
+	}
+	for _, r := range reserved {
+		if conflicts(r, m) {
+			return fmt.Sprintf("%q conflicts with the gateway's own path %q", m, r)
+		}
+	}
+	for _, s := range seen {
+		if conflicts(s.pattern, m) {
+			if s.pattern == m {
+				return fmt.Sprintf("%q is already registered by %s", m, s.path)
+			}
+			return fmt.Sprintf("%q conflicts with %s %q: neither is more specific, so ServeMux cannot choose", m, s.path, s.pattern)
+		}
+	}
+	return err.Error()
+}
+
+func conflicts(a, b string) bool {
+	mux := http.NewServeMux()
+	_ = register(mux, a, http.NotFoundHandler())
+	return register(mux, b, http.NotFoundHandler()) != nil
+}
+
+// register adds pattern to mux and turns ServeMux's panic on a bad or conflicting pattern
+// into an error. ServeMux offers no other way to check a pattern, and config must refuse
+// such a file rather than crash on it.
+func register(mux *http.ServeMux, pattern string, h http.Handler) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("config: pattern %q: %v", pattern, v)
+		}
+	}()
+	mux.Handle(pattern, h)
+	return nil
+}
+
+// overlapsReserved reports which reserved path a pattern would take requests from: one
+// whose literal path lies inside a reserved subtree or is a reserved exact path.
+func overlapsReserved(pattern string, reserved []string) string {
+	_, rest, ok := strings.Cut(pattern, "/")
+	if !ok {
+		return ""
+	}
+	literal := "/" + rest
+	if i := strings.Index(literal, "{"); i >= 0 {
+		literal = literal[:i]
+	}
+	for _, r := range reserved {
+		if strings.HasSuffix(r, "/") {
+			if strings.HasPrefix(literal, r) || literal == strings.TrimSuffix(r, "/") {
+				return r
+			}
+		} else if literal == r || literal == r+"/" {
+			return r
+		}
+	}
+	return ""
+}
+
+func suggestName[V any](name string, m map[string]V) string {
+	for k := range m {
+		if editDistance(name, k) <= 2 {
+			return fmt.Sprintf(" (did you mean %q?)", k)
+		}
+	}
+	return ""
+}
+
+func (rl RateLimit) validate(ps *problems, p string) {
+	if rl.Requests <= 0 {
+		ps.add(p+".requests", "must be > 0, got %d", rl.Requests)
+	}
+	checkPositive(ps, p+".per", rl.Per)
+}
+
+func checkAddr(ps *problems, p, addr string) {
+	if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
+		ps.add(p, "want host:port (e.g. \":8080\"), got %q", addr)
+	}
+}
+
+func checkPositive(ps *problems, p string, d time.Duration) {
+	if d <= 0 {
+		ps.add(p, "must be > 0, got %s", d)
+	}
+}
+
+func checkNonNegative(ps *problems, p string, d time.Duration) {
+	if d < 0 {
+		ps.add(p, "must not be negative, got %s", d)
+	}
+}
+
+func checkOneOf(ps *problems, p, v string, allowed ...string) {
+	if !slices.Contains(allowed, v) {
+		ps.add(p, "must be one of %s, got %q", strings.Join(allowed, ", "), v)
+	}
+}
+
+func checkPath(ps *problems, p, v string) {
+	if !strings.HasPrefix(v, "/") || strings.ContainsAny(v, " {}?#") {
+		ps.add(p, "must be a plain path starting with '/', got %q", v)
+	}
+}
+
+func checkURL(ps *problems, p, raw string, required bool) {
+	if raw == "" {
+		if required {
+			ps.add(p, "required")
+		}
+		return
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		ps.add(p, "want an http:// or https:// URL with a host, got %q", raw)
+		return
+	}
+	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		ps.add(p, "must not carry a query, fragment or credentials")
+	}
+}
+
+func checkScopes(ps *problems, p string, scopes []string) {
+	for i, s := range scopes {
+		if !scopeRE.MatchString(s) {
+			ps.add(fmt.Sprintf("%s[%d]", p, i), "invalid scope %q", s)
+		}
+	}
+}
+
+// ParsePrefixes turns IPs and CIDRs into prefixes; a bare IP is a /32 or /128.
+func ParsePrefixes(list []string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(list))
+	for _, s := range list {
+		p, err := ParsePrefix(s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// ParsePrefix parses "10.0.0.0/8", "2001:db8::/32" or a bare IP.
+func ParsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("config: invalid CIDR %q", s)
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("config: invalid IP %q", s)
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+func checkCIDRs(ps *problems, p string, list []string) {
+	for i, s := range list {
+		if _, err := ParsePrefix(s); err != nil {
+			ps.add(fmt.Sprintf("%s[%d]", p, i), "invalid IP or CIDR %q", s)
+		}
+	}
+}

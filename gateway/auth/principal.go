@@ -1,0 +1,32 @@
+package auth
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/authgate/authgate/gateway/httperr"
+)
+
+// Principal is who a verified credential speaks for.
+type Principal struct {
+	Subject string   // user id (JWT sub, or the key's owner)
+	KeyID   string   // API key id; "" for JWTs
+	Org     string   // organisation, when known
+	Env     string   // "live" or "test"
+	Scopes  []string // effective scopes
+}
+
+// Refuser is the authenticator of a gateway that has no credential store of the given
+// kind configured: it refuses every credential as invalid, so a protected route can never
+// be reached by one it cannot verify.
+type Refuser struct{}
+
+// Authenticate refuses c with 401 invalid_api_key or invalid_token.
+func (Refuser) Authenticate(_ context.Context, c Credential) (Principal, error) {
+	code, desc := "invalid_token", "the bearer token is not valid"
+	if c.Kind == APIKey {
+		code, desc = "invalid_api_key", "the API key is not valid"
+	}
+	return Principal{}, &httperr.Error{Status: http.StatusUnauthorized, Code: code, Msg: desc,
+		Header: http.Header{"Www-Authenticate": {`Bearer error="invalid_token"`}}}
+}

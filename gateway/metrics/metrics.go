@@ -1,0 +1,91 @@
+// Package metrics holds the gateway's Prometheus collectors. Names and labels are part of
+// the product contract (SPEC section 9); labels are bounded: route names from config, never
+// paths, key ids, subjects or IPs.
+package metrics
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics is every collector of one gateway process. It is safe for concurrent use.
+type Metrics struct {
+	Requests         *prometheus.CounterVec   // route, method, code, auth
+	Rejected         *prometheus.CounterVec   // reason, route, auth
+	RequestDuration  *prometheus.HistogramVec // route
+	UpstreamDuration *prometheus.HistogramVec // upstream
+	ConfigReloads    *prometheus.CounterVec   // result
+	StoreUp          prometheus.Gauge
+	StoreErrors      *prometheus.CounterVec // op
+
+	gatherer prometheus.Gatherer
+}
+
+// New registers the collectors on reg, which is also what Handler serves.
+func New(reg *prometheus.Registry) *Metrics {
+	f := promauto.With(reg)
+	buckets := []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
+	return &Metrics{
+		Requests: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "authgate_requests_total",
+			Help: "Requests answered on the main listener, by route, method, status code and auth method.",
+		}, []string{"route", "method", "code", "auth"}),
+		Rejected: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "authgate_rejected_requests_total",
+			Help: "Requests the gateway refused itself, by error code.",
+		}, []string{"reason", "route", "auth"}),
+		RequestDuration: f.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "authgate_request_duration_seconds",
+			Help:    "Time from request to answer on the main listener, by route.",
+			Buckets: buckets,
+		}, []string{"route"}),
+		UpstreamDuration: f.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "authgate_upstream_duration_seconds",
+			Help:    "Time spent on the upstream exchange, response body included, by upstream.",
+			Buckets: buckets,
+		}, []string{"upstream"}),
+		ConfigReloads: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "authgate_config_reloads_total",
+			Help: "Configuration reloads by result (success, failure).",
+		}, []string{"result"}),
+		StoreUp: f.NewGauge(prometheus.GaugeOpts{
+			Name: "authgate_store_up",
+			Help: "1 while the credential store answers, 0 while it does not.",
+		}),
+		StoreErrors: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "authgate_store_errors_total",
+			Help: "Store operations that failed, by operation.",
+		}, []string{"op"}),
+		gatherer: reg,
+	}
+}
+
+// Handler serves the registry in the Prometheus exposition format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.gatherer, promhttp.HandlerOpts{})
+}
+
+// MethodLabel bounds the method label to the standard methods.
+func MethodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions:
+		return m
+	}
+	return "OTHER"
+}
+
+// CodeLabel is the status code as a label, without an allocation for common codes.
+func CodeLabel(code int) string {
+	switch code {
+	case 200:
+		return "200"
+	case 404:
+		return "404"
+	}
+	return strconv.Itoa(code)
+}

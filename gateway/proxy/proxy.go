@@ -1,0 +1,187 @@
+// Package proxy forwards authorised requests to upstreams with httputil.ReverseProxy and
+// keeps their headers clean: no client-sent identity header survives, the credential is
+// dropped unless a route keeps it, and X-Forwarded-* are set as a well-behaved proxy does.
+package proxy
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/authgate/authgate/gateway/httperr"
+	"github.com/authgate/authgate/gateway/metrics"
+	"github.com/authgate/authgate/gateway/reqinfo"
+)
+
+// NewTransport returns the Transport every upstream shares. Its idle pool is sized for a
+// gateway under load: without it, each burst past the default of 2 idle connections per
+// host opens new connections and leaves sockets in TIME_WAIT. It never uses an
+// environment proxy and passes encodings through untouched.
+func NewTransport() *http.Transport {
+	return &http.Transport{
+		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:          4096,
+		MaxIdleConnsPerHost:   1024,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		DisableCompression:    true,
+		ForceAttemptHTTP2:     true,
+	}
+}
+
+// Upstream is where a proxy sends requests.
+type Upstream struct {
+	Name    string
+	URL     *url.URL
+	TestURL *url.URL // nil: no test environment
+	Timeout time.Duration
+}
+
+// Proxy forwards to one upstream. It is safe for concurrent use.
+type Proxy struct {
+	up      Upstream
+	rp      *httputil.ReverseProxy
+	metrics *metrics.Metrics
+	logger  *slog.Logger
+}
+
+// New returns a Proxy to up over transport.
+func New(up Upstream, transport http.RoundTripper, m *metrics.Metrics, logger *slog.Logger) *Proxy {
+	p := &Proxy{up: up, metrics: m, logger: logger}
+	p.rp = &httputil.ReverseProxy{
+		Rewrite:      p.rewrite,
+		Transport:    transport,
+		BufferPool:   newBufferPool(),
+		ErrorHandler: p.fail,
+		ErrorLog:     slog.NewLogLogger(logger.Handler(), slog.LevelError),
+	}
+	return p
+}
+
+// ServeHTTP forwards r within the upstream's timeout.
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	info := reqinfo.From(r.Context())
+	if info != nil {
+		info.Upstream = p.up.Name
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), p.up.Timeout)
+	defer cancel()
+	start := time.Now()
+	p.rp.ServeHTTP(w, r.WithContext(ctx))
+	p.metrics.UpstreamDuration.WithLabelValues(p.up.Name).Observe(time.Since(start).Seconds())
+}
+
+// Target returns the URL a request goes to: the test URL for the test environment. A test
+// request to an upstream without one is refused before the proxy (environment_not_allowed);
+// should one arrive anyway, it has no target and is refused here too.
+func (p *Proxy) Target(env string) *url.URL {
+	if env == "test" {
+		return p.up.TestURL
+	}
+	return p.up.URL
+}
+
+var errNoTestURL = errors.New("proxy: test credential on an upstream without test_url")
+
+func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
+	info := reqinfo.From(pr.In.Context())
+	if info == nil {
+		info = &reqinfo.Info{}
+	}
+	target := p.Target(info.Env)
+	if target == nil {
+		// Fail closed: send nowhere. The ErrorHandler turns this into a 403.
+		pr.Out.URL = &url.URL{Scheme: "authgate-refused", Host: "invalid"}
+		return
+	}
+	pr.SetURL(target)
+
+	h := pr.Out.Header
+	for k := range h {
+		if len(k) > 7 && strings.EqualFold(k[:7], "X-Auth-") {
+			delete(h, k)
+		}
+	}
+	if !info.KeepCredentials {
+		h.Del("Authorization")
+		h.Del("X-Api-Key")
+	}
+	if info.PeerTrusted {
+		// A trusted proxy's chain and scheme are kept; SetXForwarded appends its address.
+		if prior := pr.In.Header["X-Forwarded-For"]; len(prior) > 0 {
+			h["X-Forwarded-For"] = prior
+		}
+	}
+	pr.SetXForwarded()
+	if info.PeerTrusted {
+		if v := pr.In.Header.Get("X-Forwarded-Proto"); v == "http" || v == "https" {
+			h.Set("X-Forwarded-Proto", v)
+		}
+		if v := pr.In.Header.Get("X-Forwarded-Host"); v != "" {
+			h.Set("X-Forwarded-Host", v)
+		}
+	}
+	h.Set("X-Request-Id", info.ID)
+	if info.Auth != "" {
+		h.Set("X-Auth-Method", info.Auth)
+		h.Set("X-Auth-Subject", info.Subject)
+		if info.KeyID != "" {
+			h.Set("X-Auth-Key-Id", info.KeyID)
+		}
+		h.Set("X-Auth-Scopes", strings.Join(info.Scopes, " "))
+		if info.Org != "" {
+			h.Set("X-Auth-Org", info.Org)
+		}
+		env := info.Env
+		if env == "" {
+			env = "live"
+		}
+		h.Set("X-Auth-Environment", env)
+	}
+}
+
+// fail answers a failed exchange: 504 upstream_timeout when the upstream's time ran out,
+// 502 upstream_error otherwise. A client that went away gets nothing and is logged as 499.
+func (p *Proxy) fail(w http.ResponseWriter, r *http.Request, err error) {
+	info := reqinfo.From(r.Context())
+	var he *httperr.Error
+	var ne net.Error
+	switch {
+	case r.URL.Scheme == "authgate-refused":
+		he = &httperr.Error{Status: http.StatusForbidden, Code: "environment_not_allowed",
+			Msg: "test credentials are not accepted on this route", Err: errNoTestURL}
+	case errors.Is(r.Context().Err(), context.Canceled): // the client went away, not the upstream
+		if info != nil {
+			info.Status = 499
+			info.Reason = "client_closed_request"
+		}
+		return
+	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
+		he = &httperr.Error{Status: http.StatusGatewayTimeout, Code: "upstream_timeout",
+			Msg: "upstream " + p.up.Name + " did not answer in " + p.up.Timeout.String(), Err: err}
+	default:
+		he = &httperr.Error{Status: http.StatusBadGateway, Code: "upstream_error",
+			Msg: "upstream " + p.up.Name + " could not be reached", Err: err}
+	}
+	p.logger.LogAttrs(r.Context(), slog.LevelError, "upstream failed",
+		slog.String("upstream", p.up.Name), slog.String("error_code", he.Code), slog.String("error", err.Error()))
+	info.Reject(w, he)
+}
+
+// bufferPool recycles the 32 KiB buffers ReverseProxy copies bodies through.
+type bufferPool struct{ pool sync.Pool }
+
+func newBufferPool() *bufferPool {
+	return &bufferPool{pool: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+}
+
+func (bp *bufferPool) Get() []byte    { return *(bp.pool.Get().(*[]byte)) }
+func (bp *bufferPool) Put(buf []byte) { bp.pool.Put(&buf) }

@@ -1,0 +1,61 @@
+// Package reqinfo carries what the pipeline learns about one request — its id, client IP,
+// route, credential and rejection reason — from the middleware that learns it to the
+// access log and metrics, which read it after the inner handlers return.
+package reqinfo
+
+import (
+	"context"
+	"net/http"
+	"net/netip"
+
+	"github.com/authgate/authgate/gateway/httperr"
+)
+
+// Info is the per-request record. It is created once per request by the outermost
+// middleware and written only by the goroutine serving that request.
+type Info struct {
+	ID       string     // X-Request-Id
+	ClientIP netip.Addr // after trusted-proxy resolution
+	// PeerTrusted is true when the socket peer is a trusted proxy, whose X-Forwarded-*
+	// headers are then passed on.
+	PeerTrusted bool
+	Route       string   // matched route name; "" when none matched
+	Upstream    string   // upstream name, once chosen
+	Auth        string   // "jwt", "api_key" or "" (none)
+	Subject     string   // user id, when authenticated
+	KeyID       string   // API key id, when authenticated by key
+	Env         string   // "live" or "test"
+	Scopes      []string // effective scopes, when authenticated
+	Org         string   // organisation of the user, when known
+	// KeepCredentials forwards Authorization and X-API-Key (route forward_credentials).
+	KeepCredentials bool
+	Reason          string // error code of a rejection, "" when forwarded
+	Status          int    // status of the answer, as written
+}
+
+type infoKey struct{}
+
+// New returns ctx carrying a fresh Info, and that Info.
+func New(ctx context.Context) (context.Context, *Info) {
+	i := &Info{}
+	return context.WithValue(ctx, infoKey{}, i), i
+}
+
+// From returns the request's Info, or nil when the request has none. Methods of a nil
+// *Info are safe to call.
+func From(ctx context.Context) *Info {
+	i, _ := ctx.Value(infoKey{}).(*Info)
+	return i
+}
+
+// Reject writes err as the JSON error answer and records its code as the rejection reason.
+func (i *Info) Reject(w http.ResponseWriter, err error) {
+	id := ""
+	if i != nil {
+		id = i.ID
+	}
+	he := httperr.Write(w, id, err)
+	if i != nil {
+		i.Reason = he.Code
+	}
+}

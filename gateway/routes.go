@@ -1,0 +1,321 @@
+package gateway
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"time"
+
+	"github.com/authgate/authgate/config"
+	"github.com/authgate/authgate/gateway/auth"
+	"github.com/authgate/authgate/gateway/httperr"
+	"github.com/authgate/authgate/gateway/ipallow"
+	"github.com/authgate/authgate/gateway/proxy"
+	"github.com/authgate/authgate/gateway/reqinfo"
+	"github.com/authgate/authgate/policy"
+)
+
+// pipeline is everything one configuration compiles to. A reload builds a new pipeline
+// and swaps it in whole; requests in flight finish on the one they started with.
+type pipeline struct {
+	s        *Server
+	cfg      *config.Config
+	resolver *ipallow.Resolver
+	global   ipallow.List
+	router   *policy.Router
+	routes   []*route
+	handler  http.Handler
+}
+
+// route is one compiled entry of routes: its own chain from route IP list to upstream.
+type route struct {
+	cfg     config.Route
+	ips     ipallow.List
+	handler http.Handler
+}
+
+// handler is the chain for every request on the main listener. The first middleware sees
+// the request first; the matched route's own chain (routeHandler) runs last.
+func (p *pipeline) buildHandler() http.Handler {
+	return chain(http.HandlerFunc(p.dispatch),
+		p.withInfo,         // request id and client IP, in reqinfo for every later step and log line
+		p.s.observe,        // metrics and the access log, read from reqinfo after the inner steps ran
+		p.s.recoverPanics,  // a panic becomes a logged 500, inside observe so it is counted
+		p.filterGlobalIP,   // cheapest rejection first: 403 before any parsing or store call
+	)
+}
+
+// routeHandler is the chain of one route, entered once dispatch has matched it.
+func (p *pipeline) routeHandler(rt *route, fwd http.Handler) http.Handler {
+	mws := []func(http.Handler) http.Handler{
+		rt.filterIP, // route ip_allowlist, before the credential is even read
+	}
+	if !rt.cfg.Public {
+		mws = append(mws,
+			p.authenticate, // credential -> principal, else 401/400/503
+		)
+	}
+	return chain(fwd, mws...)
+}
+
+// chain wraps h so that mws[0] is the outermost middleware.
+func chain(h http.Handler, mws ...func(http.Handler) http.Handler) http.Handler {
+	for _, mw := range slices.Backward(mws) {
+		h = mw(h)
+	}
+	return h
+}
+
+func newPipeline(s *Server, cfg *config.Config) (*pipeline, error) {
+	p := &pipeline{s: s, cfg: cfg}
+	trusted, err := config.ParsePrefixes(cfg.ClientIP.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: client_ip.trusted_proxies: %w", err)
+	}
+	p.resolver = ipallow.NewResolver(trusted)
+	if p.global, err = parseList(cfg.IPAllowlist, cfg.IPDenylist); err != nil {
+		return nil, err
+	}
+	proxies := map[string]*proxy.Proxy{}
+	for name, u := range cfg.Upstreams {
+		up := proxy.Upstream{Name: name, Timeout: u.Timeout}
+		if up.URL, err = url.Parse(u.URL); err != nil {
+			return nil, fmt.Errorf("gateway: upstream %s: %w", name, err)
+		}
+		if u.TestURL != "" {
+			if up.TestURL, err = url.Parse(u.TestURL); err != nil {
+				return nil, fmt.Errorf("gateway: upstream %s test_url: %w", name, err)
+			}
+		}
+		proxies[name] = proxy.New(up, s.transport, s.metrics, s.logger)
+	}
+	prs := make([]policy.Route, len(cfg.Routes))
+	for i, rc := range cfg.Routes {
+		prs[i] = policy.Route{Name: rc.Name, Patterns: rc.Match}
+		rt := &route{cfg: rc}
+		if rt.ips, err = parseList(rc.IPAllowlist, nil); err != nil {
+			return nil, fmt.Errorf("gateway: route %s: %w", rc.Name, err)
+		}
+		fwd, ok := proxies[rc.Upstream]
+		if !ok {
+			return nil, fmt.Errorf("gateway: route %s: unknown upstream %q", rc.Name, rc.Upstream)
+		}
+		rt.handler = p.routeHandler(rt, fwd)
+		p.routes = append(p.routes, rt)
+	}
+	if p.router, err = policy.NewRouter(prs, cfg.ReservedPatterns()); err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	p.handler = p.buildHandler()
+	return p, nil
+}
+
+func parseList(allow, deny []string) (ipallow.List, error) {
+	a, err := config.ParsePrefixes(allow)
+	if err != nil {
+		return ipallow.List{}, fmt.Errorf("gateway: %w", err)
+	}
+	d, err := config.ParsePrefixes(deny)
+	if err != nil {
+		return ipallow.List{}, fmt.Errorf("gateway: %w", err)
+	}
+	return ipallow.List{Allow: a, Deny: d}, nil
+}
+
+// withInfo starts the request's reqinfo: its id (the client's, when sane) and client IP.
+func (p *pipeline) withInfo(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, info := reqinfo.New(r.Context())
+		info.ID = r.Header.Get("X-Request-Id")
+		if !saneRequestID(info.ID) {
+			info.ID = newRequestID()
+		}
+		w.Header().Set("X-Request-Id", info.ID)
+		info.ClientIP, info.PeerTrusted = p.resolver.ClientIP(r.RemoteAddr, r.Header["X-Forwarded-For"])
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// saneRequestID accepts 1 to 128 characters of [A-Za-z0-9._:-]: enough for UUIDs and
+// trace ids, nothing that could break a log line or a header.
+func saneRequestID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == ':' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func newRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand, Go 1.24+)
+	return hex.EncodeToString(b[:])
+}
+
+var errIPNotAllowed = &httperr.Error{Status: http.StatusForbidden, Code: "ip_not_allowed", Msg: "your IP address is not allowed here"}
+
+// filterGlobalIP applies ip_allowlist and ip_denylist.
+func (p *pipeline) filterGlobalIP(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		info := reqinfo.From(r.Context())
+		if !p.global.Admits(info.ClientIP) {
+			info.Reject(w, errIPNotAllowed)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// filterIP applies the route's ip_allowlist.
+func (rt *route) filterIP(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		info := reqinfo.From(r.Context())
+		if !rt.ips.Admits(info.ClientIP) {
+			info.Reject(w, errIPNotAllowed)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+var errMalformedRequest = &httperr.Error{Status: http.StatusBadRequest, Code: "malformed_request",
+	Msg: "the request path or method cannot be read unambiguously"}
+
+// dispatch cleans the path, matches it, and hands the request to the route's chain. The
+// cleaned path is what is matched and what is forwarded (SPEC section 5), so no path trick
+// can reach an upstream resource under a route with weaker scopes.
+func (p *pipeline) dispatch(w http.ResponseWriter, r *http.Request) {
+	info := reqinfo.From(r.Context())
+	if !policy.MethodOK(r.Method) {
+		info.Reject(w, errMalformedRequest)
+		return
+	}
+	clean, err := policy.CleanPath(r.URL.EscapedPath())
+	if err != nil {
+		info.Reject(w, &httperr.Error{Status: http.StatusBadRequest, Code: "malformed_request",
+			Msg: "the request path cannot be cleaned unambiguously", Err: err})
+		return
+	}
+	if host := policy.CleanHost(r.Host); clean != r.URL.Path || r.URL.RawPath != "" || host != r.Host {
+		r2 := new(http.Request)
+		*r2 = *r
+		u := *r.URL
+		u.Path, u.RawPath = clean, ""
+		r2.URL, r2.Host = &u, host
+		r = r2
+	}
+	m := p.router.Match(r)
+	switch {
+	case m.Route >= 0:
+		rt := p.routes[m.Route]
+		info.Route = rt.cfg.Name
+		info.KeepCredentials = rt.cfg.ForwardCredentials
+		rt.handler.ServeHTTP(w, r)
+	case m.Reserved != "":
+		info.Route = "authgate"
+		p.s.own.ServeHTTP(w, r)
+	case m.Status == http.StatusMethodNotAllowed:
+		info.Reject(w, &httperr.Error{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed",
+			Msg: "this path does not accept " + r.Method, Header: http.Header{"Allow": {m.Allow}}})
+	default:
+		info.Reject(w, &httperr.Error{Status: http.StatusNotFound, Code: "no_route", Msg: "no route matches this request"})
+	}
+}
+
+// authenticate requires a credential on non-public routes. Credential verification
+// arrives with the API-key and JWT authenticators; until one is configured every
+// credential is refused, so a protected route can never be reached without one.
+func (p *pipeline) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		info := reqinfo.From(r.Context())
+		cred, err := auth.Extract(r.Header, p.cfg.APIKeys.Prefix)
+		switch {
+		case err != nil:
+			info.Reject(w, &httperr.Error{Status: http.StatusBadRequest, Code: "malformed_credentials",
+				Msg: "send one credential: X-API-Key, Authorization: Token, or Authorization: Bearer", Err: err})
+			return
+		case cred.Kind == auth.None:
+			info.Reject(w, &httperr.Error{Status: http.StatusUnauthorized, Code: "missing_credentials",
+				Msg: "this route needs an API key or a bearer token", Header: http.Header{"Www-Authenticate": {`Bearer realm="authgate"`}}})
+			return
+		}
+		info.Auth = cred.Kind.String()
+		pr, err := p.s.authn.Authenticate(r.Context(), cred)
+		if err != nil {
+			info.Reject(w, err)
+			return
+		}
+		info.Subject, info.KeyID, info.Scopes, info.Org, info.Env = pr.Subject, pr.KeyID, pr.Scopes, pr.Org, pr.Env
+		next.ServeHTTP(w, r)
+	})
+}
+
+// recoverPanics turns a panic into a logged 500. http.ErrAbortHandler is re-raised: it is
+// how ReverseProxy aborts a response it cannot finish.
+func (s *Server) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			v := recover()
+			if v == nil {
+				return
+			}
+			if err, ok := v.(error); ok && errors.Is(err, http.ErrAbortHandler) {
+				panic(v)
+			}
+			s.logger.ErrorContext(r.Context(), "panic serving request", slog.Any("panic", v))
+			reqinfo.From(r.Context()).Reject(w, &httperr.Error{Status: http.StatusInternalServerError, Code: "internal", Msg: "internal error"})
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// observe counts and logs every request once, after the pipeline answered it.
+func (s *Server) observe(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		d := time.Since(start)
+		info := reqinfo.From(r.Context())
+		if info.Status == 0 {
+			info.Status = sw.status
+			if info.Status == 0 {
+				info.Status = http.StatusOK
+			}
+		}
+		s.record(r, info, d)
+	})
+}
+
+// statusWriter remembers the status written. Unwrap lets http.ResponseController reach
+// the connection's Flusher and Hijacker, which ReverseProxy needs for streaming.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (sw *statusWriter) WriteHeader(code int) {
+	if sw.status == 0 && code >= 200 {
+		sw.status = code
+	}
+	sw.ResponseWriter.WriteHeader(code)
+}
+
+func (sw *statusWriter) Write(b []byte) (int, error) {
+	if sw.status == 0 {
+		sw.status = http.StatusOK
+	}
+	return sw.ResponseWriter.Write(b)
+}
+
+func (sw *statusWriter) Unwrap() http.ResponseWriter { return sw.ResponseWriter }

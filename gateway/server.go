@@ -1,0 +1,326 @@
+// Package gateway wires the request pipeline, the proxy and the listeners together. It
+// holds no auth, routing or proxy logic of its own: that lives in its sub-packages.
+package gateway
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/authgate/authgate/config"
+	"github.com/authgate/authgate/gateway/auth"
+	"github.com/authgate/authgate/gateway/httperr"
+	"github.com/authgate/authgate/gateway/metrics"
+	"github.com/authgate/authgate/gateway/proxy"
+	"github.com/authgate/authgate/gateway/reqinfo"
+	"github.com/authgate/authgate/gateway/store"
+)
+
+// Options are the process resources a Server is built with.
+type Options struct {
+	// Logger receives the access log and events. Required.
+	Logger *slog.Logger
+	// ConfigPath is re-read by Reload; "" means the configuration came from elsewhere
+	// (the embedded default) and Reload has nothing to read.
+	ConfigPath string
+	// Getenv expands ${NAME} on reload. Default: none set.
+	Getenv func(string) string
+	// Registry receives the metrics. Default: a new registry with Go and process collectors.
+	Registry *prometheus.Registry
+}
+
+// authenticator verifies a credential.
+type authenticator interface {
+	Authenticate(ctx context.Context, c auth.Credential) (auth.Principal, error)
+}
+
+// Server is one gateway process: main and ops listeners, the current pipeline, the store.
+type Server struct {
+	opts      Options
+	logger    *slog.Logger
+	metrics   *metrics.Metrics
+	transport *http.Transport
+	store     store.Store
+	authn     authenticator
+	own       http.Handler // the gateway's own paths on the main listener
+
+	cur      atomic.Pointer[pipeline]
+	reloadMu sync.Mutex
+	draining atomic.Bool
+
+	mainLn, opsLn net.Listener
+}
+
+// New builds a Server for cfg. It opens no listener (see Listen) and does not dial the
+// store; a Redis store connects lazily and /readyz reports whether it answers.
+func New(cfg *config.Config, opts Options) (*Server, error) {
+	if opts.Logger == nil {
+		return nil, errors.New("gateway: Options.Logger is required")
+	}
+	if opts.Getenv == nil {
+		opts.Getenv = func(string) string { return "" }
+	}
+	if opts.Registry == nil {
+		opts.Registry = prometheus.NewRegistry()
+		opts.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	s := &Server{
+		opts:      opts,
+		logger:    opts.Logger,
+		metrics:   metrics.New(opts.Registry),
+		transport: proxy.NewTransport(),
+		authn:     auth.Refuser{},
+	}
+	s.own = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reqinfo.From(r.Context()).Reject(w, &httperr.Error{Status: http.StatusNotFound, Code: "no_route", Msg: "no route matches this request"})
+	})
+	st, err := newStore(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.store = st
+	p, err := newPipeline(s, cfg)
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	s.cur.Store(p)
+	return s, nil
+}
+
+func newStore(cfg *config.Config) (store.Store, error) {
+	if cfg.Store.Type == "memory" {
+		return store.NewMemory(time.Now), nil
+	}
+	r := cfg.Store.Redis
+	st, err := store.NewRedis(store.RedisOptions{
+		Addrs: r.Addrs, MasterName: r.MasterName, Username: r.Username, Password: r.Password.Value(),
+		DB: r.DB, KeyPrefix: r.KeyPrefix,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("gateway: store: %w", err)
+	}
+	return st, nil
+}
+
+// ServeHTTP serves the main listener with the current pipeline.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.cur.Load().handler.ServeHTTP(w, r)
+}
+
+// Config returns the configuration being served.
+func (s *Server) Config() *config.Config { return s.cur.Load().cfg }
+
+// Reload re-reads the configuration file and swaps it in. A file with problems is refused
+// and logged, and the old configuration keeps serving; requests in flight are not touched
+// either way. Changes to listeners, TLS or the store take effect only after a restart.
+func (s *Server) Reload() error {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	if s.opts.ConfigPath == "" {
+		return errors.New("gateway: no configuration file to reload")
+	}
+	cfg, err := config.Load(s.opts.ConfigPath, s.opts.Getenv)
+	if err == nil {
+		var p *pipeline
+		if p, err = newPipeline(s, cfg); err == nil {
+			old := s.cur.Swap(p)
+			s.metrics.ConfigReloads.WithLabelValues("success").Inc()
+			s.logger.Info("config reloaded", slog.String("file", s.opts.ConfigPath), slog.Int("routes", len(cfg.Routes)))
+			s.warnRestartOnly(old.cfg, cfg)
+			return nil
+		}
+	}
+	s.metrics.ConfigReloads.WithLabelValues("failure").Inc()
+	s.logger.Error("config reload refused; the previous configuration keeps serving",
+		slog.String("file", s.opts.ConfigPath), slog.String("error", err.Error()))
+	return err
+}
+
+func (s *Server) warnRestartOnly(old, cfg *config.Config) {
+	changed := func(name string, differ bool) {
+		if differ {
+			s.logger.Warn("config change needs a restart to take effect", slog.String("field", name))
+		}
+	}
+	changed("listen", old.Listen != cfg.Listen)
+	changed("ops_listen", old.OpsListen != cfg.OpsListen)
+	changed("tls", old.TLS != cfg.TLS)
+	changed("server", old.Server != cfg.Server)
+	changed("store", fmt.Sprint(old.Store) != fmt.Sprint(cfg.Store))
+}
+
+// Listen opens the main and ops listeners on the configured addresses.
+func (s *Server) Listen() error {
+	cfg := s.Config()
+	var err error
+	if s.mainLn, err = net.Listen("tcp", cfg.Listen); err != nil {
+		return fmt.Errorf("gateway: listen: %w", err)
+	}
+	if s.opsLn, err = net.Listen("tcp", cfg.OpsListen); err != nil {
+		_ = s.mainLn.Close()
+		return fmt.Errorf("gateway: ops_listen: %w", err)
+	}
+	return nil
+}
+
+// Addr is the main listener's address, after Listen.
+func (s *Server) Addr() net.Addr { return s.mainLn.Addr() }
+
+// OpsAddr is the ops listener's address, after Listen.
+func (s *Server) OpsAddr() net.Addr { return s.opsLn.Addr() }
+
+// Serve serves both listeners until ctx is done, then drains: /readyz turns 503, after
+// server.drain_delay the listeners stop accepting, and in-flight requests get up to
+// server.shutdown_timeout to finish. The store is closed last.
+func (s *Server) Serve(ctx context.Context) error {
+	cfg := s.Config()
+	mainSrv := s.newHTTPServer(cfg, s)
+	opsSrv := s.newHTTPServer(cfg, s.opsHandler())
+	if cfg.TLS.Enabled() {
+		cert, err := tls.LoadX509KeyPair(cfg.TLS.CertFile, cfg.TLS.KeyFile)
+		if err != nil {
+			return fmt.Errorf("gateway: tls: %w", err)
+		}
+		mainSrv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}}
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		var err error
+		if cfg.TLS.Enabled() {
+			err = mainSrv.ServeTLS(s.mainLn, "", "")
+		} else {
+			err = mainSrv.Serve(s.mainLn)
+		}
+		return ignoreClosed(err)
+	})
+	g.Go(func() error { return ignoreClosed(opsSrv.Serve(s.opsLn)) })
+	g.Go(func() error {
+		<-gctx.Done()
+		s.draining.Store(true)
+		s.logger.Info("draining", slog.Duration("drain_delay", cfg.Server.DrainDelay), slog.Duration("shutdown_timeout", cfg.Server.ShutdownTimeout))
+		if cfg.Server.DrainDelay > 0 && ctx.Err() != nil {
+			t := time.NewTimer(cfg.Server.DrainDelay)
+			<-t.C
+		}
+		sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
+		defer cancel()
+		err := mainSrv.Shutdown(sctx)
+		err = errors.Join(err, opsSrv.Shutdown(sctx))
+		s.transport.CloseIdleConnections()
+		return errors.Join(err, s.store.Close())
+	})
+	err := g.Wait()
+	s.logger.Info("stopped")
+	return err
+}
+
+func ignoreClosed(err error) error {
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// newHTTPServer sets the limits every listener needs against slow or greedy clients.
+func (s *Server) newHTTPServer(cfg *config.Config, h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,
+		ReadTimeout:       cfg.Server.ReadTimeout,
+		IdleTimeout:       cfg.Server.IdleTimeout,
+		MaxHeaderBytes:    cfg.Server.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
+	}
+}
+
+// opsHandler serves /metrics, /healthz and /readyz; it is never on the main listener.
+func (s *Server) opsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", s.metrics.Handler())
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeStatus(w, http.StatusOK, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if s.draining.Load() {
+			writeStatus(w, http.StatusServiceUnavailable, "draining")
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+		defer cancel()
+		if err := s.store.Ping(ctx); err != nil {
+			s.metrics.StoreUp.Set(0)
+			s.metrics.StoreErrors.WithLabelValues("ping").Inc()
+			writeStatus(w, http.StatusServiceUnavailable, "store unreachable")
+			return
+		}
+		s.metrics.StoreUp.Set(1)
+		writeStatus(w, http.StatusOK, "ready")
+	})
+	return mux
+}
+
+func writeStatus(w http.ResponseWriter, code int, status string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	fmt.Fprintf(w, "{\"status\":%q}\n", status)
+}
+
+// record counts the request and writes its access-log line. Labels are bounded: the route
+// name from config, never the path.
+func (s *Server) record(r *http.Request, info *reqinfo.Info, d time.Duration) {
+	route := info.Route
+	if route == "" {
+		route = "none"
+	}
+	authLabel := info.Auth
+	if authLabel == "" {
+		authLabel = "none"
+	}
+	s.metrics.Requests.WithLabelValues(route, metrics.MethodLabel(r.Method), metrics.CodeLabel(info.Status), authLabel).Inc()
+	s.metrics.RequestDuration.WithLabelValues(route).Observe(d.Seconds())
+	if info.Reason != "" {
+		s.metrics.Rejected.WithLabelValues(info.Reason, route, authLabel).Inc()
+	}
+	if !s.Config().Log.AccessLog {
+		return
+	}
+	attrs := []slog.Attr{
+		slog.String("request_id", info.ID),
+		slog.String("route", info.Route),
+		slog.String("method", r.Method),
+		slog.String("path", truncate(r.URL.Path, 256)),
+		slog.Int("status", info.Status),
+		slog.String("auth", info.Auth),
+		slog.String("client_ip", info.ClientIP.String()),
+		slog.Float64("duration_ms", float64(d.Microseconds())/1000),
+	}
+	if info.KeyID != "" {
+		attrs = append(attrs, slog.String("key_id", info.KeyID))
+	}
+	if info.Subject != "" {
+		attrs = append(attrs, slog.String("subject", info.Subject))
+	}
+	if info.Reason != "" {
+		attrs = append(attrs, slog.String("reason", info.Reason))
+	}
+	s.logger.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}

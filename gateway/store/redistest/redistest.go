@@ -1,0 +1,326 @@
+// Package redistest starts a real redis-server on a free loopback port for tests.
+//
+// Tests that exercise behaviour users depend on (storage, pub/sub, outages)
+// run against a real server rather than an emulation. When redis-server is
+// not installed the tests are skipped with a loud message, unless
+// AUTHGATE_REQUIRE_REDIS=1 is set (as CI does), in which case they fail.
+package redistest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+const (
+	// readyTimeout bounds how long Start and Restart wait for the server to answer PING.
+	readyTimeout = 10 * time.Second
+	// stopTimeout bounds how long Stop waits after SIGTERM before it sends SIGKILL.
+	stopTimeout = 10 * time.Second
+	// pollInterval is the pause between two readiness probes.
+	pollInterval = 20 * time.Millisecond
+	// startAttempts is how many free ports Start tries, since another process
+	// may take the port between our probe listener closing and redis binding it.
+	startAttempts = 5
+)
+
+// Server is a redis-server process owned by one test. It listens on
+// 127.0.0.1 only and keeps no data on disk. A Server is safe for concurrent
+// use, but Stop and Restart are meant to be called from the test goroutine.
+type Server struct {
+	bin  string
+	dir  string
+	port int
+	out  *syncBuffer // the server's stdout and stderr, across restarts
+
+	mu   sync.Mutex
+	proc *process // nil while stopped
+}
+
+// process is one run of redis-server.
+type process struct {
+	cmd    *exec.Cmd
+	exited chan struct{} // closed once cmd.Wait has returned
+	err    error         // cmd.Wait's result; read only after exited is closed
+}
+
+// Start starts redis-server (found on PATH, or at /usr/bin/redis-server or
+// /usr/sbin/redis-server) bound to 127.0.0.1 on a free port, with no
+// persistence (--save "" --appendonly no) and its working directory in
+// t.TempDir(). It waits, polling PING for at most 10s, until the server
+// answers, and registers a t.Cleanup that stops the server whether or not
+// the test failed.
+//
+// When the binary is missing Start calls t.Skip, or t.Fatal when the
+// environment variable AUTHGATE_REQUIRE_REDIS is "1".
+func Start(t testing.TB) *Server {
+	t.Helper()
+	bin, err := findBinary()
+	if err != nil {
+		msg := "redis-server not found: install it (apt-get install -y redis-server); CI must have it: " + err.Error()
+		if os.Getenv("AUTHGATE_REQUIRE_REDIS") == "1" {
+			t.Fatal("redistest: " + msg + " (AUTHGATE_REQUIRE_REDIS=1)")
+		}
+		t.Skip("redistest: !!! SKIPPING: " + msg)
+	}
+
+	// TempDir first: cleanups run last-in first-out, so the server is
+	// stopped before its directory is removed.
+	s := &Server{bin: bin, dir: t.TempDir(), out: &syncBuffer{}}
+	t.Cleanup(func() { s.cleanup(t) })
+
+	var lastErr error
+	for range startAttempts {
+		port, err := freePort()
+		if err != nil {
+			t.Fatalf("redistest: find a free port: %v", err)
+		}
+		s.port = port
+		if lastErr = s.launch(time.Now().Add(readyTimeout)); lastErr == nil {
+			return s
+		}
+	}
+	t.Fatalf("redistest: start redis-server: %v\n--- redis-server output ---\n%s", lastErr, s.out.String())
+	return nil
+}
+
+// Addr returns the server's address, "127.0.0.1:port". It does not change
+// across Stop and Restart.
+func (s *Server) Addr() string {
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port))
+}
+
+// Stop stops the server with SIGTERM and waits for it to exit, sending
+// SIGKILL if it has not exited within 10s. The port number is kept, so
+// Restart brings the server back at the same Addr. Stopping a stopped
+// server does nothing.
+func (s *Server) Stop(t testing.TB) {
+	t.Helper()
+	if err := s.stop(); err != nil {
+		t.Fatalf("redistest: stop redis-server on %s: %v\n--- redis-server output ---\n%s", s.Addr(), err, s.out.String())
+	}
+}
+
+// Restart starts the server again on the same port and waits, for at most
+// 10s, until it answers PING. It retries while the port is still held (for
+// example in TIME_WAIT). The new server starts empty. Restart stops the
+// server first if it is running.
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	s.Stop(t)
+	deadline := time.Now().Add(readyTimeout)
+	var err error
+	for {
+		if err = s.launch(deadline); err == nil {
+			return
+		}
+		if !errors.Is(err, errExited) || !time.Now().Before(deadline) {
+			break
+		}
+		// The process died early, most likely because the port is not free
+		// yet; try again until the deadline.
+		select {
+		case <-time.After(100 * time.Millisecond):
+		case <-t.Context().Done():
+			t.Fatalf("redistest: restart redis-server on %s: %v", s.Addr(), t.Context().Err())
+		}
+	}
+	t.Fatalf("redistest: restart redis-server on %s: %v\n--- redis-server output ---\n%s", s.Addr(), err, s.out.String())
+}
+
+// Client returns a go-redis client connected to the server, for assertions
+// on the raw data. It is closed when the test ends, and it reconnects by
+// itself after Restart.
+func (s *Server) Client(t testing.TB) *redis.Client {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{
+		Addr:        s.Addr(),
+		DialTimeout: 2 * time.Second,
+		ReadTimeout: 2 * time.Second,
+	})
+	t.Cleanup(func() {
+		if err := c.Close(); err != nil {
+			t.Logf("redistest: close client: %v", err)
+		}
+	})
+	return c
+}
+
+// errExited reports that redis-server exited before it answered PING.
+var errExited = errors.New("redistest: redis-server exited before it was ready")
+
+// launch starts one redis-server process and waits until it answers PING
+// or the deadline passes. On failure the process has been killed and
+// reaped.
+func (s *Server) launch(deadline time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proc != nil {
+		return errors.New("redistest: redis-server is already running")
+	}
+
+	cmd := exec.Command(s.bin,
+		"--bind", "127.0.0.1",
+		"--port", strconv.Itoa(s.port),
+		"--dir", s.dir,
+		"--save", "",
+		"--appendonly", "no",
+		"--daemonize", "no",
+		"--logfile", "", // log to stdout, which we capture
+		"--loglevel", "notice",
+	)
+	cmd.Dir = s.dir
+	cmd.Stdout = s.out
+	cmd.Stderr = s.out
+	fmt.Fprintf(s.out, "--- redistest: starting %s on port %d ---\n", s.bin, s.port)
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("redistest: exec %s: %w", s.bin, err)
+	}
+	p := &process{cmd: cmd, exited: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		close(p.exited)
+	}()
+
+	addr := s.Addr()
+	for {
+		err := ping(addr)
+		if err == nil {
+			s.proc = p
+			return nil
+		}
+		if !time.Now().Before(deadline) {
+			kill(p)
+			return fmt.Errorf("redistest: redis-server on %s did not answer PING within %s: %w", addr, readyTimeout, err)
+		}
+		select {
+		case <-p.exited:
+			return fmt.Errorf("%w (%v)", errExited, p.err)
+		case <-time.After(pollInterval):
+		}
+	}
+}
+
+// stop terminates the running process, if any.
+func (s *Server) stop() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.proc
+	if p == nil {
+		return nil
+	}
+	s.proc = nil
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		kill(p)
+		return fmt.Errorf("redistest: sigterm: %w", err)
+	}
+	select {
+	case <-p.exited:
+		return nil
+	case <-time.After(stopTimeout):
+		kill(p)
+		return fmt.Errorf("redistest: redis-server ignored SIGTERM for %s and was killed", stopTimeout)
+	}
+}
+
+// cleanup stops the server at the end of the test, killing it if it does
+// not stop in time. It reports problems without stopping other cleanups.
+func (s *Server) cleanup(t testing.TB) {
+	if err := s.stop(); err != nil {
+		t.Errorf("redistest: cleanup: %v\n--- redis-server output ---\n%s", err, s.out.String())
+	}
+}
+
+// kill sends SIGKILL to p and waits for it to be reaped.
+func kill(p *process) {
+	_ = p.cmd.Process.Kill() // fails only if it already exited
+	<-p.exited
+}
+
+// ping sends one PING over a fresh connection and expects +PONG.
+func ping(addr string) error {
+	conn, err := net.DialTimeout("tcp", addr, 500*time.Millisecond)
+	if err != nil {
+		return fmt.Errorf("redistest: dial: %w", err)
+	}
+	defer conn.Close()
+	if err := conn.SetDeadline(time.Now().Add(time.Second)); err != nil {
+		return fmt.Errorf("redistest: set deadline: %w", err)
+	}
+	if _, err := conn.Write([]byte("PING\r\n")); err != nil {
+		return fmt.Errorf("redistest: write ping: %w", err)
+	}
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil {
+		return fmt.Errorf("redistest: read pong: %w", err)
+	}
+	if strings.TrimSpace(line) != "+PONG" {
+		return fmt.Errorf("redistest: unexpected reply to PING: %q", strings.TrimSpace(line))
+	}
+	return nil
+}
+
+// freePort asks the kernel for a free loopback TCP port.
+func freePort() (int, error) {
+	var lc net.ListenConfig
+	l, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("redistest: listen: %w", err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	if err := l.Close(); err != nil {
+		return 0, fmt.Errorf("redistest: close probe listener: %w", err)
+	}
+	return port, nil
+}
+
+// findBinary locates redis-server on PATH or in the usual Debian places.
+func findBinary() (string, error) {
+	path, err := exec.LookPath("redis-server")
+	if err == nil {
+		return path, nil
+	}
+	// Checked in order when redis-server is not on PATH (Debian installs it
+	// in /usr/bin; some images use /usr/sbin, which PATH may lack).
+	fallbackPaths := []string{"/usr/bin/redis-server", "/usr/sbin/redis-server"}
+	for _, p := range fallbackPaths {
+		if fi, statErr := os.Stat(p); statErr == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("not on PATH (%w) nor at %s", err, strings.Join(fallbackPaths, " or "))
+}
+
+// syncBuffer is a bytes.Buffer safe for the concurrent writes of exec's
+// copying goroutines and the reads of failure messages.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+// Write appends p to the buffer.
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// String returns everything written so far.
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

@@ -1,0 +1,121 @@
+package policy
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+)
+
+// Route is what the router knows of one route: its name and its ServeMux patterns.
+type Route struct {
+	Name     string
+	Patterns []string
+}
+
+// Match is the outcome of routing one request.
+type Match struct {
+	// Route is the index of the matched route in the slice given to NewRouter, or -1.
+	Route int
+	// Reserved is the gateway's own pattern that matched, or "".
+	Reserved string
+	// Status is 0 on a match, else 404 (no pattern) or 405 (a pattern for another method).
+	Status int
+	// Allow lists the methods that would match, with Status 405.
+	Allow string
+}
+
+// Router matches requests to routes with net/http.ServeMux: its pattern syntax, its
+// precedence (the most specific pattern wins) and its refusal of conflicting patterns.
+// A Router is immutable and safe for concurrent use.
+type Router struct {
+	mux *http.ServeMux
+}
+
+type routeIndex int
+
+func (routeIndex) ServeHTTP(http.ResponseWriter, *http.Request) {}
+
+type reservedPattern string
+
+func (reservedPattern) ServeHTTP(http.ResponseWriter, *http.Request) {}
+
+// NewRouter compiles routes and the gateway's reserved patterns into one ServeMux. A bad
+// or conflicting pattern is an error naming the route.
+func NewRouter(routes []Route, reserved []string) (*Router, error) {
+	mux := http.NewServeMux()
+	for _, p := range reserved {
+		if err := register(mux, p, reservedPattern(p)); err != nil {
+			return nil, err
+		}
+	}
+	for i, r := range routes {
+		for _, p := range r.Patterns {
+			if err := register(mux, p, routeIndex(i)); err != nil {
+				return nil, fmt.Errorf("policy: route %q: %w", r.Name, err)
+			}
+		}
+	}
+	return &Router{mux: mux}, nil
+}
+
+// register turns ServeMux's panic on a bad or conflicting pattern into an error; ServeMux
+// offers no other way to check one.
+func register(mux *http.ServeMux, pattern string, h http.Handler) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("policy: pattern %q: %v", pattern, v)
+		}
+	}()
+	mux.Handle(pattern, h)
+	return nil
+}
+
+// Match routes r, whose URL.Path must already be the output of CleanPath (with RawPath
+// empty) and whose Host the output of CleanHost. The router never redirects: a request for
+// "/docs" when only "/docs/" is registered is not found, as the path was sent.
+func (rt *Router) Match(r *http.Request) Match {
+	h, _ := rt.mux.Handler(r)
+	switch h := h.(type) {
+	case routeIndex:
+		return Match{Route: int(h)}
+	case reservedPattern:
+		return Match{Route: -1, Reserved: string(h)}
+	}
+	// ServeMux answers 404, 405 (with Allow) or a redirect; learn which without sending it.
+	var rec statusRecorder
+	h.ServeHTTP(&rec, r)
+	if rec.status == http.StatusMethodNotAllowed {
+		return Match{Route: -1, Status: http.StatusMethodNotAllowed, Allow: rec.header.Get("Allow")}
+	}
+	return Match{Route: -1, Status: http.StatusNotFound}
+}
+
+// statusRecorder keeps the status and headers ServeMux's own handlers write.
+type statusRecorder struct {
+	header http.Header
+	status int
+}
+
+func (s *statusRecorder) Header() http.Header {
+	if s.header == nil {
+		s.header = http.Header{}
+	}
+	return s.header
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) { return len(b), nil }
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+}
+
+// MethodOK reports whether m is an uppercase HTTP token. Methods are case-sensitive, and
+// a lowercase "get" could match a method-less pattern here but be served as GET upstream.
+func MethodOK(m string) bool {
+	if m == "" || m == http.MethodConnect {
+		return false
+	}
+	return strings.IndexFunc(m, func(c rune) bool { return c < 'A' || c > 'Z' }) < 0
+}
