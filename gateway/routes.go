@@ -43,10 +43,10 @@ type route struct {
 // the request first; the matched route's own chain (routeHandler) runs last.
 func (p *pipeline) buildHandler() http.Handler {
 	return chain(http.HandlerFunc(p.dispatch),
-		p.withInfo,         // request id and client IP, in reqinfo for every later step and log line
-		p.s.observe,        // metrics and the access log, read from reqinfo after the inner steps ran
-		p.s.recoverPanics,  // a panic becomes a logged 500, inside observe so it is counted
-		p.filterGlobalIP,   // cheapest rejection first: 403 before any parsing or store call
+		p.withInfo,        // request id and client IP, in reqinfo for every later step and log line
+		p.s.observe,       // metrics and the access log, read from reqinfo after the inner steps ran
+		p.s.recoverPanics, // a panic becomes a logged 500, inside observe so it is counted
+		p.filterGlobalIP,  // cheapest rejection first: 403 before any parsing or store call
 	)
 }
 
