@@ -74,6 +74,11 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 		slog.String("listen", s.Addr().String()), slog.String("scheme", scheme),
 		slog.String("ops_listen", s.OpsAddr().String()), slog.String("store", cfg.Store.Type),
 		slog.Int("routes", len(cfg.Routes)))
+	if *demo != "" {
+		_, port, _ := net.SplitHostPort(s.Addr().String())
+		fmt.Fprintf(stderr, "\nauthgate is ready (demo upstream on %s). Try:\n\n  curl -i %s://localhost:%s/health\n  curl -i %s://localhost:%s/api/v1/reports/    # 401: this route needs a credential\n\n",
+			*demo, scheme, port, scheme, port)
+	}
 	return s.Serve(ctx)
 }
 
