@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/authgate/authgate"
 	"github.com/authgate/authgate/config"
 	"github.com/authgate/authgate/gateway"
@@ -34,6 +36,9 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	logger := newLogger(cfg.Log.Level, stdout)
+	// go-redis logs reconnect attempts through a process-wide logger; route it to ours so
+	// every line is JSON. This is the one global the binary sets, and only here in main's run.
+	redis.SetLogger(redisLogger{logger})
 	if *demo != "" {
 		stopDemo, err := startDemo(*demo, logger)
 		if err != nil {
@@ -80,6 +85,13 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 			*demo, scheme, port, scheme, port)
 	}
 	return s.Serve(ctx)
+}
+
+// redisLogger adapts slog to go-redis's Printf logger.
+type redisLogger struct{ l *slog.Logger }
+
+func (rl redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	rl.l.WarnContext(ctx, "redis client", slog.String("detail", fmt.Sprintf(format, v...)))
 }
 
 // loadConfig reads path, or the embedded default when path is "".
