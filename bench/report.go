@@ -1,0 +1,224 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+)
+
+// roundResult is one target's figures in one round.
+type roundResult struct {
+	Round     int
+	Requests  int64
+	RPS       float64
+	P50, P99  time.Duration
+	CPU       time.Duration // the proxy process's user + system time during the round
+	CPUPerReq float64       // CPU-µs per completed request
+	Errors    int64
+	NotWanted int64
+}
+
+// problems is a note for a round that had errors or unexpected statuses, else "".
+func (r roundResult) problems(want int) string {
+	var ps []string
+	if r.Errors > 0 {
+		ps = append(ps, fmt.Sprintf("%d errors", r.Errors))
+	}
+	if r.NotWanted > 0 {
+		ps = append(ps, fmt.Sprintf("%d responses not %d", r.NotWanted, want))
+	}
+	if len(ps) == 0 {
+		return ""
+	}
+	return "  WARNING: " + strings.Join(ps, ", ")
+}
+
+// report is the run's outcome: printed as a table and written as JSON.
+type report struct {
+	Time        time.Time `json:"time"`
+	Tool        string    `json:"tool"`
+	Cores       int       `json:"cores"`
+	GoVersion   string    `json:"go_version"`
+	OSArch      string    `json:"os_arch"`
+	Rounds      int       `json:"rounds"`
+	DurationS   float64   `json:"round_duration_s"`
+	WarmupS     float64   `json:"warmup_s"`
+	Connections int       `json:"connections"`
+	Rate        float64   `json:"rate_per_s"` // 0: max rate
+	Baseline    string    `json:"baseline"`
+	Rows        []row     `json:"rows"`
+}
+
+// row is one scenario summarised over its rounds: each figure is the median of the rounds.
+type row struct {
+	Name       string  `json:"name"`
+	About      string  `json:"about"`
+	Rejection  bool    `json:"rejection,omitempty"`
+	Path       string  `json:"path"`
+	WantStatus int     `json:"want_status"`
+	ReqPerS    float64 `json:"req_per_s"`
+	P50Ms      float64 `json:"p50_ms"`
+	P99Ms      float64 `json:"p99_ms"`
+	CPUUsPerRq float64 `json:"cpu_us_per_req"`
+	// Compared with the baseline row of the same run.
+	ThroughputVsBare float64 `json:"throughput_vs_bare"`
+	CPUVsBare        float64 `json:"cpu_per_req_vs_bare"`
+	AddedP50Ms       float64 `json:"added_p50_ms"`
+	AddedP99Ms       float64 `json:"added_p99_ms"`
+	Errors           int64   `json:"errors"`
+	NotWanted        int64   `json:"responses_not_wanted_status"`
+	PerRound         []round `json:"per_round"`
+}
+
+type round struct {
+	Round      int     `json:"round"`
+	Requests   int64   `json:"requests"`
+	ReqPerS    float64 `json:"req_per_s"`
+	P50Ms      float64 `json:"p50_ms"`
+	P99Ms      float64 `json:"p99_ms"`
+	CPUSeconds float64 `json:"cpu_s"`
+	CPUUsPerRq float64 `json:"cpu_us_per_req"`
+	Errors     int64   `json:"errors"`
+	NotWanted  int64   `json:"responses_not_wanted_status"`
+}
+
+func newReport(o options, tool string, targets []target, results [][]roundResult) report {
+	rep := report{
+		Time: time.Now().UTC().Truncate(time.Second), Tool: tool, Cores: runtime.NumCPU(),
+		GoVersion: runtime.Version(), OSArch: runtime.GOOS + "/" + runtime.GOARCH,
+		Rounds: o.rounds, DurationS: o.duration.Seconds(), WarmupS: o.warmup.Seconds(),
+		Connections: o.connections, Rate: o.rate, Baseline: baseline,
+	}
+	for i, t := range targets {
+		rs := results[i]
+		r := row{
+			Name: t.name, About: t.about, Rejection: t.rejection, Path: t.path, WantStatus: t.want,
+			ReqPerS:    median(rs, func(r roundResult) float64 { return r.RPS }),
+			P50Ms:      median(rs, func(r roundResult) float64 { return ms(r.P50) }),
+			P99Ms:      median(rs, func(r roundResult) float64 { return ms(r.P99) }),
+			CPUUsPerRq: median(rs, func(r roundResult) float64 { return r.CPUPerReq }),
+		}
+		for _, x := range rs {
+			r.Errors += x.Errors
+			r.NotWanted += x.NotWanted
+			r.PerRound = append(r.PerRound, round{
+				Round: x.Round, Requests: x.Requests, ReqPerS: x.RPS, P50Ms: ms(x.P50), P99Ms: ms(x.P99),
+				CPUSeconds: x.CPU.Seconds(), CPUUsPerRq: x.CPUPerReq, Errors: x.Errors, NotWanted: x.NotWanted,
+			})
+		}
+		rep.Rows = append(rep.Rows, r)
+	}
+	if i := slices.IndexFunc(rep.Rows, func(r row) bool { return r.Name == baseline }); i >= 0 {
+		b := rep.Rows[i]
+		for j := range rep.Rows {
+			r := &rep.Rows[j]
+			r.ThroughputVsBare = ratio(r.ReqPerS, b.ReqPerS)
+			r.CPUVsBare = ratio(r.CPUUsPerRq, b.CPUUsPerRq)
+			r.AddedP50Ms = r.P50Ms - b.P50Ms
+			r.AddedP99Ms = r.P99Ms - b.P99Ms
+		}
+	}
+	return rep
+}
+
+// print writes the table, then each row's comparison with the baseline.
+func (rep report) print(w io.Writer) {
+	rate := "max rate (closed loop)"
+	if rep.Rate > 0 {
+		rate = fmt.Sprintf("fixed %.0f req/s", rep.Rate)
+	}
+	fmt.Fprintf(w, "\nauthgate bench: load tool %s; %d cores; %s %s\n", rep.Tool, rep.Cores, rep.GoVersion, rep.OSArch)
+	fmt.Fprintf(w, "%d rounds x %gs per target, alternating, after %gs warm-up each; %d connections; %s\n",
+		rep.Rounds, rep.DurationS, rep.WarmupS, rep.Connections, rate)
+	fmt.Fprintf(w, "figures are medians over rounds; CPU is the proxy process alone (utime+stime from /proc)\n\n")
+
+	label := func(r row) string {
+		if r.Rejection {
+			return r.Name + " *"
+		}
+		return r.Name
+	}
+	width := len("target")
+	for _, r := range rep.Rows {
+		width = max(width, len(label(r)))
+	}
+	fmt.Fprintf(w, "%-*s  %9s  %8s  %8s  %10s  %6s  %6s\n", width, "target", "req/s", "p50", "p99", "CPU-µs/req", "status", "errors")
+	for _, r := range rep.Rows {
+		fmt.Fprintf(w, "%-*s  %9.0f  %6.2fms  %6.2fms  %10.1f  %6d  %6d\n",
+			width, label(r), r.ReqPerS, r.P50Ms, r.P99Ms, r.CPUUsPerRq, r.WantStatus, r.Errors+r.NotWanted)
+	}
+
+	bi := slices.IndexFunc(rep.Rows, func(r row) bool { return r.Name == rep.Baseline })
+	if bi >= 0 && len(rep.Rows) > 1 {
+		b := rep.Rows[bi]
+		fmt.Fprintf(w, "\nvs %s (same upstream, same run; %s: %.1f CPU-µs/req)\n", b.Name, b.Name, b.CPUUsPerRq)
+		fmt.Fprintf(w, "%-*s  %17s  %19s  %9s  %9s\n", width, "target", "throughput/"+b.Name, "CPU-µs/req (x "+b.Name+")", "added p50", "added p99")
+		for _, r := range rep.Rows {
+			if r.Name == b.Name {
+				continue
+			}
+			fmt.Fprintf(w, "%-*s  %16.2fx  %10.1f (%5.2fx)  %+7.2fms  %+7.2fms\n",
+				width, label(r), r.ThroughputVsBare, r.CPUUsPerRq, r.CPUVsBare, r.AddedP50Ms, r.AddedP99Ms)
+		}
+	}
+
+	fmt.Fprintln(w)
+	for _, r := range rep.Rows {
+		fmt.Fprintf(w, "%s: %s\n", label(r), r.About)
+		if r.Errors+r.NotWanted > 0 {
+			fmt.Fprintf(w, "  WARNING: %d errors and %d responses other than %d; its figures are suspect\n", r.Errors, r.NotWanted, r.WantStatus)
+		}
+	}
+	if rep.Rate == 0 {
+		fmt.Fprintln(w, "latency at max rate includes queueing; for SPEC's added-latency target use a fixed, unsaturated rate: go run ./bench -rate 2000")
+	}
+}
+
+// write saves the report as indented JSON at path, creating its directory.
+func (rep report) write(path string) error {
+	b, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return fmt.Errorf("results: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("results: %w", err)
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("results: %w", err)
+	}
+	return nil
+}
+
+// median of f over rs; the mean of the middle two for an even count.
+func median(rs []roundResult, f func(roundResult) float64) float64 {
+	if len(rs) == 0 {
+		return 0
+	}
+	v := make([]float64, len(rs))
+	for i, r := range rs {
+		v[i] = f(r)
+	}
+	slices.Sort(v)
+	n := len(v)
+	if n%2 == 1 {
+		return v[n/2]
+	}
+	return (v[n/2-1] + v[n/2]) / 2
+}
+
+func ratio(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func fmtDur(d time.Duration) string { return fmt.Sprintf("%.2fms", ms(d)) }

@@ -1,0 +1,48 @@
+package main
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/authgate/authgate/config"
+)
+
+// TestScenarioConfigs checks every scenario's generated configuration the way authgate
+// will load it, so a broken row fails `go test` rather than `make bench`.
+func TestScenarioConfigs(t *testing.T) {
+	seen := map[string]bool{}
+	for _, sc := range scenarios {
+		t.Run(sc.name, func(t *testing.T) {
+			if seen[sc.name] {
+				t.Fatalf("duplicate scenario name %q", sc.name)
+			}
+			seen[sc.name] = true
+			if !strings.HasPrefix(sc.path, "/") {
+				t.Errorf("path %q: want a leading /", sc.path)
+			}
+			if http.StatusText(sc.want) == "" {
+				t.Errorf("want %d: not an HTTP status", sc.want)
+			}
+			if sc.gateway == "" {
+				return // the bare proxy
+			}
+			env := map[string]string{}
+			for _, kv := range sc.env {
+				k, v, _ := strings.Cut(kv, "=")
+				env[k] = v
+			}
+			yaml := gatewayConfig("127.0.0.1:18080", "127.0.0.1:19090", "http://127.0.0.1:9000", sc.gateway)
+			cfg, err := config.Parse(sc.name+".yaml", []byte(yaml), func(k string) string { return env[k] })
+			if err != nil {
+				t.Fatalf("generated config does not load: %v\n%s", err, yaml)
+			}
+			if cfg.Log.AccessLog {
+				t.Error("access log on: the benchmark would measure log writing")
+			}
+		})
+	}
+	if !seen[baseline] {
+		t.Errorf("no %q scenario: every row is compared with it", baseline)
+	}
+}
