@@ -260,8 +260,15 @@ type Secret string
 // String hides the value.
 func (Secret) String() string { return "REDACTED" }
 
+// GoString hides the value from %#v.
+func (Secret) GoString() string { return `"REDACTED"` }
+
 // LogValue hides the value from log/slog.
 func (Secret) LogValue() slog.Value { return slog.StringValue("REDACTED") }
+
+// MarshalJSON hides the value when a struct holding it is logged whole: log/slog's JSON
+// handler marshals nested values with encoding/json, which ignores LogValue.
+func (Secret) MarshalJSON() ([]byte, error) { return []byte(`"REDACTED"`), nil }
 
 // Value returns the secret itself, for the one place that needs it.
 func (s Secret) Value() string { return string(s) }

@@ -66,14 +66,26 @@ func Parse(name string, data []byte, getenv func(string) string) (*Config, error
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) { // empty file: all defaults
-		return nil, Problems{{File: name, Line: yamlErrLine(err), Msg: "invalid YAML: " + trimYAMLErr(err)}}
+		// yaml.v3 omits the line when the problem is on the first one.
+		return nil, Problems{{File: name, Line: max(yamlErrLine(err), 1), Msg: "invalid YAML: " + trimYAMLErr(err)}}
 	}
-	d := &decoder{file: name, getenv: getenv, lines: map[string]int{}}
+	// Only the first document would be read: refuse a second one rather than ignore it.
+	var next yaml.Node
+	switch err := dec.Decode(&next); {
+	case errors.Is(err, io.EOF):
+	case err != nil:
+		return nil, Problems{{File: name, Line: max(yamlErrLine(err), 1), Msg: "invalid YAML: " + trimYAMLErr(err)}}
+	case len(next.Content) == 1 && next.Content[0].ShortTag() == "!!null": // a trailing "---"
+	default:
+		return nil, Problems{{File: name, Line: max(next.Line, 1), Msg: "a second YAML document: the file must hold exactly one"}}
+	}
+	d := &decoder{file: name, getenv: getenv, lines: map[string]int{}, budget: max(100_000, 4*len(data))}
 	if doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 {
 		root := doc.Content[0]
 		d.expand(root, "")
 		d.check(root, reflect.TypeOf(cfg), "")
 		if len(d.problems) > 0 {
+			slices.SortStableFunc(d.problems, func(a, b *Problem) int { return a.Line - b.Line })
 			return nil, d.problems
 		}
 		if err := root.Decode(&cfg); err != nil {
@@ -91,7 +103,10 @@ func Parse(name string, data []byte, getenv func(string) string) (*Config, error
 	return &cfg, nil
 }
 
-var yamlLineRE = regexp.MustCompile(`line (\d+)`)
+var (
+	yamlLineRE       = regexp.MustCompile(`line (\d+)`)
+	yamlLinePrefixRE = regexp.MustCompile(`^line \d+: `)
+)
 
 func yamlErrLine(err error) int {
 	m := yamlLineRE.FindStringSubmatch(err.Error())
@@ -105,7 +120,7 @@ func yamlErrLine(err error) int {
 func trimYAMLErr(err error) string {
 	s := strings.TrimPrefix(err.Error(), "yaml: ")
 	s = strings.TrimPrefix(s, "unmarshal errors:\n  ")
-	return yamlLineRE.ReplaceAllString(s, "")
+	return yamlLinePrefixRE.ReplaceAllString(s, "") // the line is in Problem.Line
 }
 
 // decoder walks the YAML tree beside the Go types, so every field's line is known and
@@ -116,6 +131,7 @@ type decoder struct {
 	lines    map[string]int  // YAML path -> line
 	present  map[string]bool // paths set in the file (for defaults that depend on presence)
 	problems Problems
+	budget   int // nodes check may still visit: aliases must not make it walk a tree exponentially large
 }
 
 func (d *decoder) add(line int, field, format string, args ...any) {
@@ -187,6 +203,12 @@ var (
 
 // check walks n against t: records lines, reports unknown keys and values of the wrong type.
 func (d *decoder) check(n *yaml.Node, t reflect.Type, path string) {
+	if d.budget--; d.budget < 0 {
+		if d.budget == -1 {
+			d.add(n.Line, path, "aliases expand to too many values")
+		}
+		return
+	}
 	if d.present == nil {
 		d.present = map[string]bool{}
 	}
@@ -240,9 +262,15 @@ func (d *decoder) check(n *yaml.Node, t reflect.Type, path string) {
 			d.add(n.Line, path, "expected a mapping, got %s", kindName(n))
 			return
 		}
+		seen := map[string]bool{}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			p := join(path, k.Value)
+			if seen[k.Value] {
+				d.add(k.Line, p, "duplicate key")
+				continue
+			}
+			seen[k.Value] = true
 			d.lines[p] = k.Line
 			d.check(v, t.Elem(), p)
 		}

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
@@ -92,7 +93,8 @@ func (c *Config) validate() problems {
 	checkCIDRs(&ps, "ip_allowlist", c.IPAllowlist)
 	checkCIDRs(&ps, "ip_denylist", c.IPDenylist)
 
-	for name, u := range c.Upstreams {
+	for _, name := range slices.Sorted(maps.Keys(c.Upstreams)) { // sorted: same output every run
+		u := c.Upstreams[name]
 		p := "upstreams." + name
 		if !nameRE.MatchString(name) {
 			ps.add(p, "upstream names use letters, digits, '_', '.', '-'")
@@ -141,7 +143,8 @@ func (c *Config) validate() problems {
 	c.RateLimits.APIKey.validate(&ps, "rate_limits.api_key")
 	c.RateLimits.Login.validate(&ps, "rate_limits.login")
 
-	for role, scopes := range c.Policy.Roles {
+	for _, role := range slices.Sorted(maps.Keys(c.Policy.Roles)) {
+		scopes := c.Policy.Roles[role]
 		if !nameRE.MatchString(role) {
 			ps.add("policy.roles."+role, "role names use letters, digits, '_', '.', '-'")
 		}
@@ -365,12 +368,16 @@ func overlapsReserved(pattern string, reserved []string) string {
 }
 
 func suggestName[V any](name string, m map[string]V) string {
-	for k := range m {
-		if editDistance(name, k) <= 2 {
-			return fmt.Sprintf(" (did you mean %q?)", k)
+	best, bestD := "", 3
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		if d := editDistance(name, k); d < bestD {
+			best, bestD = k, d
 		}
 	}
-	return ""
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
 }
 
 func (rl RateLimit) validate(ps *problems, p string) {

@@ -44,9 +44,14 @@ func Watch(ctx context.Context, path string, settle time.Duration, onChange func
 				}
 			case <-timer:
 				timer = nil
+				if ctx.Err() != nil {
+					return // select chose the timer although ctx was done too
+				}
 				cur, err := os.ReadFile(path)
-				if err != nil || bytes.Equal(cur, last) {
-					continue // mid-swap, or nothing of ours changed
+				if err != nil || bytes.Equal(cur, last) || len(bytes.TrimSpace(cur)) == 0 {
+					// Mid-swap, nothing of ours changed, or an editor truncated the file
+					// before writing it: an empty file would reload as "no routes".
+					continue
 				}
 				last = cur
 				onChange()

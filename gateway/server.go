@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -158,7 +159,7 @@ func (s *Server) warnRestartOnly(old, cfg *config.Config) {
 	changed("ops_listen", old.OpsListen != cfg.OpsListen)
 	changed("tls", old.TLS != cfg.TLS)
 	changed("server", old.Server != cfg.Server)
-	changed("store", fmt.Sprint(old.Store) != fmt.Sprint(cfg.Store))
+	changed("store", !reflect.DeepEqual(old.Store, cfg.Store)) // not fmt.Sprint: it redacts the password
 }
 
 // Listen opens the main and ops listeners on the configured addresses.
