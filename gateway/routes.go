@@ -200,7 +200,7 @@ func (p *pipeline) dispatch(w http.ResponseWriter, r *http.Request) {
 		info.Reject(w, errMalformedRequest)
 		return
 	}
-	clean, err := policy.CleanPath(r.URL.EscapedPath())
+	clean, err := policy.CleanPath(escapedPath(r.URL))
 	if err != nil {
 		info.Reject(w, &httperr.Error{Status: http.StatusBadRequest, Code: "malformed_request",
 			Msg: "the request path cannot be cleaned unambiguously", Err: err})
@@ -230,6 +230,18 @@ func (p *pipeline) dispatch(w http.ResponseWriter, r *http.Request) {
 	default:
 		info.Reject(w, &httperr.Error{Status: http.StatusNotFound, Code: "no_route", Msg: "no route matches this request"})
 	}
+}
+
+// escapedPath is the path as the client sent it. URL.EscapedPath is not: when RawPath
+// holds a byte it would escape itself (e.g. '|'), it re-encodes the decoded Path, and an
+// encoded '/' ("%2f") comes back as a real '/' that CleanPath can no longer refuse.
+func escapedPath(u *url.URL) string {
+	if u.RawPath != "" {
+		if p, err := url.PathUnescape(u.RawPath); err == nil && p == u.Path {
+			return u.RawPath
+		}
+	}
+	return u.EscapedPath()
 }
 
 // authenticate requires a credential on non-public routes. Credential verification

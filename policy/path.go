@@ -42,10 +42,7 @@ func CleanPath(escaped string) (string, error) {
 			}
 			c = unhex(escaped[i+1])<<4 | unhex(escaped[i+2])
 			i += 2
-			switch {
-			case c == '/' || c == '\\':
-				return "", ErrMalformedPath
-			case c == '%' && i+2 < len(escaped) && isHex(escaped[i+1]) && isHex(escaped[i+2]):
+			if c == '/' || c == '\\' {
 				return "", ErrMalformedPath
 			}
 		}
@@ -55,6 +52,13 @@ func CleanPath(escaped string) (string, error) {
 		b.WriteByte(c)
 	}
 	decoded := b.String()
+	// Checked on the decoded form, not the escaped one: "%25%32%65" decodes to "%2e" just
+	// as "%252e" does, and an upstream that decodes again would read it as '.'.
+	for i := 0; i+2 < len(decoded); i++ {
+		if decoded[i] == '%' && isHex(decoded[i+1]) && isHex(decoded[i+2]) {
+			return "", ErrMalformedPath
+		}
+	}
 	clean := path.Clean(decoded)
 	if clean != "/" && (strings.HasSuffix(decoded, "/") || strings.HasSuffix(decoded, "/.") || strings.HasSuffix(decoded, "/..")) {
 		clean += "/"

@@ -50,12 +50,27 @@ func NewRouter(routes []Route, reserved []string) (*Router, error) {
 	}
 	for i, r := range routes {
 		for _, p := range r.Patterns {
-			if err := register(mux, p, routeIndex(i)); err != nil {
+			if err := register(mux, patternHost(p), routeIndex(i)); err != nil {
 				return nil, fmt.Errorf("policy: route %q: %w", r.Name, err)
 			}
 		}
 	}
 	return &Router{mux: mux}, nil
+}
+
+// patternHost puts a pattern's host in CleanHost form, the form requests are matched in:
+// a pattern for "Admin.example.com" or "admin.example.com:8443" would otherwise never
+// match, and its requests would fall through to a weaker host-less route.
+func patternHost(pattern string) string {
+	slash := strings.IndexByte(pattern, '/')
+	if slash <= 0 {
+		return pattern
+	}
+	start := strings.LastIndexAny(pattern[:slash], " \t") + 1 // after the method, if any
+	if start == slash {
+		return pattern
+	}
+	return pattern[:start] + CleanHost(pattern[start:slash]) + pattern[slash:]
 }
 
 // register turns ServeMux's panic on a bad or conflicting pattern into an error; ServeMux

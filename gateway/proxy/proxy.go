@@ -106,7 +106,7 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 
 	h := pr.Out.Header
 	for k := range h {
-		if len(k) > 7 && strings.EqualFold(k[:7], "X-Auth-") {
+		if gatewayOwned(k) {
 			delete(h, k)
 		}
 	}
@@ -146,6 +146,42 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 		}
 		h.Set("X-Auth-Environment", env)
 	}
+}
+
+// gatewayOwned reports whether a client-sent header k is, or could be read by an upstream
+// as, a header the gateway sets: X-Auth-* in any case, and the underscore spellings of
+// X-Auth-*, X-Forwarded-* and X-Request-Id. CGI-style servers (PHP, WSGI, Rack) turn both
+// '-' and '_' into '_', so "X_Auth_Subject" reaches them as HTTP_X_AUTH_SUBJECT, the same
+// variable as ours.
+func gatewayOwned(k string) bool {
+	if len(k) > 7 && cgiEqualFold(k[:7], "x-auth-") {
+		return true
+	}
+	if strings.IndexByte(k, '_') < 0 {
+		return false
+	}
+	return cgiEqualFold(k, "x-request-id") || (len(k) > 12 && cgiEqualFold(k[:12], "x-forwarded-"))
+}
+
+// cgiEqualFold compares header names as a CGI gateway does: ASCII case and '-' vs '_'
+// ignored. lower must be lowercase with '-'.
+func cgiEqualFold(k, lower string) bool {
+	if len(k) != len(lower) {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		switch {
+		case c == '_':
+			c = '-'
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // fail answers a failed exchange: 504 upstream_timeout when the upstream's time ran out,
