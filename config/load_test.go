@@ -777,3 +777,12 @@ func TestParseRefusesAliasBomb(t *testing.T) {
 		t.Errorf("got %q, want %q (with the path of the value where the walk stopped)", got, want)
 	}
 }
+
+// TestEphemeralPortsMayRepeat: "127.0.0.1:0" twice asks for two different free ports, so
+// it is not the "ops_listen equals listen" mistake.
+func TestEphemeralPortsMayRepeat(t *testing.T) {
+	data := "listen: \"127.0.0.1:0\"\nops_listen: \"127.0.0.1:0\"\n"
+	if _, err := Parse("ok.yaml", []byte(data), func(string) string { return "" }); err != nil {
+		t.Fatalf("Parse = %v, want no problem", err)
+	}
+}

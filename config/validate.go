@@ -72,7 +72,7 @@ func (c *Config) validate() problems {
 	var ps problems
 	checkAddr(&ps, "listen", c.Listen)
 	checkAddr(&ps, "ops_listen", c.OpsListen)
-	if c.Listen == c.OpsListen {
+	if c.Listen == c.OpsListen && !strings.HasSuffix(c.Listen, ":0") {
 		ps.add("ops_listen", "must differ from listen (%q): metrics are never served on the main listener", c.Listen)
 	}
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {

@@ -118,9 +118,9 @@ func TestForwardedHeadersFromGateway(t *testing.T) {
 			want: map[string]string{
 				"X-Forwarded-For":   "127.0.0.1",
 				"X-Forwarded-Proto": "http",
-				"X-Forwarded-Host":  "api.example.com",
+				"X-Forwarded-Host":  "API.example.com:8080", // as sent: case and port kept
 			},
-			absent: []string{"Forwarded", "X_forwarded_for"},
+			absent: []string{"Forwarded", "X_forwarded_for", "X-Forwarded-Port", "X-Real-Ip"},
 		},
 		{
 			name:    "trusted peer: chain kept and peer appended",
@@ -140,7 +140,9 @@ func TestForwardedHeadersFromGateway(t *testing.T) {
 				cfg = "client_ip: {trusted_proxies: [127.0.0.1/32]}\n" + cfg
 			}
 			h := newGateway(t, cfg, "api")
-			a := rawRequest(t, h.listen(), requestText("GET", "/open/x", "api.example.com",
+			a := rawRequest(t, h.listen(), requestText("GET", "/open/x", "API.example.com:8080",
+				"X-Forwarded-Port: 1234",
+				"X-Real-IP: 6.6.6.6",
 				"X-Forwarded-For: 198.51.100.1, 10.0.0.5",
 				"X-Forwarded-Proto: https",
 				"X-Forwarded-Host: public.example.com",

@@ -206,12 +206,12 @@ func (p *pipeline) dispatch(w http.ResponseWriter, r *http.Request) {
 			Msg: "the request path cannot be cleaned unambiguously", Err: err})
 		return
 	}
-	if host := policy.CleanHost(r.Host); clean != r.URL.Path || r.URL.RawPath != "" || host != r.Host {
+	if clean != r.URL.Path || r.URL.RawPath != "" {
 		r2 := new(http.Request)
 		*r2 = *r
 		u := *r.URL
 		u.Path, u.RawPath = clean, ""
-		r2.URL, r2.Host = &u, host
+		r2.URL = &u
 		r = r2
 	}
 	m := p.router.Match(r)

@@ -86,9 +86,16 @@ func register(mux *http.ServeMux, pattern string, h http.Handler) (err error) {
 }
 
 // Match routes r, whose URL.Path must already be the output of CleanPath (with RawPath
-// empty) and whose Host the output of CleanHost. The router never redirects: a request for
+// empty). The host is matched in CleanHost form. The router never redirects: a request for
 // "/docs" when only "/docs/" is registered is not found, as the path was sent.
 func (rt *Router) Match(r *http.Request) Match {
+	if hostNeedsCleaning(r.Host) {
+		// Match on the CleanHost form; r itself keeps the Host it was sent with, which is
+		// what X-Forwarded-Host reports upstream.
+		mr := *r
+		mr.Host = CleanHost(r.Host)
+		r = &mr
+	}
 	h, _ := rt.mux.Handler(r)
 	switch h := h.(type) {
 	case routeIndex:
@@ -103,6 +110,24 @@ func (rt *Router) Match(r *http.Request) Match {
 		return Match{Route: -1, Status: http.StatusMethodNotAllowed, Allow: rec.header.Get("Allow")}
 	}
 	return Match{Route: -1, Status: http.StatusNotFound}
+}
+
+// hostNeedsCleaning reports whether CleanHost would change host other than by dropping
+// its port, which ServeMux ignores itself: an uppercase letter or a trailing dot.
+func hostNeedsCleaning(host string) bool {
+	name := host
+	if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.Contains(host[i:], "]") {
+		name = host[:i]
+	}
+	if strings.HasSuffix(name, ".") {
+		return true
+	}
+	for i := 0; i < len(name); i++ {
+		if 'A' <= name[i] && name[i] <= 'Z' {
+			return true
+		}
+	}
+	return false
 }
 
 // statusRecorder keeps the status and headers ServeMux's own handlers write.

@@ -106,7 +106,7 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 
 	h := pr.Out.Header
 	for k := range h {
-		if gatewayOwned(k) {
+		if gatewayOwned(k) || (!info.PeerTrusted && forwardingHeader(k)) {
 			delete(h, k)
 		}
 	}
@@ -161,6 +161,13 @@ func gatewayOwned(k string) bool {
 		return false
 	}
 	return cgiEqualFold(k, "x-request-id") || (len(k) > 12 && cgiEqualFold(k[:12], "x-forwarded-"))
+}
+
+// forwardingHeader reports whether k describes the client's connection as a proxy would
+// (X-Forwarded-Port, X-Forwarded-Prefix, X-Real-IP, ...). Only a trusted proxy may send
+// those; from anyone else they are forged.
+func forwardingHeader(k string) bool {
+	return (len(k) > 12 && cgiEqualFold(k[:12], "x-forwarded-")) || cgiEqualFold(k, "x-real-ip") || cgiEqualFold(k, "forwarded")
 }
 
 // cgiEqualFold compares header names as a CGI gateway does: ASCII case and '-' vs '_'

@@ -197,15 +197,20 @@ func TestForwardedHeaders(t *testing.T) {
 		wantXFF     string
 		wantProto   string
 		wantHost    string
+		wantOther   string // X-Forwarded-Port, X-Forwarded-Prefix, X-Real-Ip as received
 	}{
-		{name: "untrusted peer: client's values dropped", wantXFF: "192.0.2.1", wantProto: "http", wantHost: "gw.example"},
-		{name: "trusted peer: chain kept, peer appended", peerTrusted: true, wantXFF: "1.1.1.1, 10.0.0.1, 192.0.2.1", wantProto: "https", wantHost: "orig.example"},
+		{name: "untrusted peer: client's values dropped", wantXFF: "192.0.2.1", wantProto: "http", wantHost: "gw.example:8443", wantOther: ""},
+		{name: "trusted peer: chain kept, peer appended", peerTrusted: true, wantXFF: "1.1.1.1, 10.0.0.1, 192.0.2.1", wantProto: "https", wantHost: "orig.example", wantOther: "kept"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			up := newUpstream(t, nil)
 			p, _ := newProxy(t, proxy.Upstream{Name: "api", URL: up.url(t)})
-			r := httptest.NewRequest("GET", "http://gw.example/x", nil) // RemoteAddr 192.0.2.1:1234
+			r := httptest.NewRequest("GET", "http://gw.example:8443/x", nil) // RemoteAddr 192.0.2.1:1234
+			r.Header.Set("X-Forwarded-Port", "kept")
+			r.Header.Set("X-Forwarded-Prefix", "kept")
+			r.Header.Set("X-Real-Ip", "kept")
+			r.Header.Set("X_Real_IP", "kept")
 			r.Header.Add("X-Forwarded-For", "1.1.1.1")
 			r.Header.Add("X-Forwarded-For", "10.0.0.1")
 			r.Header.Set("X-Forwarded-Proto", "https")
@@ -224,6 +229,11 @@ func TestForwardedHeaders(t *testing.T) {
 			}
 			if g := got.Header.Get("Forwarded"); g != "" {
 				t.Errorf("Forwarded = %q, want the client's dropped", g)
+			}
+			for _, k := range []string{"X-Forwarded-Port", "X-Forwarded-Prefix", "X-Real-Ip", "X_Real_IP"} {
+				if g := got.Header.Get(k); g != tt.wantOther {
+					t.Errorf("%s = %q, want %q", k, g, tt.wantOther)
+				}
 			}
 		})
 	}
