@@ -43,17 +43,17 @@ type route struct {
 // the request first; the matched route's own chain (routeHandler) runs last.
 func (p *pipeline) buildHandler() http.Handler {
 	return chain(http.HandlerFunc(p.dispatch),
-		p.withInfo,        // request id and client IP, in reqinfo for every later step and log line
-		p.s.observe,       // metrics and the access log, read from reqinfo after the inner steps ran
-		p.s.recoverPanics, // a panic becomes a logged 500, inside observe so it is counted
-		p.filterGlobalIP,  // cheapest rejection first: 403 before any parsing or store call
+		p.withInfo,         // request id and client IP, in reqinfo for every later step and log line
+		p.s.observe,        // metrics and the access log, read from reqinfo after the inner steps ran
+		p.s.recoverPanics,  // a panic becomes a logged 500, inside observe so it is counted
+		filterIP(p.global), // ip_allowlist/ip_denylist: cheapest rejection first, before parsing or the store
 	)
 }
 
 // routeHandler is the chain of one route, entered once dispatch has matched it.
 func (p *pipeline) routeHandler(rt *route, fwd http.Handler) http.Handler {
 	mws := []func(http.Handler) http.Handler{
-		rt.filterIP, // route ip_allowlist, before the credential is even read
+		filterIP(rt.ips), // route ip_allowlist, before the credential is even read
 	}
 	if !rt.cfg.Public {
 		mws = append(mws,
@@ -164,28 +164,22 @@ func newRequestID() string {
 
 var errIPNotAllowed = &httperr.Error{Status: http.StatusForbidden, Code: "ip_not_allowed", Msg: "your IP address is not allowed here"}
 
-// filterGlobalIP applies ip_allowlist and ip_denylist.
-func (p *pipeline) filterGlobalIP(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		info := reqinfo.From(r.Context())
-		if !p.global.Admits(info.ClientIP) {
-			info.Reject(w, errIPNotAllowed)
-			return
+// filterIP refuses clients that list does not admit (403 ip_not_allowed). An empty list
+// adds no step at all.
+func filterIP(list ipallow.List) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		if len(list.Allow) == 0 && len(list.Deny) == 0 {
+			return next
 		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-// filterIP applies the route's ip_allowlist.
-func (rt *route) filterIP(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		info := reqinfo.From(r.Context())
-		if !rt.ips.Admits(info.ClientIP) {
-			info.Reject(w, errIPNotAllowed)
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			info := reqinfo.From(r.Context())
+			if !list.Admits(info.ClientIP) {
+				info.Reject(w, errIPNotAllowed)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
 }
 
 var errMalformedRequest = &httperr.Error{Status: http.StatusBadRequest, Code: "malformed_request",
