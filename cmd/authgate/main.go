@@ -27,6 +27,10 @@ commands:
                            run the gateway (without --config: the embedded default)
   config validate --config gateway.yaml
                            check a configuration file; print every problem
+  keys generate [--env live|test] [--prefix sk]
+                           print a new well-formed API key; touches nothing
+  token set <credential>   save the credential remote commands send
+  token remove             delete the saved credential
   version                  print the version
 `
 
@@ -46,6 +50,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return fmt.Errorf("unknown config command")
 		}
 		return validateCmd(args[2:], getenv, stdout, stderr)
+	case "keys":
+		return keysCmd(args[1:], stdout, stderr)
+	case "token":
+		return tokenCmd(args[1:], getenv, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "authgate", version())
 		return nil

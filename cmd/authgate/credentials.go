@@ -1,0 +1,129 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/authgate/authgate/gateway/apikey"
+)
+
+// credentials is what `authgate token set` and `authgate login` save for remote commands.
+type credentials struct {
+	Token string `json:"token"`
+}
+
+// credentialsPath is $XDG_CONFIG_HOME/authgate/credentials.json, else
+// $HOME/.config/authgate/credentials.json (SPEC section 8).
+func credentialsPath(getenv func(string) string) (string, error) {
+	if dir := getenv("XDG_CONFIG_HOME"); dir != "" {
+		return filepath.Join(dir, "authgate", "credentials.json"), nil
+	}
+	if home := getenv("HOME"); home != "" {
+		return filepath.Join(home, ".config", "authgate", "credentials.json"), nil
+	}
+	return "", errors.New("credentials: neither XDG_CONFIG_HOME nor HOME is set")
+}
+
+// saveCredentials writes c readable by its owner only: the directory 0700, the file 0600,
+// written to a temporary file first so a crash never leaves half a credential.
+func saveCredentials(path string, c credentials) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("credentials: %w", err)
+	}
+	data, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return fmt.Errorf("credentials: %w", err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".credentials-*.json")
+	if err != nil {
+		return fmt.Errorf("credentials: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // after a successful rename this finds nothing
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return fmt.Errorf("credentials: %w", err)
+	}
+	if _, err := tmp.Write(append(data, '\n')); err != nil {
+		tmp.Close()
+		return fmt.Errorf("credentials: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("credentials: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("credentials: %w", err)
+	}
+	return nil
+}
+
+// loadCredentials reads the saved credential; a missing file is fs.ErrNotExist.
+func loadCredentials(path string) (credentials, error) {
+	var c credentials
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return c, fmt.Errorf("credentials: %w", err)
+	}
+	if err := json.Unmarshal(data, &c); err != nil {
+		return c, fmt.Errorf("credentials: %s is not valid JSON: %w", path, err)
+	}
+	return c, nil
+}
+
+func tokenCmd(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	path, err := credentialsPath(getenv)
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(args) == 2 && args[0] == "set":
+		tok := strings.TrimSpace(args[1])
+		if tok == "" || strings.ContainsAny(tok, " \t\r\n") {
+			return errors.New("token set: the credential must be one word (an API key or an access token)")
+		}
+		if err := saveCredentials(path, credentials{Token: tok}); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "saved to %s (mode 0600)\n", path)
+		return nil
+	case len(args) == 1 && args[0] == "remove":
+		err := os.Remove(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			fmt.Fprintln(stdout, "no saved credential")
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("token remove: %w", err)
+		}
+		fmt.Fprintf(stdout, "removed %s\n", path)
+		return nil
+	}
+	fmt.Fprint(stderr, "usage: authgate token set <credential> | authgate token remove\n")
+	return errors.New("token: bad arguments")
+}
+
+func keysCmd(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "generate" {
+		fmt.Fprint(stderr, "usage: authgate keys generate [--env live|test] [--prefix sk]\n")
+		return errors.New("keys: only `keys generate` is available in this version")
+	}
+	fs := flag.NewFlagSet("keys generate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	env := fs.String("env", apikey.Live, "environment: live or test")
+	prefix := fs.String("prefix", "sk", "key prefix (api_keys.prefix)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	k, err := apikey.Generate(*prefix, *env)
+	if err != nil {
+		return fmt.Errorf("keys generate: %w", err)
+	}
+	fmt.Fprintln(stdout, k)
+	return nil
+}
