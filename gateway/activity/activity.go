@@ -1,0 +1,158 @@
+// Package activity records what each API key did — its last 1,000 requests and daily
+// request counts — off the request path: Record only enqueues, and a background loop writes
+// batches to Redis (or memory) in one pipeline.
+package activity
+
+import (
+	"context"
+	"log/slog"
+	"sync/atomic"
+	"time"
+)
+
+// Event is one request made with a key.
+type Event struct {
+	KeyID    string    `json:"-"`
+	Time     time.Time `json:"time"`
+	Method   string    `json:"method"`
+	Path     string    `json:"path"`
+	Route    string    `json:"route"`
+	Status   int       `json:"status"`
+	ClientIP string    `json:"client_ip"`
+}
+
+// Day is the number of requests a key made on one UTC date.
+type Day struct {
+	Date     string `json:"date"` // 2006-01-02
+	Requests int64  `json:"requests"`
+}
+
+// Keep is how many recent requests are kept per key (SPEC section 3).
+const Keep = 1000
+
+// Sink stores activity; RedisSink and MemorySink implement it.
+type Sink interface {
+	// Write stores a batch: each event at the head of its key's recent list (trimmed to
+	// Keep) and counted in its key's day.
+	Write(ctx context.Context, batch []Event) error
+	// Recent returns a key's last n events, newest first.
+	Recent(ctx context.Context, keyID string, n int) ([]Event, error)
+	// Daily returns a key's counts for the days days up to and including now's UTC date,
+	// oldest first, with zero days included.
+	Daily(ctx context.Context, keyID string, days int, now time.Time) ([]Day, error)
+}
+
+// Options tune a Recorder. Zero values take the defaults.
+type Options struct {
+	// Buffer bounds the events waiting to be written. Default: 8192. When it is full,
+	// events are dropped and counted: the request path never waits for activity.
+	Buffer int
+	// BatchSize writes a batch once this many events wait. Default: 512.
+	BatchSize int
+	// Interval writes whatever waits at least this often. Default: 1s.
+	Interval time.Duration
+	// Touch, when set, receives each batch's last use per key (for last_used_at).
+	Touch func(ctx context.Context, lastUsed map[string]time.Time) error
+	// Logger reports failed writes. Default: discard.
+	Logger *slog.Logger
+}
+
+// Recorder queues events and writes them in batches. Record is safe for concurrent use;
+// Run must be running for anything to be written.
+type Recorder struct {
+	ch      chan Event
+	sink    Sink
+	opts    Options
+	dropped atomic.Uint64
+	written atomic.Uint64
+}
+
+// New returns a Recorder writing to s.
+func New(s Sink, opts Options) *Recorder {
+	if opts.Buffer <= 0 {
+		opts.Buffer = 8192
+	}
+	if opts.BatchSize <= 0 {
+		opts.BatchSize = 512
+	}
+	if opts.Interval <= 0 {
+		opts.Interval = time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Recorder{ch: make(chan Event, opts.Buffer), sink: s, opts: opts}
+}
+
+// Record queues e without ever blocking; it reports false when the queue was full and e
+// was dropped.
+func (r *Recorder) Record(e Event) bool {
+	select {
+	case r.ch <- e:
+		return true
+	default:
+		r.dropped.Add(1)
+		return false
+	}
+}
+
+// Dropped is how many events were dropped because the queue was full.
+func (r *Recorder) Dropped() uint64 { return r.dropped.Load() }
+
+// Written is how many events reached the sink.
+func (r *Recorder) Written() uint64 { return r.written.Load() }
+
+// Run writes batches until ctx is done, then writes what is still queued (bounded by a
+// short timeout of its own) and returns.
+func (r *Recorder) Run(ctx context.Context) {
+	t := time.NewTicker(r.opts.Interval)
+	defer t.Stop()
+	batch := make([]Event, 0, r.opts.BatchSize)
+	flush := func(ctx context.Context) {
+		if len(batch) == 0 {
+			return
+		}
+		if err := r.sink.Write(ctx, batch); err != nil {
+			r.opts.Logger.Error("activity write failed", slog.Int("events", len(batch)), slog.String("error", err.Error()))
+		} else {
+			r.written.Add(uint64(len(batch)))
+		}
+		if r.opts.Touch != nil {
+			last := map[string]time.Time{}
+			for _, e := range batch {
+				if e.Time.After(last[e.KeyID]) {
+					last[e.KeyID] = e.Time
+				}
+			}
+			if err := r.opts.Touch(ctx, last); err != nil {
+				r.opts.Logger.Error("last_used_at update failed", slog.String("error", err.Error()))
+			}
+		}
+		batch = batch[:0]
+	}
+	for {
+		select {
+		case e := <-r.ch:
+			batch = append(batch, e)
+			if len(batch) >= r.opts.BatchSize {
+				flush(ctx)
+			}
+		case <-t.C:
+			flush(ctx)
+		case <-ctx.Done():
+			dctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+		drain:
+			for range cap(r.ch) { // bounded: producers may still be sending
+				select {
+				case e := <-r.ch:
+					batch = append(batch, e)
+				default:
+					break drain
+				}
+			}
+			flush(dctx)
+			return
+		}
+	}
+}
