@@ -187,6 +187,10 @@ type APIKeys struct {
 	AllowedExpiryDays []int `yaml:"allowed_expiry_days"`
 	// DefaultExpiryDays must be one of AllowedExpiryDays. Default: 90.
 	DefaultExpiryDays int `yaml:"default_expiry_days"`
+	// HashPepper, when set, makes stored hashes HMAC-SHA-256 with this secret instead of
+	// SHA-256. Keep it out of the store (environment or secret manager); changing it
+	// invalidates every key. Default: empty.
+	HashPepper Secret `yaml:"hash_pepper"`
 }
 
 // RateLimits are the per-method defaults and the mode.

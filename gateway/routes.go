@@ -29,14 +29,16 @@ type pipeline struct {
 	global   ipallow.List
 	router   *policy.Router
 	routes   []*route
+	own      http.Handler // the gateway's own paths (management API)
 	handler  http.Handler
 }
 
 // route is one compiled entry of routes: its own chain from route IP list to upstream.
 type route struct {
-	cfg     config.Route
-	ips     ipallow.List
-	handler http.Handler
+	cfg        config.Route
+	ips        ipallow.List
+	hasTestURL bool // its upstream has a test_url, so test keys may use it
+	handler    http.Handler
 }
 
 // handler is the chain for every request on the main listener. The first middleware sees
@@ -57,7 +59,8 @@ func (p *pipeline) routeHandler(rt *route, fwd http.Handler) http.Handler {
 	}
 	if !rt.cfg.Public {
 		mws = append(mws,
-			p.authenticate, // credential -> principal, else 401/400/503
+			p.authenticate,      // credential -> principal (and its allowed_ips), else 401/400/403/503
+			rt.checkEnvironment, // a test key needs an upstream with test_url
 		)
 	}
 	return chain(fwd, mws...)
@@ -97,7 +100,7 @@ func newPipeline(s *Server, cfg *config.Config) (*pipeline, error) {
 	prs := make([]policy.Route, len(cfg.Routes))
 	for i, rc := range cfg.Routes {
 		prs[i] = policy.Route{Name: rc.Name, Patterns: rc.Match}
-		rt := &route{cfg: rc}
+		rt := &route{cfg: rc, hasTestURL: cfg.Upstreams[rc.Upstream].TestURL != ""}
 		if rt.ips, err = parseList(rc.IPAllowlist, nil); err != nil {
 			return nil, fmt.Errorf("gateway: route %s: %w", rc.Name, err)
 		}
@@ -111,6 +114,7 @@ func newPipeline(s *Server, cfg *config.Config) (*pipeline, error) {
 	if p.router, err = policy.NewRouter(prs, cfg.ReservedPatterns()); err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
+	p.own = p.ownHandler()
 	p.handler = p.buildHandler()
 	return p, nil
 }
@@ -217,7 +221,7 @@ func (p *pipeline) dispatch(w http.ResponseWriter, r *http.Request) {
 		rt.handler.ServeHTTP(w, r)
 	case m.Reserved != "":
 		info.Route = "authgate"
-		p.s.own.ServeHTTP(w, r)
+		p.own.ServeHTTP(w, r)
 	case m.Status == http.StatusMethodNotAllowed:
 		info.Reject(w, &httperr.Error{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed",
 			Msg: "this path does not accept " + r.Method, Header: http.Header{"Allow": {m.Allow}}})
@@ -236,6 +240,20 @@ func escapedPath(u *url.URL) string {
 		}
 	}
 	return u.EscapedPath()
+}
+
+// checkEnvironment refuses test credentials on a route whose upstream has no test_url:
+// test traffic must never reach a live backend.
+func (rt *route) checkEnvironment(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		info := reqinfo.From(r.Context())
+		if info.Env == "test" && !rt.hasTestURL {
+			info.Reject(w, &httperr.Error{Status: http.StatusForbidden, Code: "environment_not_allowed",
+				Msg: "test credentials are not accepted on route " + rt.cfg.Name})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // authenticate requires a credential on non-public routes. Credential verification
@@ -262,6 +280,13 @@ func (p *pipeline) authenticate(next http.Handler) http.Handler {
 			return
 		}
 		info.Subject, info.KeyID, info.Scopes, info.Org, info.Env = pr.Subject, pr.KeyID, pr.Scopes, pr.Org, pr.Env
+		if len(pr.AllowedIPs) > 0 && !ipallow.Contains(pr.AllowedIPs, info.ClientIP) {
+			// The credential's own allowed_ips: right after authentication, before anything
+			// is spent on a request that may not come from here.
+			info.Reject(w, &httperr.Error{Status: http.StatusForbidden, Code: "ip_not_allowed",
+				Msg: "this credential cannot be used from your IP address"})
+			return
+		}
 		next.ServeHTTP(w, r)
 	})
 }

@@ -98,7 +98,8 @@ routes:
 }
 
 // TestReservedPathsNotForwarded: the gateway's own paths are never forwarded, even with a
-// catch-all public route, and path tricks cannot carry a request into or out of them.
+// catch-all public route, and path tricks cannot carry a request into or out of them: they
+// reach the management API, which requires a credential.
 func TestReservedPathsNotForwarded(t *testing.T) {
 	h := newGateway(t, `
 routes:
@@ -119,8 +120,9 @@ routes:
 		"/api/auth/./login/",
 	} {
 		t.Run(target, func(t *testing.T) {
+			// The gateway serves them itself, to authenticated callers only.
 			a := rawRequest(t, addr, requestText("POST", target, "gw.example", "Content-Length: 0"))
-			assertRejected(t, a, http.StatusNotFound, "no_route")
+			assertRejected(t, a, http.StatusUnauthorized, "missing_credentials")
 			assertNoRequests(t, api)
 		})
 	}

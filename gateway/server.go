@@ -20,8 +20,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/authgate/authgate/config"
-	"github.com/authgate/authgate/gateway/auth"
-	"github.com/authgate/authgate/gateway/httperr"
+	"github.com/authgate/authgate/gateway/activity"
 	"github.com/authgate/authgate/gateway/metrics"
 	"github.com/authgate/authgate/gateway/proxy"
 	"github.com/authgate/authgate/gateway/reqinfo"
@@ -41,11 +40,6 @@ type Options struct {
 	Registry *prometheus.Registry
 }
 
-// authenticator verifies a credential.
-type authenticator interface {
-	Authenticate(ctx context.Context, c auth.Credential) (auth.Principal, error)
-}
-
 // Server is one gateway process: main and ops listeners, the current pipeline, the store.
 type Server struct {
 	opts      Options
@@ -53,8 +47,9 @@ type Server struct {
 	metrics   *metrics.Metrics
 	transport *http.Transport
 	store     store.Store
+	health    health
+	keys      *keys
 	authn     authenticator
-	own       http.Handler // the gateway's own paths on the main listener
 
 	cur      atomic.Pointer[pipeline]
 	reloadMu sync.Mutex
@@ -81,16 +76,17 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		logger:    opts.Logger,
 		metrics:   metrics.New(opts.Registry),
 		transport: proxy.NewTransport(),
-		authn:     auth.Refuser{},
 	}
-	s.own = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		reqinfo.From(r.Context()).Reject(w, &httperr.Error{Status: http.StatusNotFound, Code: "no_route", Msg: "no route matches this request"})
-	})
 	st, err := newStore(cfg)
 	if err != nil {
 		return nil, err
 	}
 	s.store = st
+	if s.keys, err = s.newKeys(cfg, st); err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	s.authn = authenticator{keys: s.keys.authn}
 	p, err := newPipeline(s, cfg)
 	if err != nil {
 		_ = st.Close()
@@ -220,9 +216,14 @@ func (s *Server) Serve(ctx context.Context) error {
 		err := mainSrv.Shutdown(sctx)
 		err = errors.Join(err, opsSrv.Shutdown(sctx))
 		s.transport.CloseIdleConnections()
-		return errors.Join(err, s.store.Close())
+		return err
 	})
+	g.Go(func() error { return s.keys.inv.Run(gctx) })           // cache invalidations from every replica
+	g.Go(func() error { s.keys.recorder.Run(gctx); return nil }) // key activity, flushed on the way out
+	g.Go(func() error { s.watchStore(gctx, time.Second); return nil })
+	g.Go(func() error { s.keys.registerBootstrap(gctx, s.logger); return nil })
 	err := g.Wait()
+	err = errors.Join(err, s.store.Close()) // last: the loops above write to it until they stop
 	s.logger.Info("stopped")
 	return err
 }
@@ -258,15 +259,10 @@ func (s *Server) opsHandler() http.Handler {
 			writeStatus(w, http.StatusServiceUnavailable, "draining")
 			return
 		}
-		ctx, cancel := context.WithTimeout(r.Context(), time.Second)
-		defer cancel()
-		if err := s.store.Ping(ctx); err != nil {
-			s.metrics.StoreUp.Set(0)
-			s.metrics.StoreErrors.WithLabelValues("ping").Inc()
+		if !s.pingStore(r.Context()) {
 			writeStatus(w, http.StatusServiceUnavailable, "store unreachable")
 			return
 		}
-		s.metrics.StoreUp.Set(1)
 		writeStatus(w, http.StatusOK, "ready")
 	})
 	return mux
@@ -293,6 +289,10 @@ func (s *Server) record(r *http.Request, info *reqinfo.Info, d time.Duration) {
 	s.metrics.RequestDuration.WithLabelValues(route).Observe(d.Seconds())
 	if info.Reason != "" {
 		s.metrics.Rejected.WithLabelValues(info.Reason, route, authLabel).Inc()
+	}
+	if info.KeyID != "" {
+		s.keys.recorder.Record(activity.Event{KeyID: info.KeyID, Time: time.Now().Add(-d), Method: r.Method,
+			Path: truncate(r.URL.Path, 256), Route: info.Route, Status: info.Status, ClientIP: info.ClientIP.String()})
 	}
 	if !s.Config().Log.AccessLog {
 		return

@@ -3,6 +3,9 @@ package auth
 import (
 	"context"
 	"net/http"
+	"net/netip"
+
+	"github.com/authgate/authgate/gateway/apikey"
 
 	"github.com/authgate/authgate/gateway/httperr"
 )
@@ -14,6 +17,12 @@ type Principal struct {
 	Org     string   // organisation, when known
 	Env     string   // "live" or "test"
 	Scopes  []string // effective scopes
+	// AllowedIPs restricts where the credential may be used from; empty means anywhere.
+	AllowedIPs []netip.Prefix
+	// KeyType is "personal" or "admin" for API keys.
+	KeyType string
+	// RateLimit is the credential's own limit, when it has one.
+	RateLimit *apikey.RateLimit
 }
 
 // Refuser is the authenticator of a gateway that has no credential store of the given

@@ -21,6 +21,9 @@ type Metrics struct {
 	ConfigReloads    *prometheus.CounterVec   // result
 	StoreUp          prometheus.Gauge
 	StoreErrors      *prometheus.CounterVec // op
+	APIKeyEvents     *prometheus.CounterVec // event
+	CredentialCache  *prometheus.CounterVec // result: hit, miss, negative_hit
+	InvalidationLag  prometheus.Histogram
 
 	gatherer prometheus.Gatherer
 }
@@ -60,6 +63,19 @@ func New(reg *prometheus.Registry) *Metrics {
 			Name: "authgate_store_errors_total",
 			Help: "Store operations that failed, by operation.",
 		}, []string{"op"}),
+		CredentialCache: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "authgate_credential_cache_total",
+			Help: "Credential cache lookups by result (hit, miss, negative_hit).",
+		}, []string{"result"}),
+		InvalidationLag: f.NewHistogram(prometheus.HistogramOpts{
+			Name:    "authgate_invalidation_lag_seconds",
+			Help:    "Time from publishing a cache invalidation to applying it, per replica.",
+			Buckets: buckets,
+		}),
+		APIKeyEvents: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "authgate_api_key_events_total",
+			Help: "API key life-cycle events by type (created, edited, refreshed, rotated, revoked, used_from_new_ip).",
+		}, []string{"event"}),
 		gatherer: reg,
 	}
 }

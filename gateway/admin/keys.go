@@ -1,0 +1,476 @@
+package admin
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/authgate/authgate/gateway/apikey"
+	"github.com/authgate/authgate/gateway/audit"
+	"github.com/authgate/authgate/policy"
+)
+
+// rateLimitJSON is a rate limit as the API shows it: "per" is a Go duration string.
+type rateLimitJSON struct {
+	Requests int    `json:"requests"`
+	Per      string `json:"per,omitempty"`
+}
+
+// keyView is a key as the API shows it: never the hash; the plaintext only from create
+// and rotate.
+type keyView struct {
+	apikey.Key
+	Status    string         `json:"status"`
+	RateLimit *rateLimitJSON `json:"rate_limit"`
+	Secret    string         `json:"key,omitempty"`
+}
+
+func (a *API) view(k apikey.Key) keyView {
+	v := keyView{Key: k, Status: k.Status(a.o.Now())}
+	if k.Scopes == nil {
+		v.Key.Scopes = []string{}
+	}
+	if k.AllowedIPs == nil {
+		v.Key.AllowedIPs = []string{}
+	}
+	if k.RateLimit != nil {
+		v.RateLimit = &rateLimitJSON{Requests: k.RateLimit.Requests, Per: k.RateLimit.Per.String()}
+	}
+	return v
+}
+
+// keyFields are the settable fields of create and edit; nil means "not given".
+type keyFields struct {
+	Name          *string        `json:"name"`
+	Description   *string        `json:"description"`
+	Scopes        *[]string      `json:"scopes"`
+	ExpiresInDays *int           `json:"expires_in_days"`
+	AllowedIPs    *[]string      `json:"allowed_ips"`
+	RateLimit     *rateLimitJSON `json:"rate_limit"`
+}
+
+type createRequest struct {
+	keyFields
+	Environment string `json:"environment"`
+	Type        string `json:"type"`
+}
+
+// apply validates f against what c may grant and writes it onto k.
+func (a *API) apply(c caller, k *apikey.Key, f keyFields, now time.Time) error {
+	if f.Name != nil {
+		name := strings.TrimSpace(*f.Name)
+		if name == "" || len(name) > 100 {
+			return badRequest("name: 1 to 100 characters", nil)
+		}
+		k.Name = name
+	}
+	if f.Description != nil {
+		if len(*f.Description) > 1000 {
+			return badRequest("description: at most 1000 characters", nil)
+		}
+		k.Description = *f.Description
+	}
+	if f.Scopes != nil {
+		for _, s := range *f.Scopes {
+			if s == "" || len(s) > 128 || strings.ContainsAny(s, " \t\r\n,") {
+				return badRequest(fmt.Sprintf("scopes: invalid scope %q", s), nil)
+			}
+			// No key wider than its creator.
+			if !policy.Grants(c.scopes, s) {
+				return forbidden(fmt.Sprintf("you cannot grant scope %q: a key is never wider than its creator", s))
+			}
+		}
+		k.Scopes = slices.Clone(*f.Scopes)
+	}
+	if f.ExpiresInDays != nil {
+		d := *f.ExpiresInDays
+		if !slices.Contains(a.o.AllowedExpiryDays, d) {
+			return badRequest(fmt.Sprintf("expires_in_days: %d is not one of %v", d, a.o.AllowedExpiryDays), nil)
+		}
+		k.ExpiresInDays = d
+		k.ExpiresAt = expiry(now, d)
+	}
+	if f.AllowedIPs != nil {
+		for _, s := range *f.AllowedIPs {
+			if _, err := netip.ParsePrefix(s); err != nil {
+				if _, err := netip.ParseAddr(s); err != nil {
+					return badRequest(fmt.Sprintf("allowed_ips: %q is not an IP or CIDR", s), err)
+				}
+			}
+		}
+		k.AllowedIPs = slices.Clone(*f.AllowedIPs)
+	}
+	if f.RateLimit != nil {
+		rl, err := parseRateLimit(*f.RateLimit)
+		if err != nil {
+			return err
+		}
+		k.RateLimit = rl
+	}
+	return nil
+}
+
+func parseRateLimit(r rateLimitJSON) (*apikey.RateLimit, error) {
+	if r.Requests == 0 && r.Per == "" {
+		return nil, nil // {} clears the override
+	}
+	if r.Requests <= 0 {
+		return nil, badRequest("rate_limit.requests: must be > 0", nil)
+	}
+	per := time.Minute
+	if r.Per != "" {
+		d, err := time.ParseDuration(r.Per)
+		if err != nil || d <= 0 {
+			return nil, badRequest(fmt.Sprintf("rate_limit.per: %q is not a positive duration", r.Per), err)
+		}
+		per = d
+	}
+	return &apikey.RateLimit{Requests: r.Requests, Per: per}, nil
+}
+
+// expiry is now + days, or nil (never) for 0.
+func expiry(now time.Time, days int) *time.Time {
+	if days == 0 {
+		return nil
+	}
+	t := now.Add(time.Duration(days) * 24 * time.Hour)
+	return &t
+}
+
+func (a *API) createKey(w http.ResponseWriter, r *http.Request) {
+	c := callerOf(r)
+	if !c.manager() {
+		a.fail(w, r, forbidden("creating keys needs keys:manage or admin"))
+		return
+	}
+	var req createRequest
+	if err := decode(r, &req); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if req.Name == nil {
+		a.fail(w, r, badRequest("name is required", nil))
+		return
+	}
+	now := a.o.Now()
+	k := apikey.Key{ID: apikey.NewID(), Type: apikey.Personal, Environment: apikey.Live, CreatedBy: c.subject, CreatedAt: now}
+	switch req.Type {
+	case "", apikey.Personal:
+	case apikey.Admin:
+		if !c.admin() {
+			a.fail(w, r, forbidden("only admins create admin keys"))
+			return
+		}
+		k.Type = apikey.Admin
+	default:
+		a.fail(w, r, badRequest("type: personal or admin", nil))
+		return
+	}
+	switch req.Environment {
+	case "", apikey.Live:
+	case apikey.Test:
+		k.Environment = apikey.Test
+	default:
+		a.fail(w, r, badRequest("environment: live or test", nil))
+		return
+	}
+	if req.ExpiresInDays == nil {
+		d := a.o.DefaultExpiryDays
+		req.ExpiresInDays = &d
+	}
+	if req.Scopes == nil {
+		// Interim until users and roles exist (issue 4): the caller's scopes, fixed now.
+		s := slices.Clone(c.scopes)
+		req.Scopes = &s
+	}
+	if err := a.apply(c, &k, req.keyFields, now); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	plain, err := a.create(r.Context(), &k)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.audit(r, audit.KeyCreated, k.ID, c, "")
+	v := a.view(k)
+	v.Secret = plain
+	writeJSON(w, http.StatusCreated, v)
+}
+
+// create generates the plaintext for k, stores k with its hash and returns the plaintext.
+func (a *API) create(ctx context.Context, k *apikey.Key) (string, error) {
+	plain, err := apikey.Generate(a.o.KeyPrefix, k.Environment)
+	if err != nil {
+		return "", fmt.Errorf("admin: %w", err)
+	}
+	k.Start = plain[:apikey.StartLen]
+	if err := a.o.Keys.Create(ctx, *k, a.o.Hasher.Hash(plain)); err != nil {
+		return "", fmt.Errorf("admin: create key: %w", err)
+	}
+	return plain, nil
+}
+
+func (a *API) listKeys(w http.ResponseWriter, r *http.Request) {
+	c := callerOf(r)
+	if !c.manager() {
+		a.fail(w, r, forbidden("listing keys needs keys:manage or admin"))
+		return
+	}
+	qs := r.URL.Query()
+	q := apikey.Query{Q: qs.Get("q"), CreatedBy: qs.Get("created_by"), Environment: qs.Get("environment"),
+		Status: qs.Get("status"), Sort: qs.Get("sort"), Order: qs.Get("order"), Cursor: qs.Get("cursor")}
+	if l := qs.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil {
+			a.fail(w, r, badRequest("limit: a number", err))
+			return
+		}
+		q.Limit = n
+	}
+	if !c.admin() {
+		if q.CreatedBy != "" && q.CreatedBy != c.subject {
+			a.fail(w, r, forbidden("only admins list other users' keys"))
+			return
+		}
+		q.CreatedBy = c.subject
+	}
+	page, err := a.o.Keys.List(r.Context(), q)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	views := make([]keyView, 0, len(page.Keys))
+	for _, k := range page.Keys {
+		if !c.admin() && k.Type == apikey.Admin {
+			continue
+		}
+		views = append(views, a.view(k))
+	}
+	var next *string
+	if page.NextCursor != "" {
+		next = &page.NextCursor
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"keys": views, "next_cursor": next})
+}
+
+// owned loads key id if c may manage it; others' keys are "not found", so their
+// existence does not leak.
+func (a *API) owned(r *http.Request, c caller, id string) (apikey.Key, error) {
+	if !c.manager() {
+		return apikey.Key{}, forbidden("managing keys needs keys:manage or admin")
+	}
+	k, err := a.o.Keys.Get(r.Context(), id)
+	if err != nil {
+		return apikey.Key{}, err
+	}
+	if !c.admin() && (k.CreatedBy != c.subject || k.Type == apikey.Admin) {
+		return apikey.Key{}, errNotFound
+	}
+	return k, nil
+}
+
+func (a *API) getKey(w http.ResponseWriter, r *http.Request) {
+	k, err := a.owned(r, callerOf(r), r.PathValue("id"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, a.view(k))
+}
+
+func (a *API) editKey(w http.ResponseWriter, r *http.Request) {
+	c := callerOf(r)
+	k, err := a.owned(r, c, r.PathValue("id"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	var f keyFields
+	if err := decode(r, &f); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if err := a.apply(c, &k, f, a.o.Now()); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if err := a.o.Keys.Update(r.Context(), k); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.invalidate(r, k.ID)
+	a.audit(r, audit.KeyEdited, k.ID, c, "fields: "+strings.Join(f.names(), ","))
+	writeJSON(w, http.StatusOK, a.view(k))
+}
+
+func (f keyFields) names() []string {
+	var out []string
+	for name, set := range map[string]bool{"name": f.Name != nil, "description": f.Description != nil,
+		"scopes": f.Scopes != nil, "expires_in_days": f.ExpiresInDays != nil, "allowed_ips": f.AllowedIPs != nil,
+		"rate_limit": f.RateLimit != nil} {
+		if set {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (a *API) revokeKey(w http.ResponseWriter, r *http.Request) {
+	c := callerOf(r)
+	k, err := a.owned(r, c, r.PathValue("id"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if k, err = a.o.Keys.Revoke(r.Context(), k.ID, a.o.Now()); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.invalidate(r, k.ID)
+	a.audit(r, audit.KeyRevoked, k.ID, c, "")
+	writeJSON(w, http.StatusOK, a.view(k))
+}
+
+func (a *API) refreshKey(w http.ResponseWriter, r *http.Request) {
+	c := callerOf(r)
+	k, err := a.owned(r, c, r.PathValue("id"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.refresh(w, r, c, k)
+}
+
+// selfRefresh is POST /api/refresh_token: a key, sent as Authorization: Token, extends
+// itself by its original duration.
+func (a *API) selfRefresh(w http.ResponseWriter, r *http.Request) {
+	c := callerOf(r)
+	if c.keyID == "" {
+		a.fail(w, r, badRequest("send the key to refresh as Authorization: Token <key>", nil))
+		return
+	}
+	k, err := a.o.Keys.Get(r.Context(), c.keyID)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.refresh(w, r, caller{subject: "key:" + k.ID, scopes: c.scopes}, k)
+}
+
+// refresh extends k to now + its original duration.
+func (a *API) refresh(w http.ResponseWriter, r *http.Request, c caller, k apikey.Key) {
+	if k.Status(a.o.Now()) == apikey.StatusRevoked {
+		a.fail(w, r, badRequest("a revoked key cannot be refreshed", nil))
+		return
+	}
+	k.ExpiresAt = expiry(a.o.Now(), k.ExpiresInDays)
+	if err := a.o.Keys.Update(r.Context(), k); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.invalidate(r, k.ID)
+	a.audit(r, audit.KeyRefreshed, k.ID, c, "")
+	writeJSON(w, http.StatusOK, a.view(k))
+}
+
+func (a *API) rotateKey(w http.ResponseWriter, r *http.Request) {
+	c := callerOf(r)
+	old, err := a.owned(r, c, r.PathValue("id"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	var req struct {
+		RevokeOldAfter *string `json:"revoke_old_after"`
+	}
+	if r.ContentLength != 0 {
+		if err := decode(r, &req); err != nil {
+			a.fail(w, r, err)
+			return
+		}
+	}
+	var grace *time.Duration
+	if req.RevokeOldAfter != nil {
+		d, err := time.ParseDuration(*req.RevokeOldAfter)
+		if err != nil || d < 0 {
+			a.fail(w, r, badRequest(fmt.Sprintf("revoke_old_after: %q is not a duration", *req.RevokeOldAfter), err))
+			return
+		}
+		grace = &d
+	}
+	if old.Status(a.o.Now()) == apikey.StatusRevoked {
+		a.fail(w, r, badRequest("a revoked key cannot be rotated", nil))
+		return
+	}
+	now := a.o.Now()
+	nk := old
+	nk.ID, nk.CreatedAt, nk.LastUsedAt, nk.RevokedAt = apikey.NewID(), now, nil, nil
+	nk.ExpiresAt = expiry(now, old.ExpiresInDays)
+	plain, err := a.create(r.Context(), &nk)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if grace != nil {
+		// The old key ends after the grace period: revoked now for 0, else it expires then.
+		if *grace == 0 {
+			_, err = a.o.Keys.Revoke(r.Context(), old.ID, now)
+		} else if end := now.Add(*grace); old.ExpiresAt == nil || end.Before(*old.ExpiresAt) {
+			old.ExpiresAt = &end
+			err = a.o.Keys.Update(r.Context(), old)
+		}
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		a.invalidate(r, old.ID)
+	}
+	a.audit(r, audit.KeyRotated, old.ID, c, "new key: "+nk.ID)
+	v := a.view(nk)
+	v.Secret = plain
+	writeJSON(w, http.StatusCreated, v)
+}
+
+func (a *API) keyActivity(w http.ResponseWriter, r *http.Request) {
+	k, err := a.owned(r, callerOf(r), r.PathValue("id"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	recent, err := a.o.Activity.Recent(r.Context(), k.ID, 1000)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	daily, err := a.o.Activity.Daily(r.Context(), k.ID, 30, a.o.Now())
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"recent": recent, "daily": daily})
+}
+
+// invalidate drops the key from every replica's cache. The change is already stored, so
+// a failed publish is logged, not answered: replicas re-read within the cache TTL anyway.
+func (a *API) invalidate(r *http.Request, id string) {
+	if err := a.o.Invalidate(r.Context(), a.o.KeyTag(id)); err != nil {
+		a.o.Logger.ErrorContext(r.Context(), "cache invalidation failed; replicas see the change within the cache TTL",
+			"key_id", id, "error", err.Error())
+	}
+}
+
+func (a *API) audit(r *http.Request, event, keyID string, c caller, detail string) {
+	actor := c.subject
+	if actor == "" && c.keyID != "" {
+		actor = "key:" + c.keyID
+	}
+	_ = a.o.Audit.Record(r.Context(), audit.Event{Type: event, KeyID: keyID, Actor: actor,
+		ClientIP: clientIP(r), Detail: detail})
+}

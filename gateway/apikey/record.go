@@ -1,0 +1,405 @@
+package apikey
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Sentinel errors of the stores. Compare with errors.Is.
+var (
+	// ErrNotFound is returned when no key has the given ID or hash.
+	ErrNotFound = errors.New("apikey: not found")
+	// ErrConflict is returned by Create when the hash or the ID is already stored.
+	ErrConflict = errors.New("apikey: conflict")
+	// ErrInvalid is returned for a malformed record or query: a bad ID, type,
+	// environment or name, an unknown sort, order or status, a negative limit, or a
+	// cursor that this query did not produce.
+	ErrInvalid = errors.New("apikey: invalid argument")
+)
+
+// Key types.
+const (
+	Personal = "personal"
+	Admin    = "admin"
+)
+
+// Statuses reported by Key.Status and accepted by Query.Status.
+const (
+	StatusActive  = "active"
+	StatusExpired = "expired"
+	StatusRevoked = "revoked"
+)
+
+// Sort fields accepted by Query.Sort.
+const (
+	SortName       = "name"
+	SortCreatedAt  = "created_at"
+	SortExpiresAt  = "expires_at"
+	SortLastUsedAt = "last_used_at"
+)
+
+// Orders accepted by Query.Order.
+const (
+	Asc  = "asc"
+	Desc = "desc"
+)
+
+// List limits.
+const (
+	DefaultLimit = 50
+	MaxLimit     = 200
+)
+
+const (
+	idPrefix = "key_"
+	// idRandLen is the number of base62 characters after "key_" (about 119 bits).
+	idRandLen = 20
+	idLen     = len(idPrefix) + idRandLen
+)
+
+// RateLimit is a key's own rate limit, overriding the configured one.
+type RateLimit struct {
+	// Requests is the number of requests allowed per Per.
+	Requests int `json:"requests"`
+	// Per is the window Requests applies to.
+	Per time.Duration `json:"per"`
+}
+
+// Key is the stored record of an API key (SPEC section 3). It never holds the
+// plaintext nor the hash: the stores keep the hash beside the record, so encoding a
+// Key (JSON, %v, slog) cannot leak anything that helps to guess the key. Start is the
+// first StartLen characters of the plaintext, public by design.
+type Key struct {
+	ID            string     `json:"id"`
+	Name          string     `json:"name"`
+	Description   string     `json:"description"`
+	Type          string     `json:"type"`        // Personal or Admin
+	Environment   string     `json:"environment"` // Live or Test
+	Scopes        []string   `json:"scopes"`      // empty: all of the owner's (personal keys)
+	AllowedIPs    []string   `json:"allowed_ips"` // IPs or CIDRs; empty: any
+	CreatedBy     string     `json:"created_by"`  // user ID
+	CreatedAt     time.Time  `json:"created_at"`
+	ExpiresAt     *time.Time `json:"expires_at"` // nil: never
+	ExpiresInDays int        `json:"expires_in_days"`
+	LastUsedAt    *time.Time `json:"last_used_at"`
+	RevokedAt     *time.Time `json:"revoked_at"`
+	Start         string     `json:"start"`
+	RateLimit     *RateLimit `json:"rate_limit"`
+}
+
+// Status returns StatusRevoked once the key is revoked, else StatusExpired from its
+// expiry time on (inclusive), else StatusActive.
+func (k Key) Status(now time.Time) string {
+	switch {
+	case k.RevokedAt != nil:
+		return StatusRevoked
+	case k.ExpiresAt != nil && !now.Before(*k.ExpiresAt):
+		return StatusExpired
+	default:
+		return StatusActive
+	}
+}
+
+// clone returns a deep copy of k, so that callers and stores never share slices or
+// pointers.
+func (k Key) clone() Key {
+	k.Scopes = cloneStrings(k.Scopes)
+	k.AllowedIPs = cloneStrings(k.AllowedIPs)
+	k.ExpiresAt = cloneTime(k.ExpiresAt)
+	k.LastUsedAt = cloneTime(k.LastUsedAt)
+	k.RevokedAt = cloneTime(k.RevokedAt)
+	if k.RateLimit != nil {
+		rl := *k.RateLimit
+		k.RateLimit = &rl
+	}
+	return k
+}
+
+func cloneStrings(s []string) []string {
+	if s == nil {
+		return nil
+	}
+	return append([]string{}, s...)
+}
+
+func cloneTime(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	c := *t
+	return &c
+}
+
+// applyEdit copies the editable fields of e onto k: name, description, scopes,
+// allowed IPs, expiry and rate limit. Everything else is kept.
+func (k Key) applyEdit(e Key) Key {
+	e = e.clone()
+	k.Name = e.Name
+	k.Description = e.Description
+	k.Scopes = e.Scopes
+	k.AllowedIPs = e.AllowedIPs
+	k.ExpiresAt = e.ExpiresAt
+	k.ExpiresInDays = e.ExpiresInDays
+	k.RateLimit = e.RateLimit
+	return k
+}
+
+// NewID returns a new public key ID: "key_" and 20 base62 characters from crypto/rand.
+func NewID() string {
+	var b strings.Builder
+	b.Grow(idLen)
+	b.WriteString(idPrefix)
+	var buf [32]byte
+	for n := 0; n < idRandLen; {
+		_, _ = rand.Read(buf[:]) // never fails (crypto/rand, Go 1.24+)
+		for _, c := range buf {
+			if c >= 248 { // 248 = 4*62: reject so every character is equally likely
+				continue
+			}
+			b.WriteByte(base62[c%62])
+			if n++; n == idRandLen {
+				break
+			}
+		}
+	}
+	return b.String()
+}
+
+// validID reports whether id has the form NewID produces.
+func validID(id string) bool {
+	if len(id) != idLen || !strings.HasPrefix(id, idPrefix) {
+		return false
+	}
+	for i := len(idPrefix); i < len(id); i++ {
+		if strings.IndexByte(base62, id[i]) < 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// validateNew checks a record before Create.
+func validateNew(k Key) error {
+	var errs []error
+	if !validID(k.ID) {
+		errs = append(errs, fmt.Errorf("id %q: want %q and %d base62 characters", k.ID, idPrefix, idRandLen))
+	}
+	if k.Type != Personal && k.Type != Admin {
+		errs = append(errs, fmt.Errorf("type %q: want personal or admin", k.Type))
+	}
+	if k.Environment != Live && k.Environment != Test {
+		errs = append(errs, fmt.Errorf("environment %q: want live or test", k.Environment))
+	}
+	if err := validateEdit(k); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	return nil
+}
+
+// validateEdit checks the editable fields. Names must be valid UTF-8 without NUL,
+// because the name index separates the lower-cased name from the ID with a NUL byte
+// and bounds prefix searches with 0xff, a byte UTF-8 never contains.
+func validateEdit(k Key) error {
+	switch {
+	case k.Name == "":
+		return errors.New("name: required")
+	case !utf8.ValidString(k.Name) || strings.IndexByte(k.Name, 0) >= 0:
+		return errors.New("name: must be valid UTF-8 without NUL")
+	case k.ExpiresInDays < 0:
+		return fmt.Errorf("expires_in_days: must be >= 0, got %d", k.ExpiresInDays)
+	case k.RateLimit != nil && (k.RateLimit.Requests <= 0 || k.RateLimit.Per <= 0):
+		return errors.New("rate_limit: requests and per must be > 0")
+	}
+	return nil
+}
+
+// Query selects and orders a page of keys for List.
+type Query struct {
+	// Q keeps keys whose name starts with Q, compared case-insensitively
+	// (strings.ToLower of both). It is a prefix match, not a substring match,
+	// because prefixes are what the name index can answer. Empty: any name.
+	Q string
+	// CreatedBy keeps the keys of one user ID. Empty: every user's.
+	CreatedBy string
+	// Environment keeps Live or Test keys. Empty: both.
+	Environment string
+	// Status keeps StatusActive, StatusExpired or StatusRevoked keys, judged at
+	// the store's current time. Empty: any.
+	Status string
+	// Sort is SortName, SortCreatedAt, SortExpiresAt or SortLastUsedAt.
+	// Default: SortCreatedAt. Names sort case-insensitively; keys that never
+	// expire sort after every expiry time, keys never used before every use time;
+	// ties break on ID.
+	Sort string
+	// Order is Asc or Desc. Default: Asc for SortName, else Desc (newest first).
+	Order string
+	// Limit is the page size. Default (0): DefaultLimit; larger than MaxLimit
+	// means MaxLimit; negative is ErrInvalid.
+	Limit int
+	// Cursor is Page.NextCursor of the previous page of the same query; empty
+	// for the first page.
+	Cursor string
+}
+
+// Page is one page of List.
+type Page struct {
+	Keys []Key
+	// NextCursor fetches the next page; empty when this is the last page.
+	NextCursor string
+}
+
+// listQuery is a validated Query with its cursor decoded.
+type listQuery struct {
+	Query
+	desc  bool
+	after string // exclusive bound: an index member; "" on the first page
+	q     string // lower-cased Q
+}
+
+// cursor is what Page.NextCursor encodes. The sort and order are kept so that a
+// cursor cannot be replayed against another ordering.
+type cursor struct {
+	Sort   string `json:"s"`
+	Order  string `json:"o"`
+	Member string `json:"m"` // the last returned key's index member
+}
+
+func (q Query) validate() (listQuery, error) {
+	lq := listQuery{Query: q, q: strings.ToLower(q.Q)}
+	if lq.Sort == "" {
+		lq.Sort = SortCreatedAt
+	}
+	switch lq.Sort {
+	case SortName, SortCreatedAt, SortExpiresAt, SortLastUsedAt:
+	default:
+		return lq, fmt.Errorf("%w: sort %q", ErrInvalid, q.Sort)
+	}
+	if lq.Order == "" {
+		lq.Order = Desc
+		if lq.Sort == SortName {
+			lq.Order = Asc
+		}
+	}
+	switch lq.Order {
+	case Asc:
+	case Desc:
+		lq.desc = true
+	default:
+		return lq, fmt.Errorf("%w: order %q", ErrInvalid, q.Order)
+	}
+	switch lq.Status {
+	case "", StatusActive, StatusExpired, StatusRevoked:
+	default:
+		return lq, fmt.Errorf("%w: status %q", ErrInvalid, q.Status)
+	}
+	switch lq.Environment {
+	case "", Live, Test:
+	default:
+		return lq, fmt.Errorf("%w: environment %q", ErrInvalid, q.Environment)
+	}
+	switch {
+	case lq.Limit < 0:
+		return lq, fmt.Errorf("%w: limit %d", ErrInvalid, q.Limit)
+	case lq.Limit == 0:
+		lq.Limit = DefaultLimit
+	case lq.Limit > MaxLimit:
+		lq.Limit = MaxLimit
+	}
+	if q.Cursor != "" {
+		raw, err := base64.RawURLEncoding.DecodeString(q.Cursor)
+		var c cursor
+		if err == nil {
+			err = json.Unmarshal(raw, &c)
+		}
+		if err != nil || c.Sort != lq.Sort || c.Order != lq.Order || c.Member == "" {
+			return lq, fmt.Errorf("%w: cursor", ErrInvalid)
+		}
+		lq.after = c.Member
+	}
+	return lq, nil
+}
+
+// nextCursor encodes the position after member.
+func (lq listQuery) nextCursor(member string) string {
+	raw, _ := json.Marshal(cursor{Sort: lq.Sort, Order: lq.Order, Member: member}) // cannot fail
+	return base64.RawURLEncoding.EncodeToString(raw)
+}
+
+// beyond reports whether member comes after the cursor in the query's order.
+func (lq listQuery) beyond(member string) bool {
+	if lq.after == "" {
+		return true
+	}
+	if lq.desc {
+		return member < lq.after
+	}
+	return member > lq.after
+}
+
+// match reports whether k passes the query's filters other than the position.
+func (lq listQuery) match(k Key, now time.Time) bool {
+	return (lq.CreatedBy == "" || k.CreatedBy == lq.CreatedBy) &&
+		(lq.Environment == "" || k.Environment == lq.Environment) &&
+		(lq.Status == "" || k.Status(now) == lq.Status) &&
+		(lq.q == "" || strings.HasPrefix(strings.ToLower(k.Name), lq.q))
+}
+
+// Index members. Every sort index orders its members bytewise, and every member ends
+// with the key's fixed-length ID, so ties break on ID and a member names its key.
+// Times are 16 hex digits of the Unix millisecond with the sign bit flipped, so
+// bytewise order is time order (before 1970 too).
+const (
+	timeNever  = "ffffffffffffffff" // expires_at of a key that never expires: last
+	timeUnused = "0000000000000000" // last_used_at of a key never used: first
+)
+
+func encodeTime(t time.Time) string {
+	return fmt.Sprintf("%016x", uint64(t.UnixMilli())^(1<<63))
+}
+
+// member returns k's member of the index for sort.
+func member(k Key, sort string) string {
+	switch sort {
+	case SortName:
+		return strings.ToLower(k.Name) + "\x00" + k.ID
+	case SortCreatedAt:
+		return encodeTime(k.CreatedAt) + k.ID
+	case SortExpiresAt:
+		if k.ExpiresAt == nil {
+			return timeNever + k.ID
+		}
+		return encodeTime(*k.ExpiresAt) + k.ID
+	case SortLastUsedAt:
+		if k.LastUsedAt == nil {
+			return timeUnused + k.ID
+		}
+		return encodeTime(*k.LastUsedAt) + k.ID
+	}
+	panic("apikey: unknown sort " + sort) // validated by Query.validate
+}
+
+// sortFields are the indexed sort fields, in the order the Redis scripts take them.
+var sortFields = []string{SortName, SortCreatedAt, SortExpiresAt, SortLastUsedAt}
+
+// idOf returns the ID that ends an index member.
+func idOf(member string) string {
+	if len(member) < idLen {
+		return ""
+	}
+	return member[len(member)-idLen:]
+}
+
+// truncMilli returns t at millisecond precision in UTC, the precision last-use times
+// are stored with.
+func truncMilli(t time.Time) time.Time {
+	return time.UnixMilli(t.UnixMilli()).UTC()
+}

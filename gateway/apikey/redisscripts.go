@@ -1,0 +1,110 @@
+package apikey
+
+import "github.com/redis/go-redis/v9"
+
+// The Lua scripts of Store. Each runs atomically, so a record and its indexes never
+// disagree. Keys a script can name up front come in KEYS; the scripts that find a
+// record through the ids hash (get, touch, page) build its key name from ARGV[1],
+// the "<prefix>{apikeys}:" base. That is safe on Redis Cluster because every key of
+// the store carries the {apikeys} hash tag and so lives in the slot of KEYS[1].
+
+// getScript returns {hex, rec, used} for the ID ARGV[2], or nil.
+// KEYS[1] ids. ARGV[1] base, ARGV[2] id.
+var getScript = redis.NewScript(`
+local hex = redis.call('HGET', KEYS[1], ARGV[2])
+if not hex then return false end
+local v = redis.call('HMGET', ARGV[1] .. 'k:' .. hex, 'rec', 'used')
+return {hex, v[1], v[2]}
+`)
+
+// createScript stores a new record and adds it to its eight indexes. It returns
+// 'hash' or 'id' when either is taken, else 'ok'.
+// KEYS[1] ids, KEYS[2] k:<hex>, KEYS[3..6] the global indexes in sortFields order,
+// KEYS[7..10] the creator's. ARGV[1] id, ARGV[2] hex, ARGV[3] rec, ARGV[4] used or
+// "", ARGV[5] creator, ARGV[6..9] the members in sortFields order.
+var createScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[2]) == 1 then return 'hash' end
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 'id' end
+redis.call('HSET', KEYS[2], 'rec', ARGV[3], 'by', ARGV[5])
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[2], 'used', ARGV[4]) end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+for i = 3, #KEYS do
+  redis.call('ZADD', KEYS[i], 0, ARGV[6 + (i - 3) % 4])
+end
+return 'ok'
+`)
+
+// casScript replaces a record if it still holds the value the caller read, and moves
+// its name and expiry index members. It returns 1, or 0 when the record changed.
+// KEYS[1] k:<hex>, KEYS[2] z:name, KEYS[3] z:expires_at, KEYS[4] the creator's
+// name index, KEYS[5] the creator's expiry index. ARGV[1] old rec, ARGV[2] new rec,
+// ARGV[3]/ARGV[4] old/new name member, ARGV[5]/ARGV[6] old/new expiry member.
+var casScript = redis.NewScript(`
+if redis.call('HGET', KEYS[1], 'rec') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'rec', ARGV[2])
+for i = 2, #KEYS do
+  local j = 3 + 2 * ((i - 2) % 2)
+  if ARGV[j] ~= ARGV[j + 1] then
+    redis.call('ZREM', KEYS[i], ARGV[j])
+    redis.call('ZADD', KEYS[i], 0, ARGV[j + 1])
+  end
+end
+return 1
+`)
+
+// touchScript moves last-use times forward. It returns how many keys it changed.
+// Times are 16 hex digits; they are compared as two 32-bit numbers because Lua's
+// string comparison follows the server's collation locale, not byte order.
+// KEYS[1] ids. ARGV[1] base, ARGV[2] the never-used time, then pairs of ID and time.
+var touchScript = redis.NewScript(`
+local function before(a, b)
+  local ah, bh = tonumber(string.sub(a, 1, 8), 16), tonumber(string.sub(b, 1, 8), 16)
+  if ah ~= bh then return ah < bh end
+  return tonumber(string.sub(a, 9), 16) < tonumber(string.sub(b, 9), 16)
+end
+local n = 0
+for i = 3, #ARGV, 2 do
+  local id, t = ARGV[i], ARGV[i + 1]
+  local hex = redis.call('HGET', KEYS[1], id)
+  if hex then
+    local k = ARGV[1] .. 'k:' .. hex
+    local v = redis.call('HMGET', k, 'used', 'by')
+    local old = v[1] or ARGV[2]
+    if before(old, t) then
+      redis.call('HSET', k, 'used', t)
+      local by = v[2] or ''
+      for _, z in ipairs({ARGV[1] .. 'z:last_used_at', ARGV[1] .. 'u:' .. by .. ':z:last_used_at'}) do
+        redis.call('ZREM', z, old .. id)
+        redis.call('ZADD', z, 0, t .. id)
+      end
+      n = n + 1
+    end
+  end
+end
+return n
+`)
+
+// pageScript reads up to ARGV[5] members of a lexicographic index between ARGV[3] and
+// ARGV[4] (ZRANGEBYLEX bounds; reversed when ARGV[2] is '1') and returns, for each,
+// member, rec and used.
+// KEYS[1] the index, KEYS[2] ids. ARGV[1] base, ARGV[6] the length of an ID, which
+// ends every member.
+var pageScript = redis.NewScript(`
+local ms
+if ARGV[2] == '1' then
+  ms = redis.call('ZREVRANGEBYLEX', KEYS[1], ARGV[4], ARGV[3], 'LIMIT', 0, ARGV[5])
+else
+  ms = redis.call('ZRANGEBYLEX', KEYS[1], ARGV[3], ARGV[4], 'LIMIT', 0, ARGV[5])
+end
+local idlen = tonumber(ARGV[6])
+local out = {}
+for _, m in ipairs(ms) do
+  local hex = redis.call('HGET', KEYS[2], string.sub(m, -idlen))
+  local v = {false, false}
+  if hex then v = redis.call('HMGET', ARGV[1] .. 'k:' .. hex, 'rec', 'used') end
+  out[#out + 1] = m
+  out[#out + 1] = v[1]
+  out[#out + 1] = v[2]
+end
+return out
+`)

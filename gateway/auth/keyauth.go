@@ -1,0 +1,160 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"github.com/authgate/authgate/gateway/apikey"
+	"github.com/authgate/authgate/gateway/credcache"
+	"github.com/authgate/authgate/gateway/httperr"
+)
+
+// keyRecords finds a key's record by the hash of its plaintext.
+type keyRecords interface {
+	ByHash(ctx context.Context, hash [32]byte) (apikey.Key, error)
+}
+
+// CachedKey is what the credential cache keeps for a verified key: the record and its
+// allowed IPs already parsed, so a cache hit does no parsing.
+type CachedKey struct {
+	Key        apikey.Key
+	AllowedIPs []netip.Prefix
+}
+
+// keyCache is the part of credcache.Cache the authenticator uses.
+type keyCache interface {
+	Get(h [32]byte) (*CachedKey, credcache.Result)
+	Epoch() uint64
+	PutIfCurrent(epoch uint64, h [32]byte, v *CachedKey, tags ...string) bool
+	PutNegative(h [32]byte)
+}
+
+// KeyTag is the invalidation tag of every cached entry of key id: publishing it removes
+// the key from the cache of every replica.
+func KeyTag(id string) string { return "key:" + id }
+
+// OwnerTag is the invalidation tag of every cached key of user, for changes to the owner
+// (role, disabled) that change what their keys may do.
+func OwnerTag(user string) string { return "user:" + user }
+
+// KeyAuthenticatorOptions configure a KeyAuthenticator.
+type KeyAuthenticatorOptions struct {
+	Prefix  string        // api_keys.prefix
+	Hasher  apikey.Hasher // how plaintexts become stored hashes
+	Records keyRecords
+	Cache   keyCache
+	// FailClosed answers 503 to every key while the store is down (on_store_error:
+	// fail_closed); otherwise cached good keys keep working for stale_ttl (serve_cached).
+	FailClosed bool
+	// StoreDown reports whether the store is known to be unreachable; with FailClosed, a
+	// cache hit is refused while it is. Default: never.
+	StoreDown func() bool
+	// RetryAfter is sent with 503 store_unavailable. Default: 1s.
+	RetryAfter time.Duration
+	// Now is the clock. Default: time.Now.
+	Now func() time.Time
+}
+
+// KeyAuthenticator verifies API keys: form and checksum first (no store access for a
+// made-up key), then the cache, then the store. It is safe for concurrent use.
+type KeyAuthenticator struct {
+	o KeyAuthenticatorOptions
+}
+
+// NewKeyAuthenticator returns a KeyAuthenticator.
+func NewKeyAuthenticator(o KeyAuthenticatorOptions) *KeyAuthenticator {
+	if o.StoreDown == nil {
+		o.StoreDown = func() bool { return false }
+	}
+	if o.RetryAfter <= 0 {
+		o.RetryAfter = time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &KeyAuthenticator{o: o}
+}
+
+func keyError(code, msg string, err error) *httperr.Error {
+	return &httperr.Error{Status: http.StatusUnauthorized, Code: code, Msg: msg, Err: err,
+		Header: http.Header{"Www-Authenticate": {`Bearer error="invalid_token"`}}}
+}
+
+var errMalformedKey = keyError("invalid_api_key", "the API key is not valid", apikey.ErrMalformed)
+
+// Authenticate verifies c, which must be an API key. Store trouble is never a 401: the
+// caller did nothing wrong, so it is 503 store_unavailable unless a cached good key may
+// be served (serve_cached).
+func (a *KeyAuthenticator) Authenticate(ctx context.Context, c Credential) (Principal, error) {
+	if _, err := apikey.Parse(c.Value, a.o.Prefix); err != nil {
+		return Principal{}, errMalformedKey
+	}
+	h := a.o.Hasher.Hash(c.Value)
+	ck, res := a.o.Cache.Get(h)
+	switch res {
+	case credcache.NegativeHit:
+		return Principal{}, keyError("invalid_api_key", "the API key is not valid", apikey.ErrNotFound)
+	case credcache.Hit:
+		if a.o.FailClosed && a.o.StoreDown() {
+			return Principal{}, a.unavailable(errors.New("auth: store down, fail_closed"))
+		}
+	default: // Miss or Stale: ask the store
+		epoch := a.o.Cache.Epoch()
+		rec, err := a.o.Records.ByHash(ctx, h)
+		switch {
+		case errors.Is(err, apikey.ErrNotFound):
+			a.o.Cache.PutNegative(h)
+			return Principal{}, keyError("invalid_api_key", "the API key is not valid", err)
+		case err != nil:
+			if res != credcache.Stale || a.o.FailClosed {
+				return Principal{}, a.unavailable(err)
+			}
+			// serve_cached: a key verified good within stale_ttl keeps working.
+		default:
+			ips, perr := parseIPs(rec.AllowedIPs)
+			if perr != nil {
+				return Principal{}, &httperr.Error{Status: http.StatusInternalServerError, Code: "internal", Msg: "internal error", Err: perr}
+			}
+			ck = &CachedKey{Key: rec, AllowedIPs: ips}
+			a.o.Cache.PutIfCurrent(epoch, h, ck, KeyTag(rec.ID), OwnerTag(rec.CreatedBy))
+		}
+	}
+	k := ck.Key
+	switch k.Status(a.o.Now()) {
+	case apikey.StatusRevoked:
+		return Principal{}, keyError("revoked_api_key", "the API key has been revoked", nil)
+	case apikey.StatusExpired:
+		return Principal{}, keyError("expired_api_key", "the API key has expired", nil)
+	}
+	return Principal{Subject: k.CreatedBy, KeyID: k.ID, Env: k.Environment, Scopes: k.Scopes,
+		AllowedIPs: ck.AllowedIPs, KeyType: k.Type, RateLimit: k.RateLimit}, nil
+}
+
+func (a *KeyAuthenticator) unavailable(err error) error {
+	return &httperr.Error{Status: http.StatusServiceUnavailable, Code: "store_unavailable",
+		Msg: "credentials cannot be checked right now; retry shortly", Err: err, RetryAfter: a.o.RetryAfter}
+}
+
+func parseIPs(list []string) ([]netip.Prefix, error) {
+	if len(list) == 0 {
+		return nil, nil
+	}
+	out := make([]netip.Prefix, 0, len(list))
+	for _, s := range list {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				return nil, fmt.Errorf("auth: stored allowed_ips entry %q: %w", s, err)
+			}
+			a = a.Unmap()
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}

@@ -1,0 +1,123 @@
+package credcache
+
+import (
+	"context"
+	"crypto/sha256"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/authgate/authgate/gateway/metrics"
+	"github.com/authgate/authgate/gateway/store"
+)
+
+// fakeClock is a settable clock, safe for concurrent use.
+type fakeClock struct{ ns atomic.Int64 }
+
+func newFakeClock() *fakeClock {
+	c := &fakeClock{}
+	c.ns.Store(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC).UnixNano())
+	return c
+}
+
+func (c *fakeClock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
+func (c *fakeClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+
+// hashOf returns the SHA-256 of s, standing in for a credential hash.
+func hashOf(s string) [32]byte { return sha256.Sum256([]byte(s)) }
+
+// hashN returns a distinct hash for each n.
+func hashN(n int) [32]byte { return hashOf("key-" + strconv.Itoa(n)) }
+
+// newCache returns a cache or fails the test.
+func newCache(t testing.TB, opts Options) *Cache[string] {
+	t.Helper()
+	c, err := New[string](opts)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return c
+}
+
+// replica is one gateway replica's cache and invalidator, with its own
+// metrics registry.
+type replica struct {
+	cache *Cache[string]
+	inv   *Invalidator
+	reg   *prometheus.Registry
+	m     *metrics.Metrics
+}
+
+// startReplica builds a replica on st, runs its Invalidator until the test
+// ends, and waits until it is subscribed. The cleanup checks that Run
+// returns promptly once its context is cancelled.
+func startReplica(t testing.TB, st store.Store, opts Options, iopts InvalidatorOptions) *replica {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	m := metrics.New(reg)
+	opts.Metrics = m
+	iopts.Metrics = m
+	c := newCache(t, opts)
+	inv, err := NewInvalidator(c, st, iopts)
+	if err != nil {
+		t.Fatalf("NewInvalidator: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- inv.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Errorf("Run did not return within 5s of cancel")
+		}
+	})
+	select {
+	case <-inv.Ready():
+	case err := <-done:
+		t.Fatalf("Run returned before subscribing: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatalf("Invalidator not subscribed within 10s")
+	}
+	return &replica{cache: c, inv: inv, reg: reg, m: m}
+}
+
+// waitFor polls cond every millisecond until it holds or within passes,
+// and reports whether it held.
+func waitFor(within time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(within)
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		<-tick.C
+	}
+}
+
+// histogramCount returns the sample count of the unlabelled histogram name
+// in reg, or 0 if it has none.
+func histogramCount(t testing.TB, reg *prometheus.Registry, name string) uint64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatalf("Gather: %v", err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) > 0 {
+			return mf.GetMetric()[0].GetHistogram().GetSampleCount()
+		}
+	}
+	return 0
+}

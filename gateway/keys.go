@@ -1,0 +1,183 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/authgate/authgate/config"
+	"github.com/authgate/authgate/gateway/activity"
+	"github.com/authgate/authgate/gateway/admin"
+	"github.com/authgate/authgate/gateway/apikey"
+	"github.com/authgate/authgate/gateway/audit"
+	"github.com/authgate/authgate/gateway/auth"
+	"github.com/authgate/authgate/gateway/credcache"
+	"github.com/authgate/authgate/gateway/store"
+)
+
+// negativeTTL is how long an unknown key is refused from the cache. Short: a negative
+// entry cannot be invalidated, and keys are never looked up before they exist.
+const negativeTTL = 5 * time.Second
+
+// keyRecords is every use the gateway makes of the key records.
+type keyRecords interface {
+	Create(ctx context.Context, k apikey.Key, hash [32]byte) error
+	Get(ctx context.Context, id string) (apikey.Key, error)
+	ByHash(ctx context.Context, hash [32]byte) (apikey.Key, error)
+	Update(ctx context.Context, k apikey.Key) error
+	Revoke(ctx context.Context, id string, at time.Time) (apikey.Key, error)
+	List(ctx context.Context, q apikey.Query) (apikey.Page, error)
+	TouchLastUsed(ctx context.Context, used map[string]time.Time) error
+}
+
+// keys is the API-key machinery of one process, built once: reloads do not rebuild it.
+type keys struct {
+	records   keyRecords
+	hasher    apikey.Hasher
+	cache     *credcache.Cache[*auth.CachedKey]
+	inv       *credcache.Invalidator
+	authn     *auth.KeyAuthenticator
+	recorder  *activity.Recorder
+	audit     *audit.Log
+	api       *admin.API
+	keyPrefix string // api_keys.prefix
+	bootstrap string // plaintext of bootstrap.admin_key; "" for none
+}
+
+func (s *Server) newKeys(cfg *config.Config, st store.Store) (*keys, error) {
+	k := &keys{hasher: apikey.NewHasher(cfg.APIKeys.HashPepper.Value()), keyPrefix: cfg.APIKeys.Prefix}
+	var sink activity.Sink
+	var rdb redis.UniversalClient
+	prefix := cfg.Store.Redis.KeyPrefix
+	if r, ok := st.(*store.Redis); ok {
+		rdb = r.Client()
+		k.records = apikey.NewStore(rdb, prefix, time.Now)
+		sink = activity.NewRedisSink(rdb, prefix)
+	} else {
+		k.records = apikey.NewMemStore(time.Now)
+		sink = activity.NewMemorySink()
+	}
+	stale := cfg.Store.Cache.StaleTTL
+	failClosed := cfg.Store.OnStoreError == "fail_closed"
+	if failClosed || stale < cfg.Store.Cache.TTL {
+		stale = 0
+	}
+	var err error
+	k.cache, err = credcache.New[*auth.CachedKey](credcache.Options{MaxEntries: cfg.Store.Cache.MaxEntries,
+		TTL: cfg.Store.Cache.TTL, NegativeTTL: negativeTTL, StaleTTL: stale, Metrics: s.metrics})
+	if err != nil {
+		return nil, fmt.Errorf("gateway: credential cache: %w", err)
+	}
+	if k.inv, err = credcache.NewInvalidator(k.cache, st, credcache.InvalidatorOptions{Logger: s.logger, Metrics: s.metrics}); err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	k.authn = auth.NewKeyAuthenticator(auth.KeyAuthenticatorOptions{Prefix: cfg.APIKeys.Prefix, Hasher: k.hasher,
+		Records: k.records, Cache: k.cache, FailClosed: failClosed, StoreDown: s.health.down.Load})
+	k.recorder = activity.New(sink, activity.Options{Touch: k.records.TouchLastUsed, Logger: s.logger})
+	k.audit = audit.New(s.logger, rdb, prefix, s.metrics.APIKeyEvents, time.Now)
+	k.api = admin.New(admin.Options{Prefix: cfg.AuthAPI.Prefix, RefreshTokenPath: cfg.AuthAPI.RefreshTokenPath,
+		KeyPrefix: cfg.APIKeys.Prefix, AllowedExpiryDays: cfg.APIKeys.AllowedExpiryDays,
+		DefaultExpiryDays: cfg.APIKeys.DefaultExpiryDays, Hasher: k.hasher, Keys: k.records, Activity: sink,
+		Audit: k.audit, Invalidate: k.inv.Publish, KeyTag: auth.KeyTag, Now: time.Now, Logger: s.logger})
+	if bk := cfg.Bootstrap.AdminKey.Value(); bk != "" {
+		if _, err := apikey.Parse(bk, cfg.APIKeys.Prefix); err != nil {
+			return nil, errors.New("gateway: bootstrap.admin_key is not a well-formed key (make one with `authgate keys generate`)")
+		}
+		k.bootstrap = bk
+	}
+	return k, nil
+}
+
+// registerBootstrap stores bootstrap.admin_key (hashed) as the admin key "bootstrap" when
+// no key has its hash yet, retrying while the store is unreachable.
+func (k *keys) registerBootstrap(ctx context.Context, logger *slog.Logger) {
+	if k.bootstrap == "" {
+		return
+	}
+	h := k.hasher.Hash(k.bootstrap)
+	for {
+		_, err := k.records.ByHash(ctx, h)
+		if err == nil {
+			return // already there (another replica, or an earlier start)
+		}
+		if errors.Is(err, apikey.ErrNotFound) {
+			p, _ := apikey.Parse(k.bootstrap, k.keyPrefix) // checked well-formed in newKeys
+			rec := apikey.Key{ID: apikey.NewID(), Name: "bootstrap", Description: "bootstrap.admin_key from the configuration",
+				Type: apikey.Admin, Environment: p.Env, Scopes: []string{"*"}, CreatedBy: "bootstrap",
+				CreatedAt: time.Now(), Start: k.bootstrap[:apikey.StartLen]}
+			if err = k.records.Create(ctx, rec, h); err == nil || errors.Is(err, apikey.ErrConflict) {
+				logger.Info("bootstrap admin key registered", slog.String("key_id", rec.ID))
+				return
+			}
+		}
+		logger.Error("bootstrap admin key not registered yet; retrying", slog.String("error", err.Error()))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
+// authenticator dispatches a credential to the authenticator of its kind.
+type authenticator struct {
+	keys *auth.KeyAuthenticator
+	jwt  auth.Refuser // until JWT validation arrives (issue 4), every JWT is refused
+}
+
+func (a authenticator) Authenticate(ctx context.Context, c auth.Credential) (auth.Principal, error) {
+	if c.Kind == auth.APIKey {
+		return a.keys.Authenticate(ctx, c)
+	}
+	return a.jwt.Authenticate(ctx, c)
+}
+
+// health tracks whether the store answers, for /readyz, authgate_store_up and
+// on_store_error: fail_closed.
+type health struct {
+	down atomic.Bool
+}
+
+// watchStore pings the store every interval until ctx is done.
+func (s *Server) watchStore(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		s.pingStore(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (s *Server) pingStore(ctx context.Context) bool {
+	pctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	err := s.store.Ping(pctx)
+	if err != nil && ctx.Err() == nil {
+		s.metrics.StoreErrors.WithLabelValues("ping").Inc()
+		if !s.health.down.Swap(true) {
+			s.logger.Error("store unreachable", slog.String("error", err.Error()))
+		}
+		s.metrics.StoreUp.Set(0)
+		return false
+	}
+	if s.health.down.Swap(false) {
+		s.logger.Info("store reachable again")
+	}
+	s.metrics.StoreUp.Set(1)
+	return true
+}
+
+// ownHandler serves the gateway's own paths: the management API, for authenticated callers.
+func (p *pipeline) ownHandler() http.Handler {
+	return p.authenticate(p.s.keys.api)
+}
