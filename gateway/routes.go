@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/authgate/authgate/config"
@@ -61,6 +62,7 @@ func (p *pipeline) routeHandler(rt *route, fwd http.Handler) http.Handler {
 		mws = append(mws,
 			p.authenticate,      // credential -> principal (and its allowed_ips), else 401/400/403/503
 			rt.checkEnvironment, // a test key needs an upstream with test_url
+			rt.authorize,        // route scopes (any of scopes, all of scopes_all), else 403
 		)
 	}
 	return chain(fwd, mws...)
@@ -250,6 +252,34 @@ func (rt *route) checkEnvironment(next http.Handler) http.Handler {
 		if info.Env == "test" && !rt.hasTestURL {
 			info.Reject(w, &httperr.Error{Status: http.StatusForbidden, Code: "environment_not_allowed",
 				Msg: "test credentials are not accepted on route " + rt.cfg.Name})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// authorize checks the credential's scopes against the route: any one of scopes, and
+// every one of scopes_all. Wildcards in the credential are honoured (policy.Grants).
+func (rt *route) authorize(next http.Handler) http.Handler {
+	anyOf, allOf := rt.cfg.Scopes, rt.cfg.ScopesAll
+	if len(anyOf) == 0 && len(allOf) == 0 {
+		return next
+	}
+	need := strings.Join(append(slices.Clone(anyOf), allOf...), " ")
+	msg := "route " + rt.cfg.Name + " needs one of: " + strings.Join(anyOf, ", ")
+	if len(allOf) > 0 {
+		msg = "route " + rt.cfg.Name + " needs all of: " + strings.Join(allOf, ", ")
+		if len(anyOf) > 0 {
+			msg += "; and one of: " + strings.Join(anyOf, ", ")
+		}
+	}
+	refusal := &httperr.Error{Status: http.StatusForbidden, Code: "insufficient_scope", Msg: msg,
+		Header: http.Header{"Www-Authenticate": {`Bearer error="insufficient_scope", scope="` + need + `"`}}}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		info := reqinfo.From(r.Context())
+		okAny := len(anyOf) == 0 || slices.ContainsFunc(anyOf, func(s string) bool { return policy.Grants(info.Scopes, s) })
+		if !okAny || !policy.GrantsAll(info.Scopes, allOf) {
+			info.Reject(w, refusal)
 			return
 		}
 		next.ServeHTTP(w, r)

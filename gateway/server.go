@@ -87,6 +87,11 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.authn = authenticator{keys: s.keys.authn}
+	if cfg.Store.Type == "memory" {
+		// Nothing to dial: the bootstrap key is usable as soon as New returns. With Redis,
+		// Serve registers it, retrying while the store is unreachable.
+		s.keys.registerBootstrap(context.Background(), s.logger)
+	}
 	p, err := newPipeline(s, cfg)
 	if err != nil {
 		_ = st.Close()
