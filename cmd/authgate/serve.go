@@ -20,6 +20,7 @@ import (
 	"github.com/authgate/authgate"
 	"github.com/authgate/authgate/config"
 	"github.com/authgate/authgate/gateway"
+	"github.com/authgate/authgate/gateway/apikey"
 	"github.com/authgate/authgate/gateway/demoupstream"
 )
 
@@ -36,6 +37,15 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	logger := newLogger(cfg.Log.Level, stdout)
+	demoKey := ""
+	if *demo != "" && cfg.Bootstrap.AdminKey == "" {
+		// `make run`: an admin key to try the gateway with, printed below. With the memory
+		// store it exists only as long as this process.
+		if demoKey, err = apikey.Generate(cfg.APIKeys.Prefix, apikey.Live); err != nil {
+			return err
+		}
+		cfg.Bootstrap.AdminKey = config.Secret(demoKey)
+	}
 	// go-redis logs reconnect attempts through a process-wide logger; route it to ours so
 	// every line is JSON. This is the one global the binary sets, and only here in main's run.
 	redis.SetLogger(redisLogger{logger})
@@ -81,8 +91,17 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 		slog.Int("routes", len(cfg.Routes)))
 	if *demo != "" {
 		_, port, _ := net.SplitHostPort(s.Addr().String())
-		fmt.Fprintf(stderr, "\nauthgate is ready (demo upstream on %s). Try:\n\n  curl -i %s://localhost:%s/health\n  curl -i %s://localhost:%s/api/v1/reports/    # 401: this route needs a credential\n\n",
-			*demo, scheme, port, scheme, port)
+		base := scheme + "://localhost:" + port
+		fmt.Fprintf(stderr, "\nauthgate is ready (demo upstream on %s). Try:\n\n", *demo)
+		fmt.Fprintf(stderr, "  curl -i %s/health\n", base)
+		fmt.Fprintf(stderr, "  curl -i %s/api/v1/reports/    # 401: this route needs a credential\n", base)
+		if demoKey != "" {
+			fmt.Fprintf(stderr, "\nadmin key (this run only): %s\n\n", demoKey)
+			fmt.Fprintf(stderr, "  curl -i -H 'X-API-Key: %s' %s/api/v1/reports/\n", demoKey, base)
+			fmt.Fprintf(stderr, "  curl -s -H 'X-API-Key: %s' -d '{\"name\":\"first\",\"scopes\":[\"reports:read\"]}' %s%s/api-keys/\n",
+				demoKey, base, cfg.AuthAPI.Prefix)
+		}
+		fmt.Fprintln(stderr)
 	}
 	return s.Serve(ctx)
 }
