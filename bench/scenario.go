@@ -54,6 +54,14 @@ var scenarios = []scenario{
 		want:    http.StatusOK,
 	},
 	{
+		name:    "authgate-apikey",
+		about:   "authgate, API key (cached) + route scopes, memory store (no rate limits yet)",
+		gateway: publicAndProtected,
+		path:    "/private",
+		header:  http.Header{"X-Api-Key": {benchKey}},
+		want:    http.StatusOK,
+	},
+	{
 		name:      "authgate-reject-401",
 		about:     "REJECTION COST: authgate, protected route, no credential: 401 before the upstream",
 		gateway:   publicAndProtected,
@@ -63,9 +71,14 @@ var scenarios = []scenario{
 	},
 }
 
+// benchKey is a well-formed key (authgate keys generate) registered as the bootstrap admin
+// key of the benchmark's gateway only.
+const benchKey = "sk_live_t6sD8z2BHSAvcnHmYJlMAYmgE2gwAf2KFDvW"
+
 // publicAndProtected serves GET /bench to anyone and GET /private only with a credential.
 const publicAndProtected = `
 store: {type: memory}
+bootstrap: {admin_key: "` + benchKey + `"}
 routes:
   - {name: bench, match: ["GET /bench"], upstream: bench, public: true}
   - {name: private, match: ["GET /private"], upstream: bench, scopes: ["bench:read"]}

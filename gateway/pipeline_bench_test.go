@@ -12,6 +12,7 @@ import (
 
 	"github.com/authgate/authgate/config"
 	"github.com/authgate/authgate/gateway"
+	"github.com/authgate/authgate/gateway/apikey"
 )
 
 // BenchmarkPipeline measures the gateway's own work per request, in process: everything
@@ -22,12 +23,17 @@ func BenchmarkPipeline(b *testing.B) {
 		io.WriteString(w, `{"ok":true}`)
 	}))
 	defer up.Close()
+	key, err := apikey.Generate("sk", apikey.Live)
+	if err != nil {
+		b.Fatal(err)
+	}
 	yaml := strings.ReplaceAll(`
 log: {access_log: false}
+bootstrap: {admin_key: "`+key+`"}
 upstreams: {api: {url: "UP"}}
 routes:
   - {name: open, match: ["GET /open/{$}"], upstream: api, public: true}
-  - {name: closed, match: ["GET /closed/{$}"], upstream: api}
+  - {name: closed, match: ["GET /closed/{$}"], upstream: api, scopes: ["reports:read"]}
 `, "UP", up.URL)
 	cfg, err := config.Parse("bench.yaml", []byte(yaml), func(string) string { return "" })
 	if err != nil {
@@ -38,11 +44,12 @@ routes:
 		b.Fatal(err)
 	}
 	for _, bc := range []struct {
-		name, path string
-		want       int
+		name, path, key string
+		want            int
 	}{
-		{"public-forwarded", "/open/", http.StatusOK},
-		{"protected-401", "/closed/", http.StatusUnauthorized},
+		{"public-forwarded", "/open/", "", http.StatusOK},
+		{"apikey-forwarded", "/closed/", key, http.StatusOK},
+		{"protected-401", "/closed/", "", http.StatusUnauthorized},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
@@ -50,6 +57,9 @@ routes:
 				for pb.Next() {
 					rec := httptest.NewRecorder()
 					r := httptest.NewRequest("GET", "http://gw.example"+bc.path, nil)
+					if bc.key != "" {
+						r.Header.Set("X-API-Key", bc.key)
+					}
 					s.ServeHTTP(rec, r)
 					if rec.Code != bc.want {
 						b.Errorf("status = %d, want %d", rec.Code, bc.want)

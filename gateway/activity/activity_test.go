@@ -162,3 +162,24 @@ func TestRunWritesOnInterval(t *testing.T) {
 		t.Fatalf("a lone event was not written by the interval flush")
 	}
 }
+
+// TestMemoryRingWrapsManyTimes: past several wraps the ring still returns the newest Keep
+// events, newest first.
+func TestMemoryRingWrapsManyTimes(t *testing.T) {
+	s := NewMemorySink()
+	total := 2*Keep + 7
+	for i := range total {
+		if err := s.Write(context.Background(), []Event{{KeyID: "k", Time: day0, Path: fmt.Sprint(i)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, _ := s.Recent(context.Background(), "k", Keep+10)
+	if len(got) != Keep {
+		t.Fatalf("len = %d, want %d", len(got), Keep)
+	}
+	for i, e := range got {
+		if want := fmt.Sprint(total - 1 - i); e.Path != want {
+			t.Fatalf("Recent[%d] = %s, want %s", i, e.Path, want)
+		}
+	}
+}

@@ -112,16 +112,46 @@ func dayRange(days int, now time.Time) []Day {
 	return out
 }
 
-// MemorySink keeps activity in process, for the memory store. It is safe for concurrent use.
+// MemorySink keeps activity in process, for the memory store. Each key's recent events
+// are a ring of Keep slots, so a busy key costs no copying. It is safe for concurrent use.
 type MemorySink struct {
 	mu     sync.Mutex
-	recent map[string][]Event // newest last, at most Keep
+	recent map[string]*ring
 	daily  map[string]map[string]int64
+}
+
+// ring holds the last Keep events of one key; next is where the next event goes.
+type ring struct {
+	events []Event
+	next   int
+}
+
+func (r *ring) add(e Event) {
+	if len(r.events) < Keep {
+		r.events = append(r.events, e)
+		return
+	}
+	r.events[r.next] = e
+	r.next = (r.next + 1) % Keep
+}
+
+// newest returns the last n events, newest first.
+func (r *ring) newest(n int) []Event {
+	n = min(n, len(r.events))
+	out := make([]Event, 0, n)
+	last := len(r.events) - 1 // before the ring wraps, the newest is last
+	if len(r.events) == Keep {
+		last = (r.next - 1 + Keep) % Keep
+	}
+	for i := range n {
+		out = append(out, r.events[(last-i+len(r.events))%len(r.events)])
+	}
+	return out
 }
 
 // NewMemorySink returns an empty MemorySink.
 func NewMemorySink() *MemorySink {
-	return &MemorySink{recent: map[string][]Event{}, daily: map[string]map[string]int64{}}
+	return &MemorySink{recent: map[string]*ring{}, daily: map[string]map[string]int64{}}
 }
 
 // Write stores batch.
@@ -129,11 +159,12 @@ func (s *MemorySink) Write(_ context.Context, batch []Event) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, e := range batch {
-		r := append(s.recent[e.KeyID], e)
-		if len(r) > Keep {
-			r = append(r[:0:0], r[len(r)-Keep:]...)
+		r := s.recent[e.KeyID]
+		if r == nil {
+			r = &ring{}
+			s.recent[e.KeyID] = r
 		}
-		s.recent[e.KeyID] = r
+		r.add(e)
 		if s.daily[e.KeyID] == nil {
 			s.daily[e.KeyID] = map[string]int64{}
 		}
@@ -147,12 +178,10 @@ func (s *MemorySink) Recent(_ context.Context, keyID string, n int) ([]Event, er
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r := s.recent[keyID]
-	n = min(n, len(r))
-	out := make([]Event, 0, n)
-	for i := len(r) - 1; i >= len(r)-n; i-- {
-		out = append(out, r[i])
+	if r == nil {
+		return []Event{}, nil
 	}
-	return out, nil
+	return r.newest(n), nil
 }
 
 // Daily returns keyID's counts for the last days days, oldest first.
