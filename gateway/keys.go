@@ -79,8 +79,12 @@ func (s *Server) newKeys(cfg *config.Config, st store.Store) (*keys, error) {
 	}
 	k.authn = auth.NewKeyAuthenticator(auth.KeyAuthenticatorOptions{Prefix: cfg.APIKeys.Prefix, Hasher: k.hasher,
 		Records: k.records, Cache: k.cache, FailClosed: failClosed, StoreDown: s.health.down.Load})
-	k.recorder = activity.New(sink, activity.Options{Touch: k.records.TouchLastUsed, Logger: s.logger})
 	k.audit = audit.New(s.logger, rdb, prefix, s.metrics.APIKeyEvents, time.Now)
+	k.recorder = activity.New(sink, activity.Options{Touch: k.records.TouchLastUsed, Logger: s.logger,
+		NewIP: func(ctx context.Context, e activity.Event) {
+			_ = k.audit.Record(ctx, audit.Event{Type: audit.KeyNewIP, KeyID: e.KeyID, Actor: "key:" + e.KeyID,
+				ClientIP: e.ClientIP, Time: e.Time, Detail: e.Method + " " + e.Path})
+		}})
 	k.api = admin.New(admin.Options{Prefix: cfg.AuthAPI.Prefix, RefreshTokenPath: cfg.AuthAPI.RefreshTokenPath,
 		KeyPrefix: cfg.APIKeys.Prefix, AllowedExpiryDays: cfg.APIKeys.AllowedExpiryDays,
 		DefaultExpiryDays: cfg.APIKeys.DefaultExpiryDays, Hasher: k.hasher, Keys: k.records, Activity: sink,

@@ -33,8 +33,9 @@ const Keep = 1000
 // Sink stores activity; RedisSink and MemorySink implement it.
 type Sink interface {
 	// Write stores a batch: each event at the head of its key's recent list (trimmed to
-	// Keep) and counted in its key's day.
-	Write(ctx context.Context, batch []Event) error
+	// Keep) and counted in its key's day. It returns the events whose client IP the key
+	// had never been used from before (one per new key and IP pair).
+	Write(ctx context.Context, batch []Event) (fresh []Event, err error)
 	// Recent returns a key's last n events, newest first.
 	Recent(ctx context.Context, keyID string, n int) ([]Event, error)
 	// Daily returns a key's counts for the days days up to and including now's UTC date,
@@ -53,6 +54,8 @@ type Options struct {
 	Interval time.Duration
 	// Touch, when set, receives each batch's last use per key (for last_used_at).
 	Touch func(ctx context.Context, lastUsed map[string]time.Time) error
+	// NewIP, when set, is called for the first use of a key from a client IP.
+	NewIP func(ctx context.Context, e Event)
 	// Logger reports failed writes. Default: discard.
 	Logger *slog.Logger
 }
@@ -112,10 +115,16 @@ func (r *Recorder) Run(ctx context.Context) {
 		if len(batch) == 0 {
 			return
 		}
-		if err := r.sink.Write(ctx, batch); err != nil {
+		fresh, err := r.sink.Write(ctx, batch)
+		if err != nil {
 			r.opts.Logger.Error("activity write failed", slog.Int("events", len(batch)), slog.String("error", err.Error()))
 		} else {
 			r.written.Add(uint64(len(batch)))
+		}
+		if r.opts.NewIP != nil {
+			for _, e := range fresh {
+				r.opts.NewIP(ctx, e)
+			}
 		}
 		if r.opts.Touch != nil {
 			last := map[string]time.Time{}

@@ -30,11 +30,15 @@ func TestSinkContract(t *testing.T) {
 				batch = append(batch, Event{KeyID: "key_a", Time: day0.Add(time.Duration(i) * time.Second), Method: "GET", Path: fmt.Sprintf("/r/%d", i), Route: "r", Status: 200, ClientIP: "10.0.0.1"})
 			}
 			batch = append(batch, Event{KeyID: "key_b", Time: day0, Method: "POST", Path: "/b", Status: 201})
-			if err := s.Write(ctx, batch[:600]); err != nil {
+			fresh, err := s.Write(ctx, batch[:600])
+			if err != nil {
 				t.Fatal(err)
 			}
-			if err := s.Write(ctx, batch[600:]); err != nil {
-				t.Fatal(err)
+			if len(fresh) != 1 || fresh[0].KeyID != "key_a" || fresh[0].ClientIP != "10.0.0.1" || fresh[0].Path != "/r/0" {
+				t.Errorf("first batch: new IPs = %+v, want key_a from 10.0.0.1 once (its first event)", fresh)
+			}
+			if fresh, err = s.Write(ctx, batch[600:]); err != nil || len(fresh) != 0 {
+				t.Errorf("second batch from the same IP: new IPs = %+v, %v; want none", fresh, err)
 			}
 
 			got, err := s.Recent(ctx, "key_a", 2000)
@@ -57,12 +61,17 @@ func TestSinkContract(t *testing.T) {
 				t.Errorf("Recent(unknown) = %v, want none", none)
 			}
 
+			fresh, err = s.Write(ctx, []Event{{KeyID: "key_c", Time: day0, ClientIP: "10.0.0.2"}, {KeyID: "key_c", Time: day0, ClientIP: "10.0.0.2"}, {KeyID: "key_a", Time: day0, ClientIP: "10.0.0.2"}})
+			if err != nil || len(fresh) != 2 {
+				t.Errorf("new IPs = %+v, %v; want key_c and key_a from 10.0.0.2, once each", fresh, err)
+			}
+
 			// 30 min before midnight: the first 1,800 s fall on the 20th, the rest on the 21st.
 			days, err := s.Daily(ctx, "key_a", 3, day0.Add(24*time.Hour))
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := []Day{{"2026-11-19", 0}, {"2026-11-20", Keep + 5}, {"2026-11-21", 0}}
+			want := []Day{{"2026-11-19", 0}, {"2026-11-20", Keep + 6}, {"2026-11-21", 0}} // Keep+5, and key_a once more from 10.0.0.2
 			if fmt.Sprint(days) != fmt.Sprint(want) {
 				t.Errorf("Daily = %v, want %v", days, want)
 			}
@@ -80,7 +89,7 @@ type recordingSink struct {
 	*MemorySink
 }
 
-func (r *recordingSink) Write(ctx context.Context, b []Event) error {
+func (r *recordingSink) Write(ctx context.Context, b []Event) ([]Event, error) {
 	r.mu.Lock()
 	r.batches = append(r.batches, append([]Event(nil), b...))
 	r.mu.Unlock()
@@ -169,7 +178,7 @@ func TestMemoryRingWrapsManyTimes(t *testing.T) {
 	s := NewMemorySink()
 	total := 2*Keep + 7
 	for i := range total {
-		if err := s.Write(context.Background(), []Event{{KeyID: "k", Time: day0, Path: fmt.Sprint(i)}}); err != nil {
+		if _, err := s.Write(context.Background(), []Event{{KeyID: "k", Time: day0, Path: fmt.Sprint(i)}}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -33,21 +33,33 @@ func NewRedisSink(rdb redis.UniversalClient, prefix string) *RedisSink {
 func (s *RedisSink) recentKey(id string) string { return s.prefix + "activity:" + id }
 func (s *RedisSink) dailyKey(id string) string  { return s.prefix + "activity-daily:" + id }
 
-// Write stores batch in one pipeline.
-func (s *RedisSink) Write(ctx context.Context, batch []Event) error {
+func (s *RedisSink) ipsKey(id string) string { return s.prefix + "activity-ips:" + id }
+
+// Write stores batch in one pipeline. The client IPs each key was used from are kept in a
+// set ("<prefix>activity-ips:<id>"); an SADD that adds reports a new IP.
+func (s *RedisSink) Write(ctx context.Context, batch []Event) ([]Event, error) {
 	byKey := map[string][]any{}
 	counts := map[string]map[string]int64{}
+	firstFrom := map[[2]string]Event{} // key, IP -> first event of the batch from there
 	for _, e := range batch {
 		b, err := json.Marshal(e)
 		if err != nil {
-			return fmt.Errorf("activity: encode: %w", err)
+			return nil, fmt.Errorf("activity: encode: %w", err)
 		}
 		byKey[e.KeyID] = append(byKey[e.KeyID], b)
 		if counts[e.KeyID] == nil {
 			counts[e.KeyID] = map[string]int64{}
 		}
 		counts[e.KeyID][e.Time.UTC().Format(dayLayout)]++
+		if _, seen := firstFrom[[2]string{e.KeyID, e.ClientIP}]; !seen && e.ClientIP != "" {
+			firstFrom[[2]string{e.KeyID, e.ClientIP}] = e
+		}
 	}
+	type probe struct {
+		e   Event
+		cmd *redis.IntCmd
+	}
+	var probes []probe
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for id, events := range byKey {
 			p.LPush(ctx, s.recentKey(id), events...)
@@ -57,12 +69,21 @@ func (s *RedisSink) Write(ctx context.Context, batch []Event) error {
 			}
 			p.Expire(ctx, s.dailyKey(id), dayRetention)
 		}
+		for pair, e := range firstFrom {
+			probes = append(probes, probe{e, p.SAdd(ctx, s.ipsKey(pair[0]), pair[1])})
+		}
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("activity: write %d events: %w", len(batch), err)
+		return nil, fmt.Errorf("activity: write %d events: %w", len(batch), err)
 	}
-	return nil
+	var fresh []Event
+	for _, pr := range probes {
+		if pr.cmd.Val() == 1 {
+			fresh = append(fresh, pr.e)
+		}
+	}
+	return fresh, nil
 }
 
 // Recent returns keyID's last n events, newest first.
@@ -118,6 +139,7 @@ type MemorySink struct {
 	mu     sync.Mutex
 	recent map[string]*ring
 	daily  map[string]map[string]int64
+	ips    map[string]map[string]bool // key -> client IPs it was used from
 }
 
 // ring holds the last Keep events of one key; next is where the next event goes.
@@ -151,14 +173,24 @@ func (r *ring) newest(n int) []Event {
 
 // NewMemorySink returns an empty MemorySink.
 func NewMemorySink() *MemorySink {
-	return &MemorySink{recent: map[string]*ring{}, daily: map[string]map[string]int64{}}
+	return &MemorySink{recent: map[string]*ring{}, daily: map[string]map[string]int64{}, ips: map[string]map[string]bool{}}
 }
 
 // Write stores batch.
-func (s *MemorySink) Write(_ context.Context, batch []Event) error {
+func (s *MemorySink) Write(_ context.Context, batch []Event) ([]Event, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	var fresh []Event
 	for _, e := range batch {
+		if e.ClientIP != "" {
+			if s.ips[e.KeyID] == nil {
+				s.ips[e.KeyID] = map[string]bool{}
+			}
+			if !s.ips[e.KeyID][e.ClientIP] {
+				s.ips[e.KeyID][e.ClientIP] = true
+				fresh = append(fresh, e)
+			}
+		}
 		r := s.recent[e.KeyID]
 		if r == nil {
 			r = &ring{}
@@ -170,7 +202,7 @@ func (s *MemorySink) Write(_ context.Context, batch []Event) error {
 		}
 		s.daily[e.KeyID][e.Time.UTC().Format(dayLayout)]++
 	}
-	return nil
+	return fresh, nil
 }
 
 // Recent returns keyID's last n events, newest first.
