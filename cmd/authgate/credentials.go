@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -108,10 +109,9 @@ func tokenCmd(args []string, getenv func(string) string, stdout, stderr io.Write
 	return errors.New("token: bad arguments")
 }
 
-func keysCmd(args []string, stdout, stderr io.Writer) error {
+func keysCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "generate" {
-		fmt.Fprint(stderr, "usage: authgate keys generate [--env live|test] [--prefix sk]\n")
-		return errors.New("keys: only `keys generate` is available in this version")
+		return keysCmdManage(ctx, args, getenv, stdout, stderr) // keys.go
 	}
 	fs := flag.NewFlagSet("keys generate", flag.ContinueOnError)
 	fs.SetOutput(stderr)

@@ -27,6 +27,10 @@ commands:
                            run the gateway (without --config: the embedded default)
   config validate --config gateway.yaml
                            check a configuration file; print every problem
+  keys create|list|show|edit|refresh|rotate|revoke|activity ... [--json]
+                           manage API keys through the management API (--addr, --token)
+                           or directly on the store (--config gateway.yaml);
+                           see authgate keys help
   keys generate [--env live|test] [--prefix sk]
                            print a new well-formed API key; touches nothing
   token set <credential>   save the credential remote commands send
@@ -51,7 +55,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		return validateCmd(args[2:], getenv, stdout, stderr)
 	case "keys":
-		return keysCmd(args[1:], stdout, stderr)
+		return keysCmd(ctx, args[1:], getenv, stdout, stderr)
 	case "token":
 		return tokenCmd(args[1:], getenv, stdout, stderr)
 	case "version", "--version":

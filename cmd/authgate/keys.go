@@ -1,0 +1,429 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+const keysUsage = `usage: authgate keys <command> [flags]
+
+commands:
+  create --name N [--scopes a,b] [--expires-in DAYS] [--ip CIDR]... [--env live|test]
+         [--type personal|admin] [--description D] [--rate-limit 100/1m] [--created-by ID]
+  list [--search NAME] [--created-by ID] [--env live|test] [--status active|expired|revoked]
+       [--sort name|created_at|expires_at|last_used_at] [--order asc|desc] [--limit N] [--all]
+  show ID | refresh ID | revoke ID | activity ID
+  edit ID [--name N] [--description D] [--scopes a,b] [--ip CIDR]... [--expires-in DAYS]
+          [--rate-limit 100/1m|none]
+  rotate ID [--revoke-old-after 24h]
+  generate [--env live|test] [--prefix sk]
+
+connection (every command but generate):
+  --addr URL      management API (default $AUTHGATE_ADDR, else http://localhost:8080)
+  --prefix PATH   auth_api.prefix (default /api/auth)
+  --token T       credential (default $AUTHGATE_TOKEN, else the one saved by 'authgate token set')
+  --config FILE   instead of --addr: work directly on the store of FILE (gateway down,
+                  first admin); create, list, show, edit, refresh, rotate, revoke, activity
+  --json          print the API's JSON instead of a table
+`
+
+// keyBackend is where the keys commands act: the management API (remoteKeys) or the
+// configured store itself (directKeys). Every method returns the management API's JSON.
+type keyBackend interface {
+	create(ctx context.Context, req createBody) ([]byte, error)
+	list(ctx context.Context, q url.Values) ([]byte, error)
+	get(ctx context.Context, id string) ([]byte, error)
+	edit(ctx context.Context, id string, f keyFieldsBody) ([]byte, error)
+	refresh(ctx context.Context, id string) ([]byte, error)
+	rotate(ctx context.Context, id string, revokeOldAfter *string) ([]byte, error)
+	revoke(ctx context.Context, id string) ([]byte, error)
+	activity(ctx context.Context, id string) ([]byte, error)
+	close() error
+}
+
+// rateLimitJSON is a key's rate-limit override as the API shows it.
+type rateLimitJSON struct {
+	Requests int    `json:"requests"`
+	Per      string `json:"per,omitempty"`
+}
+
+// keyFieldsBody are the settable fields of create and edit; nil means "not given".
+type keyFieldsBody struct {
+	Name          *string        `json:"name,omitempty"`
+	Description   *string        `json:"description,omitempty"`
+	Scopes        *[]string      `json:"scopes,omitempty"`
+	ExpiresInDays *int           `json:"expires_in_days,omitempty"`
+	AllowedIPs    *[]string      `json:"allowed_ips,omitempty"`
+	RateLimit     *rateLimitJSON `json:"rate_limit,omitempty"`
+}
+
+// createBody is the body of POST /api-keys/.
+type createBody struct {
+	keyFieldsBody
+	Environment string `json:"environment,omitempty"`
+	Type        string `json:"type,omitempty"`
+	// CreatedBy is used by direct mode only; the API takes the caller as creator.
+	CreatedBy string `json:"-"`
+}
+
+// keyJSON is a key as the management API shows it (docs/openapi.yaml, Key and
+// KeyWithSecret). Direct mode encodes the same shape.
+type keyJSON struct {
+	ID            string         `json:"id"`
+	Name          string         `json:"name"`
+	Description   string         `json:"description"`
+	Type          string         `json:"type"`
+	Environment   string         `json:"environment"`
+	Scopes        []string       `json:"scopes"`
+	AllowedIPs    []string       `json:"allowed_ips"`
+	CreatedBy     string         `json:"created_by"`
+	CreatedAt     time.Time      `json:"created_at"`
+	ExpiresAt     *time.Time     `json:"expires_at"`
+	ExpiresInDays int            `json:"expires_in_days"`
+	LastUsedAt    *time.Time     `json:"last_used_at"`
+	RevokedAt     *time.Time     `json:"revoked_at"`
+	Start         string         `json:"start"`
+	Status        string         `json:"status"`
+	RateLimit     *rateLimitJSON `json:"rate_limit"`
+	Key           string         `json:"key,omitempty"`
+}
+
+// apiError is an error answer of the management API, or its direct-mode equivalent.
+// main prints it as "authgate: <code>: <message>".
+type apiError struct {
+	Status  int    `json:"-"`
+	Code    string `json:"error"`
+	Message string `json:"message"`
+}
+
+func (e *apiError) Error() string {
+	if e.Message == "" {
+		return e.Code
+	}
+	return e.Code + ": " + e.Message
+}
+
+// keysFlags are the flags every keys command but generate takes.
+type keysFlags struct {
+	addr, prefix, token, config string
+	json                        bool
+}
+
+func (kf *keysFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&kf.addr, "addr", "", "management API address (default $AUTHGATE_ADDR, else http://localhost:8080)")
+	fs.StringVar(&kf.prefix, "prefix", "/api/auth", "management API prefix (auth_api.prefix)")
+	fs.StringVar(&kf.token, "token", "", "credential (default $AUTHGATE_TOKEN, else the saved one)")
+	fs.StringVar(&kf.config, "config", "", "work directly on the store of this gateway.yaml instead of the API")
+	fs.BoolVar(&kf.json, "json", false, "print JSON")
+}
+
+// listFlag collects a repeatable flag whose values may also be comma lists.
+type listFlag struct {
+	vals []string
+	set  bool
+}
+
+func (l *listFlag) String() string { return strings.Join(l.vals, ",") }
+
+func (l *listFlag) Set(s string) error {
+	l.set = true
+	if l.vals == nil {
+		l.vals = []string{} // never nil once set: --ip "" sends [] and clears the list
+	}
+	l.vals = append(l.vals, splitList(s)...)
+	return nil
+}
+
+// splitList splits a comma list, dropping blanks; "" is an empty list.
+func splitList(s string) []string {
+	out := []string{}
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// parseRateLimitFlag reads "100/1m" (or "100", per minute); "none" clears the override.
+func parseRateLimitFlag(s string) (*rateLimitJSON, error) {
+	if s == "none" || s == "" {
+		return &rateLimitJSON{}, nil
+	}
+	n, per, _ := strings.Cut(s, "/")
+	req, err := strconv.Atoi(n)
+	if err != nil || req <= 0 {
+		return nil, fmt.Errorf("--rate-limit %q: want REQUESTS/DURATION, e.g. 100/1m", s)
+	}
+	if per != "" {
+		if d, err := time.ParseDuration(per); err != nil || d <= 0 {
+			return nil, fmt.Errorf("--rate-limit %q: %q is not a positive duration", s, per)
+		}
+	}
+	return &rateLimitJSON{Requests: req, Per: per}, nil
+}
+
+// parseInterleaved parses args with fs, allowing positional arguments between flags
+// (`keys show ID --json`), and returns the positional arguments.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		if args[0] == "--" {
+			return append(pos, args[1:]...), nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+// keysCmdManage runs every keys command but generate.
+func keysCmdManage(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, keysUsage)
+		return errors.New("keys: no command")
+	}
+	cmd, args := args[0], args[1:]
+	switch cmd {
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, keysUsage)
+		return nil
+	case "create", "list", "show", "edit", "refresh", "rotate", "revoke", "activity":
+	default:
+		fmt.Fprint(stderr, keysUsage)
+		return fmt.Errorf("keys: unknown command %q", cmd)
+	}
+	fs := flag.NewFlagSet("keys "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var kf keysFlags
+	kf.register(fs)
+
+	// Flags of the commands that take them.
+	var (
+		name, description, env, typ, rateLimit, createdBy, expiresIn string
+		scopes                                                       string
+		ips                                                          listFlag
+		search, status, sort, order, revokeOldAfter                  string
+		limit                                                        int
+		all                                                          bool
+	)
+	switch cmd {
+	case "create", "edit":
+		fs.StringVar(&name, "name", "", "key name")
+		fs.StringVar(&description, "description", "", "description")
+		fs.StringVar(&scopes, "scopes", "", "comma-separated scopes")
+		fs.Var(&ips, "ip", "allowed IP or CIDR (repeatable, or a comma list)")
+		fs.StringVar(&expiresIn, "expires-in", "", "expiry in days (one of api_keys.allowed_expiry_days; 0 = never)")
+		fs.StringVar(&rateLimit, "rate-limit", "", "rate-limit override REQUESTS/DURATION, e.g. 100/1m (edit: none clears)")
+		if cmd == "create" {
+			fs.StringVar(&env, "env", "", "environment: live or test (default live)")
+			fs.StringVar(&typ, "type", "", "personal or admin (default personal)")
+			fs.StringVar(&createdBy, "created-by", "cli", "creator recorded on the key (--config mode only)")
+		}
+	case "list":
+		fs.StringVar(&search, "search", "", "keys whose name starts with this")
+		fs.StringVar(&createdBy, "created-by", "", "keys of this user ID")
+		fs.StringVar(&env, "env", "", "live or test")
+		fs.StringVar(&status, "status", "", "active, expired or revoked")
+		fs.StringVar(&sort, "sort", "", "name, created_at, expires_at or last_used_at")
+		fs.StringVar(&order, "order", "", "asc or desc")
+		fs.IntVar(&limit, "limit", 0, "page size (server default 50, at most 200)")
+		fs.BoolVar(&all, "all", false, "follow cursors and print every page")
+	case "rotate":
+		fs.StringVar(&revokeOldAfter, "revoke-old-after", "", "revoke the old key after this duration, e.g. 24h (0s: now)")
+	}
+	pos, err := parseInterleaved(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil // the flag set has printed its usage
+	}
+	if err != nil {
+		return err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+
+	var id string
+	switch cmd {
+	case "create", "list":
+		if len(pos) != 0 {
+			return fmt.Errorf("keys %s: unexpected argument %q", cmd, pos[0])
+		}
+	default:
+		if len(pos) != 1 || pos[0] == "" {
+			return fmt.Errorf("keys %s: want one key ID, e.g. authgate keys %s key_…", cmd, cmd)
+		}
+		id = pos[0]
+	}
+
+	var fields keyFieldsBody
+	if cmd == "create" || cmd == "edit" {
+		if set["name"] {
+			fields.Name = &name
+		}
+		if set["description"] {
+			fields.Description = &description
+		}
+		if set["scopes"] {
+			s := splitList(scopes)
+			fields.Scopes = &s
+		}
+		if ips.set {
+			fields.AllowedIPs = &ips.vals
+		}
+		if set["expires-in"] {
+			d, err := strconv.Atoi(strings.TrimSuffix(expiresIn, "d"))
+			if expiresIn == "never" {
+				d, err = 0, nil
+			}
+			if err != nil || d < 0 {
+				return fmt.Errorf("keys %s: --expires-in %q: want a number of days (0 or never: no expiry)", cmd, expiresIn)
+			}
+			fields.ExpiresInDays = &d
+		}
+		if set["rate-limit"] {
+			rl, err := parseRateLimitFlag(rateLimit)
+			if err != nil {
+				return fmt.Errorf("keys %s: %w", cmd, err)
+			}
+			fields.RateLimit = rl
+		}
+	}
+	if cmd == "create" && set["created-by"] && kf.config == "" {
+		return errors.New("keys create: --created-by works only with --config; the API records the caller as the creator")
+	}
+	if cmd == "create" && fields.Name == nil {
+		return errors.New("keys create: --name is required")
+	}
+	if cmd == "edit" && fields == (keyFieldsBody{}) {
+		return errors.New("keys edit: nothing to change: give --name, --description, --scopes, --ip, --expires-in or --rate-limit")
+	}
+
+	b, err := openBackend(ctx, kf, set, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	defer b.close()
+
+	var body []byte
+	switch cmd {
+	case "create":
+		body, err = b.create(ctx, createBody{keyFieldsBody: fields, Environment: env, Type: typ, CreatedBy: createdBy})
+	case "list":
+		q := url.Values{}
+		for k, v := range map[string]string{"q": search, "created_by": createdBy, "environment": env,
+			"status": status, "sort": sort, "order": order} {
+			if v != "" {
+				q.Set(k, v)
+			}
+		}
+		if limit != 0 {
+			q.Set("limit", strconv.Itoa(limit))
+		}
+		return listKeys(ctx, b, q, all, kf.json, stdout)
+	case "show":
+		body, err = b.get(ctx, id)
+	case "edit":
+		body, err = b.edit(ctx, id, fields)
+	case "refresh":
+		body, err = b.refresh(ctx, id)
+	case "rotate":
+		var after *string
+		if set["revoke-old-after"] {
+			after = &revokeOldAfter
+		}
+		body, err = b.rotate(ctx, id, after)
+	case "revoke":
+		body, err = b.revoke(ctx, id)
+	case "activity":
+		if body, err = b.activity(ctx, id); err != nil {
+			return err
+		}
+		if kf.json {
+			return writeRaw(stdout, body)
+		}
+		return printActivity(stdout, body)
+	}
+	if err != nil {
+		return err
+	}
+	if kf.json {
+		if cmd == "create" || cmd == "rotate" {
+			fmt.Fprintln(stderr, "authgate: the \"key\" field is the plaintext key; it is shown once and cannot be retrieved again")
+		}
+		return writeRaw(stdout, body)
+	}
+	var k keyJSON
+	if err := json.Unmarshal(body, &k); err != nil {
+		return fmt.Errorf("keys %s: unexpected answer: %w", cmd, err)
+	}
+	switch cmd {
+	case "rotate":
+		fmt.Fprintf(stdout, "rotated %s: new key %s\n\n", id, k.ID)
+	case "revoke":
+		fmt.Fprintf(stdout, "revoked %s\n\n", k.ID)
+	}
+	return printKey(stdout, k)
+}
+
+// listKeys prints one page, or every page with all. With asJSON the keys are printed as
+// the API sent them; --all joins the pages into one {"keys": [...], "next_cursor": null}.
+func listKeys(ctx context.Context, b keyBackend, q url.Values, all, asJSON bool, stdout io.Writer) error {
+	raw := []json.RawMessage{}
+	for {
+		body, err := b.list(ctx, q)
+		if err != nil {
+			return err
+		}
+		if asJSON && !all {
+			return writeRaw(stdout, body)
+		}
+		var p struct {
+			Keys       []json.RawMessage `json:"keys"`
+			NextCursor *string           `json:"next_cursor"`
+		}
+		if err := json.Unmarshal(body, &p); err != nil {
+			return fmt.Errorf("keys list: unexpected answer: %w", err)
+		}
+		raw = append(raw, p.Keys...)
+		more := p.NextCursor != nil && *p.NextCursor != ""
+		if all && more {
+			q.Set("cursor", *p.NextCursor)
+			continue
+		}
+		if asJSON {
+			return json.NewEncoder(stdout).Encode(map[string]any{"keys": raw, "next_cursor": nil})
+		}
+		keys := make([]keyJSON, len(raw))
+		for i, r := range raw {
+			if err := json.Unmarshal(r, &keys[i]); err != nil {
+				return fmt.Errorf("keys list: unexpected answer: %w", err)
+			}
+		}
+		printKeyTable(stdout, keys)
+		if more {
+			fmt.Fprintln(stdout, "(more keys: add --all, or narrow with --search, --env or --status)")
+		}
+		return nil
+	}
+}
+
+// writeRaw prints an API answer as it came, ending with one newline.
+func writeRaw(w io.Writer, body []byte) error {
+	body = []byte(strings.TrimRight(string(body), "\n"))
+	_, err := fmt.Fprintf(w, "%s\n", body)
+	return err
+}

@@ -1,0 +1,403 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/authgate/authgate/config"
+	"github.com/authgate/authgate/gateway/activity"
+	"github.com/authgate/authgate/gateway/apikey"
+	"github.com/authgate/authgate/gateway/audit"
+	"github.com/authgate/authgate/gateway/auth"
+	"github.com/authgate/authgate/gateway/credcache"
+	"github.com/authgate/authgate/gateway/store"
+)
+
+// directKeys works on the configured Redis store itself, with the key layout and hashing
+// of the gateway, for the first admin key and for break-glass access while the gateway is
+// down. There is no caller: every key is manageable and admin keys can be created.
+//
+// Changes are announced on the gateways' invalidation channel (credcache's message
+// format), so running gateways drop cached copies at once; if that publish fails the
+// command says so, and gateways see the change within store.cache.ttl anyway.
+type directKeys struct {
+	cfg     *config.Config
+	st      *store.Redis
+	keys    *apikey.Store
+	hasher  apikey.Hasher
+	sink    *activity.RedisSink
+	audit   *audit.Log
+	now     func() time.Time
+	warn    func(format string, args ...any)
+	creator string // actor recorded in the audit log
+}
+
+func openDirect(ctx context.Context, path string, getenv func(string) string) (*directKeys, error) {
+	cfg, err := config.Load(path, getenv)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Store.Type != "redis" {
+		return nil, fmt.Errorf("keys: --config %s: store.type is %q; direct mode needs a redis store (a memory store lives only inside the gateway process)", path, cfg.Store.Type)
+	}
+	r := cfg.Store.Redis
+	st, err := store.NewRedis(store.RedisOptions{Addrs: r.Addrs, MasterName: r.MasterName, Username: r.Username,
+		Password: r.Password.Value(), DB: r.DB, KeyPrefix: r.KeyPrefix})
+	if err != nil {
+		return nil, fmt.Errorf("keys: store: %w", err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := st.Ping(pctx); err != nil {
+		_ = st.Close()
+		return nil, fmt.Errorf("keys: --config %s: %w", path, err)
+	}
+	rdb := st.Client()
+	// The audit log's counter is a throwaway: a CLI process has no metrics endpoint.
+	events := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "authgate_api_key_events_total"}, []string{"event"})
+	return &directKeys{
+		cfg:    cfg,
+		st:     st,
+		keys:   apikey.NewStore(rdb, r.KeyPrefix, time.Now),
+		hasher: apikey.NewHasher(cfg.APIKeys.HashPepper.Value()),
+		sink:   activity.NewRedisSink(rdb, r.KeyPrefix),
+		audit:  audit.New(slog.New(slog.DiscardHandler), rdb, r.KeyPrefix, events, time.Now),
+		now:    time.Now,
+	}, nil
+}
+
+func (d *directKeys) close() error { return d.st.Close() }
+
+// fail turns a store error into what the API would have answered.
+func directErr(err error) error {
+	var ae *apiError
+	switch {
+	case errors.As(err, &ae):
+		return err
+	case errors.Is(err, apikey.ErrNotFound):
+		return &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "no such key"}
+	case errors.Is(err, apikey.ErrInvalid):
+		return &apiError{Status: http.StatusBadRequest, Code: "invalid_request",
+			Message: strings.TrimPrefix(err.Error(), "apikey: invalid argument: ")}
+	}
+	return &apiError{Status: http.StatusServiceUnavailable, Code: "store_unavailable", Message: err.Error()}
+}
+
+func badArg(format string, args ...any) error {
+	return &apiError{Status: http.StatusBadRequest, Code: "invalid_request", Message: fmt.Sprintf(format, args...)}
+}
+
+// view is k as the API shows it.
+func (d *directKeys) view(k apikey.Key, plain string) ([]byte, error) {
+	v := keyJSON{ID: k.ID, Name: k.Name, Description: k.Description, Type: k.Type, Environment: k.Environment,
+		Scopes: k.Scopes, AllowedIPs: k.AllowedIPs, CreatedBy: k.CreatedBy, CreatedAt: k.CreatedAt,
+		ExpiresAt: k.ExpiresAt, ExpiresInDays: k.ExpiresInDays, LastUsedAt: k.LastUsedAt, RevokedAt: k.RevokedAt,
+		Start: k.Start, Status: k.Status(d.now()), Key: plain}
+	if v.Scopes == nil {
+		v.Scopes = []string{}
+	}
+	if v.AllowedIPs == nil {
+		v.AllowedIPs = []string{}
+	}
+	if k.RateLimit != nil {
+		v.RateLimit = &rateLimitJSON{Requests: k.RateLimit.Requests, Per: k.RateLimit.Per.String()}
+	}
+	return json.Marshal(v)
+}
+
+// apply validates f as the API does (without a caller: any scope) and writes it onto k.
+func (d *directKeys) apply(k *apikey.Key, f keyFieldsBody, now time.Time) error {
+	if f.Name != nil {
+		name := strings.TrimSpace(*f.Name)
+		if name == "" || len(name) > 100 {
+			return badArg("name: 1 to 100 characters")
+		}
+		k.Name = name
+	}
+	if f.Description != nil {
+		if len(*f.Description) > 1000 {
+			return badArg("description: at most 1000 characters")
+		}
+		k.Description = *f.Description
+	}
+	if f.Scopes != nil {
+		for _, s := range *f.Scopes {
+			if s == "" || len(s) > 128 || strings.ContainsAny(s, " \t\r\n,") {
+				return badArg("scopes: invalid scope %q", s)
+			}
+		}
+		k.Scopes = slices.Clone(*f.Scopes)
+	}
+	if f.ExpiresInDays != nil {
+		days := *f.ExpiresInDays
+		if !slices.Contains(d.cfg.APIKeys.AllowedExpiryDays, days) {
+			return badArg("expires_in_days: %d is not one of %v", days, d.cfg.APIKeys.AllowedExpiryDays)
+		}
+		k.ExpiresInDays = days
+		k.ExpiresAt = expiryAt(now, days)
+	}
+	if f.AllowedIPs != nil {
+		for _, s := range *f.AllowedIPs {
+			if _, err := netip.ParsePrefix(s); err != nil {
+				if _, err := netip.ParseAddr(s); err != nil {
+					return badArg("allowed_ips: %q is not an IP or CIDR", s)
+				}
+			}
+		}
+		k.AllowedIPs = slices.Clone(*f.AllowedIPs)
+	}
+	if f.RateLimit != nil {
+		k.RateLimit = nil
+		if f.RateLimit.Requests != 0 || f.RateLimit.Per != "" {
+			per := time.Minute
+			if f.RateLimit.Per != "" {
+				p, err := time.ParseDuration(f.RateLimit.Per)
+				if err != nil || p <= 0 {
+					return badArg("rate_limit.per: %q is not a positive duration", f.RateLimit.Per)
+				}
+				per = p
+			}
+			if f.RateLimit.Requests <= 0 {
+				return badArg("rate_limit.requests: must be > 0")
+			}
+			k.RateLimit = &apikey.RateLimit{Requests: f.RateLimit.Requests, Per: per}
+		}
+	}
+	return nil
+}
+
+// expiryAt is now + days, or nil (never) for 0.
+func expiryAt(now time.Time, days int) *time.Time {
+	if days == 0 {
+		return nil
+	}
+	t := now.Add(time.Duration(days) * 24 * time.Hour)
+	return &t
+}
+
+func (d *directKeys) create(ctx context.Context, req createBody) ([]byte, error) {
+	now := d.now()
+	by := strings.TrimSpace(req.CreatedBy)
+	if by == "" {
+		by = "cli"
+	}
+	d.creator = by
+	k := apikey.Key{ID: apikey.NewID(), Type: apikey.Personal, Environment: apikey.Live, CreatedBy: by, CreatedAt: now}
+	switch req.Type {
+	case "", apikey.Personal:
+	case apikey.Admin:
+		k.Type = apikey.Admin
+	default:
+		return nil, badArg("type: personal or admin")
+	}
+	switch req.Environment {
+	case "", apikey.Live:
+	case apikey.Test:
+		k.Environment = apikey.Test
+	default:
+		return nil, badArg("environment: live or test")
+	}
+	f := req.keyFieldsBody
+	if f.ExpiresInDays == nil {
+		days := d.cfg.APIKeys.DefaultExpiryDays
+		f.ExpiresInDays = &days
+	}
+	if err := d.apply(&k, f, now); err != nil {
+		return nil, err
+	}
+	plain, err := d.store(ctx, &k)
+	if err != nil {
+		return nil, err
+	}
+	d.record(ctx, audit.KeyCreated, k.ID, "created with authgate keys create --config")
+	return d.view(k, plain)
+}
+
+// store generates the plaintext for k, stores k with its hash and returns the plaintext.
+func (d *directKeys) store(ctx context.Context, k *apikey.Key) (string, error) {
+	plain, err := apikey.Generate(d.cfg.APIKeys.Prefix, k.Environment)
+	if err != nil {
+		return "", fmt.Errorf("keys: %w", err)
+	}
+	k.Start = plain[:apikey.StartLen]
+	if err := d.keys.Create(ctx, *k, d.hasher.Hash(plain)); err != nil {
+		return "", directErr(err)
+	}
+	return plain, nil
+}
+
+func (d *directKeys) list(ctx context.Context, q url.Values) ([]byte, error) {
+	query := apikey.Query{Q: q.Get("q"), CreatedBy: q.Get("created_by"), Environment: q.Get("environment"),
+		Status: q.Get("status"), Sort: q.Get("sort"), Order: q.Get("order"), Cursor: q.Get("cursor")}
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil {
+			return nil, badArg("limit: a number")
+		}
+		query.Limit = n
+	}
+	page, err := d.keys.List(ctx, query)
+	if err != nil {
+		return nil, directErr(err)
+	}
+	out := struct {
+		Keys       []json.RawMessage `json:"keys"`
+		NextCursor *string           `json:"next_cursor"`
+	}{Keys: []json.RawMessage{}}
+	for _, k := range page.Keys {
+		v, err := d.view(k, "")
+		if err != nil {
+			return nil, err
+		}
+		out.Keys = append(out.Keys, v)
+	}
+	if page.NextCursor != "" {
+		out.NextCursor = &page.NextCursor
+	}
+	return json.Marshal(out)
+}
+
+func (d *directKeys) get(ctx context.Context, id string) ([]byte, error) {
+	k, err := d.keys.Get(ctx, id)
+	if err != nil {
+		return nil, directErr(err)
+	}
+	return d.view(k, "")
+}
+
+func (d *directKeys) edit(ctx context.Context, id string, f keyFieldsBody) ([]byte, error) {
+	k, err := d.keys.Get(ctx, id)
+	if err != nil {
+		return nil, directErr(err)
+	}
+	if err := d.apply(&k, f, d.now()); err != nil {
+		return nil, err
+	}
+	if err := d.keys.Update(ctx, k); err != nil {
+		return nil, directErr(err)
+	}
+	d.invalidate(ctx, k.ID)
+	d.record(ctx, audit.KeyEdited, k.ID, "edited with authgate keys edit --config")
+	return d.view(k, "")
+}
+
+func (d *directKeys) refresh(ctx context.Context, id string) ([]byte, error) {
+	k, err := d.keys.Get(ctx, id)
+	if err != nil {
+		return nil, directErr(err)
+	}
+	if k.Status(d.now()) == apikey.StatusRevoked {
+		return nil, badArg("a revoked key cannot be refreshed")
+	}
+	k.ExpiresAt = expiryAt(d.now(), k.ExpiresInDays)
+	if err := d.keys.Update(ctx, k); err != nil {
+		return nil, directErr(err)
+	}
+	d.invalidate(ctx, k.ID)
+	d.record(ctx, audit.KeyRefreshed, k.ID, "refreshed with authgate keys refresh --config")
+	return d.view(k, "")
+}
+
+func (d *directKeys) rotate(ctx context.Context, id string, revokeOldAfter *string) ([]byte, error) {
+	old, err := d.keys.Get(ctx, id)
+	if err != nil {
+		return nil, directErr(err)
+	}
+	var grace *time.Duration
+	if revokeOldAfter != nil {
+		g, err := time.ParseDuration(*revokeOldAfter)
+		if err != nil || g < 0 {
+			return nil, badArg("revoke_old_after: %q is not a duration", *revokeOldAfter)
+		}
+		grace = &g
+	}
+	now := d.now()
+	if old.Status(now) == apikey.StatusRevoked {
+		return nil, badArg("a revoked key cannot be rotated")
+	}
+	nk := old
+	nk.ID, nk.CreatedAt, nk.LastUsedAt, nk.RevokedAt = apikey.NewID(), now, nil, nil
+	nk.ExpiresAt = expiryAt(now, old.ExpiresInDays)
+	plain, err := d.store(ctx, &nk)
+	if err != nil {
+		return nil, err
+	}
+	if grace != nil {
+		if *grace == 0 {
+			_, err = d.keys.Revoke(ctx, old.ID, now)
+		} else if end := now.Add(*grace); old.ExpiresAt == nil || end.Before(*old.ExpiresAt) {
+			old.ExpiresAt = &end
+			err = d.keys.Update(ctx, old)
+		}
+		if err != nil {
+			return nil, directErr(err)
+		}
+		d.invalidate(ctx, old.ID)
+	}
+	d.record(ctx, audit.KeyRotated, old.ID, "new key: "+nk.ID+" (authgate keys rotate --config)")
+	return d.view(nk, plain)
+}
+
+func (d *directKeys) revoke(ctx context.Context, id string) ([]byte, error) {
+	k, err := d.keys.Revoke(ctx, id, d.now())
+	if err != nil {
+		return nil, directErr(err)
+	}
+	d.invalidate(ctx, k.ID)
+	d.record(ctx, audit.KeyRevoked, k.ID, "revoked with authgate keys revoke --config")
+	return d.view(k, "")
+}
+
+func (d *directKeys) activity(ctx context.Context, id string) ([]byte, error) {
+	if _, err := d.keys.Get(ctx, id); err != nil {
+		return nil, directErr(err)
+	}
+	recent, err := d.sink.Recent(ctx, id, activity.Keep)
+	if err != nil {
+		return nil, directErr(err)
+	}
+	daily, err := d.sink.Daily(ctx, id, 30, d.now())
+	if err != nil {
+		return nil, directErr(err)
+	}
+	return json.Marshal(map[string]any{"recent": recent, "daily": daily})
+}
+
+// invalidation is credcache's message: a tag and the publish time in Unix nanoseconds.
+type invalidation struct {
+	Tag string `json:"tag"`
+	At  int64  `json:"at"`
+}
+
+// invalidate tells running gateways to drop their cached copies of key id, as the
+// management API does. The change is already stored: a failed publish is reported, and
+// gateways then see it within store.cache.ttl.
+func (d *directKeys) invalidate(ctx context.Context, id string) {
+	msg, _ := json.Marshal(invalidation{Tag: auth.KeyTag(id), At: d.now().UnixNano()}) // cannot fail
+	if err := d.st.Publish(ctx, credcache.DefaultChannel, msg); err != nil && d.warn != nil {
+		d.warn("authgate: warning: the change is stored, but running gateways were not told (%v); they see it within store.cache.ttl (%s)\n",
+			err, d.cfg.Store.Cache.TTL)
+	}
+}
+
+// record writes the audit event to the store's audit stream; failures are ignored, the
+// action has happened.
+func (d *directKeys) record(ctx context.Context, event, keyID, detail string) {
+	actor := "cli"
+	if d.creator != "" {
+		actor = d.creator
+	}
+	_ = d.audit.Record(ctx, audit.Event{Type: event, KeyID: keyID, Actor: actor, Detail: detail})
+}

@@ -1,0 +1,158 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// timeLayout is how tables show times: UTC to the minute.
+const timeLayout = "2006-01-02 15:04"
+
+func fmtTime(t *time.Time, none string) string {
+	if t == nil || t.IsZero() {
+		return none
+	}
+	return t.UTC().Format(timeLayout)
+}
+
+func fmtList(s []string, none string) string {
+	if len(s) == 0 {
+		return none
+	}
+	return strings.Join(s, ",")
+}
+
+func fmtRateLimit(rl *rateLimitJSON) string {
+	if rl == nil {
+		return "default"
+	}
+	per := rl.Per
+	if per == "" {
+		per = "1m"
+	}
+	return strconv.Itoa(rl.Requests) + "/" + per
+}
+
+func fmtExpiresIn(days int) string {
+	if days == 0 {
+		return "never"
+	}
+	return strconv.Itoa(days) + " days"
+}
+
+// printKeyTable prints keys as an aligned table, one key a line.
+func printKeyTable(w io.Writer, keys []keyJSON) {
+	if len(keys) == 0 {
+		fmt.Fprintln(w, "no keys")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tENV\tTYPE\tSTATUS\tSCOPES\tCREATED\tEXPIRES\tLAST USED\tSTART")
+	for _, k := range keys {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, cell(k.Name), k.Environment, k.Type,
+			k.Status, cell(fmtList(k.Scopes, "-")), fmtTime(&k.CreatedAt, "-"), fmtTime(k.ExpiresAt, "never"),
+			fmtTime(k.LastUsedAt, "never"), k.Start+"…")
+	}
+	_ = tw.Flush()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// cell keeps a value on one table cell: no tabs or line breaks.
+func cell(s string) string {
+	return strings.NewReplacer("\t", " ", "\n", " ", "\r", " ").Replace(s)
+}
+
+// printKey prints one key as "field: value" lines, then the plaintext if the answer
+// has it (create, rotate).
+func printKey(w io.Writer, k keyJSON) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 1, ' ', 0)
+	rows := [][2]string{
+		{"id", k.ID},
+		{"name", k.Name},
+		{"description", orDash(k.Description)},
+		{"type", k.Type},
+		{"environment", k.Environment},
+		{"status", k.Status},
+		{"scopes", fmtList(k.Scopes, "(all of the owner's)")},
+		{"allowed ips", fmtList(k.AllowedIPs, "any")},
+		{"rate limit", fmtRateLimit(k.RateLimit)},
+		{"created by", k.CreatedBy},
+		{"created at", fmtTime(&k.CreatedAt, "-")},
+		{"expires in", fmtExpiresIn(k.ExpiresInDays)},
+		{"expires at", fmtTime(k.ExpiresAt, "never")},
+		{"last used at", fmtTime(k.LastUsedAt, "never")},
+		{"revoked at", fmtTime(k.RevokedAt, "-")},
+		{"start", k.Start + "…"},
+	}
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s:\t%s\n", r[0], cell(r[1]))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if k.Key != "" {
+		_, err := fmt.Fprintf(w, "\nkey: %s\n\nThis is the only time the key is shown: store it now (a secret manager, a CI secret).\nThe gateway keeps only its hash and cannot show it again.\n", k.Key)
+		return err
+	}
+	return nil
+}
+
+// activityJSON is the answer of GET /api-keys/{id}/activity/.
+type activityJSON struct {
+	Recent []struct {
+		Time     time.Time `json:"time"`
+		Method   string    `json:"method"`
+		Path     string    `json:"path"`
+		Route    string    `json:"route"`
+		Status   int       `json:"status"`
+		ClientIP string    `json:"client_ip"`
+	} `json:"recent"`
+	Daily []struct {
+		Date     string `json:"date"`
+		Requests int64  `json:"requests"`
+	} `json:"daily"`
+}
+
+// printActivity prints the daily counts (days with requests) and the recent requests.
+func printActivity(w io.Writer, body []byte) error {
+	var a activityJSON
+	if err := json.Unmarshal(body, &a); err != nil {
+		return fmt.Errorf("keys activity: unexpected answer: %w", err)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	var total int64
+	fmt.Fprintln(tw, "DATE\tREQUESTS")
+	for _, d := range a.Daily {
+		total += d.Requests
+		if d.Requests > 0 {
+			fmt.Fprintf(tw, "%s\t%d\n", d.Date, d.Requests)
+		}
+	}
+	fmt.Fprintf(tw, "total\t%d\n", total)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	if len(a.Recent) == 0 {
+		_, err := fmt.Fprintln(w, "no recent requests")
+		return err
+	}
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TIME\tMETHOD\tPATH\tROUTE\tSTATUS\tCLIENT IP")
+	for _, e := range a.Recent {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", e.Time.UTC().Format(time.RFC3339), e.Method, cell(e.Path),
+			cell(e.Route), e.Status, e.ClientIP)
+	}
+	return tw.Flush()
+}
