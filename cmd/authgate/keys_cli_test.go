@@ -182,7 +182,7 @@ func TestKeysRemoteLifecycle(t *testing.T) {
 	}
 	want := map[string]string{"name": "ci", "environment": "test", "type": "personal", "status": "active",
 		"scopes": "reports:read,goals:read", "allowed ips": "10.0.0.0/8,192.168.1.1,172.16.0.0/12",
-		"rate limit": "100/1m0s", "expires in": "90 days", "description": "CI runner", "start": plain[:apikey.StartLen] + "…"}
+		"rate limit": "100/1m", "expires in": "90 days", "description": "CI runner", "start": plain[:apikey.StartLen] + "…"}
 	for k, v := range want {
 		if f[k] != v {
 			t.Errorf("create: got %s %q, want %q", k, f[k], v)

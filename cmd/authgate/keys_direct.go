@@ -112,7 +112,7 @@ func (d *directKeys) view(k apikey.Key, plain string) ([]byte, error) {
 		v.AllowedIPs = []string{}
 	}
 	if k.RateLimit != nil {
-		v.RateLimit = &rateLimitJSON{Requests: k.RateLimit.Requests, Per: k.RateLimit.Per.String()}
+		v.RateLimit = &rateLimitJSON{Requests: k.RateLimit.Requests, Per: k.RateLimit.PerString()}
 	}
 	return json.Marshal(v)
 }

@@ -39,7 +39,7 @@ func (a *API) view(k apikey.Key) keyView {
 		v.Key.AllowedIPs = []string{}
 	}
 	if k.RateLimit != nil {
-		v.RateLimit = &rateLimitJSON{Requests: k.RateLimit.Requests, Per: k.RateLimit.Per.String()}
+		v.RateLimit = &rateLimitJSON{Requests: k.RateLimit.Requests, Per: k.RateLimit.PerString()}
 	}
 	return v
 }

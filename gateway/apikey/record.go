@@ -403,3 +403,16 @@ func idOf(member string) string {
 func truncMilli(t time.Time) time.Time {
 	return time.UnixMilli(t.UnixMilli()).UTC()
 }
+
+// PerString is Per written compactly, as people write it: "1m", "1h30m", "500ms" (not
+// time.Duration's "1m0s").
+func (r RateLimit) PerString() string {
+	s := r.Per.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}

@@ -123,3 +123,14 @@ func TestQueryValidate(t *testing.T) {
 		t.Errorf("own cursor refused: %v", err)
 	}
 }
+
+func TestRateLimitPerString(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		time.Minute: "1m", time.Hour: "1h", 90 * time.Minute: "1h30m", 30 * time.Second: "30s",
+		500 * time.Millisecond: "500ms", 24 * time.Hour: "24h", 61 * time.Second: "1m1s",
+	} {
+		if got := (RateLimit{Per: d}).PerString(); got != want {
+			t.Errorf("PerString(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
