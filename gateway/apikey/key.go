@@ -8,12 +8,13 @@ package apikey
 
 import (
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"errors"
 	"fmt"
 	"hash/crc32"
 	"strings"
+
+	"github.com/authgate/authgate/gateway/randid"
 )
 
 const (
@@ -24,7 +25,7 @@ const (
 	// StartLen is how many leading characters lists show to recognise a key.
 	StartLen = 12
 
-	base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	base62 = randid.Alphabet
 )
 
 // Environments a key can belong to.
@@ -51,19 +52,7 @@ func Generate(prefix, env string) (string, error) {
 	b.WriteByte('_')
 	b.WriteString(env)
 	b.WriteByte('_')
-	var buf [64]byte
-	for n := 0; n < SecretLen; {
-		_, _ = rand.Read(buf[:]) // never fails (crypto/rand, Go 1.24+)
-		for _, c := range buf {
-			if c >= 248 { // 248 = 4*62: reject so every character is equally likely
-				continue
-			}
-			b.WriteByte(base62[c%62])
-			if n++; n == SecretLen {
-				break
-			}
-		}
-	}
+	randid.Append(&b, SecretLen)
 	body := b.String()
 	return body + checksum(body), nil
 }

@@ -3,7 +3,6 @@ package apikey
 import (
 	"context"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
 )
@@ -157,17 +156,12 @@ func (m *MemStore) List(ctx context.Context, q Query) (Page, error) {
 		return Page{}, fmt.Errorf("apikey: list: %w", err)
 	}
 	now := m.now()
-	type cand struct {
-		member string
-		key    *Key
-	}
-	var cands []cand
+	var cands []candidate
 	m.mu.RLock()
 	consider := func(r *memRecord) {
 		mem := member(r.key, lq.Sort)
 		if lq.beyond(mem) && lq.match(r.key, now) {
-			k := r.key.clone()
-			cands = append(cands, cand{mem, &k})
+			cands = append(cands, candidate{mem, r.key.clone()})
 		}
 	}
 	if lq.CreatedBy != "" {
@@ -181,25 +175,14 @@ func (m *MemStore) List(ctx context.Context, q Query) (Page, error) {
 	}
 	m.mu.RUnlock()
 
-	slices.SortFunc(cands, func(a, b cand) int {
-		if lq.desc {
-			a, b = b, a
-		}
-		switch {
-		case a.member < b.member:
-			return -1
-		case a.member > b.member:
-			return 1
-		}
-		return 0
-	})
+	sortCandidates(cands, lq.desc)
 	var p Page
 	for i, c := range cands {
 		if i == lq.Limit {
 			p.NextCursor = lq.nextCursor(cands[i-1].member)
 			break
 		}
-		p.Keys = append(p.Keys, *c.key)
+		p.Keys = append(p.Keys, c.key)
 	}
 	return p, nil
 }

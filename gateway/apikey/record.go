@@ -1,14 +1,16 @@
 package apikey
 
 import (
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/authgate/authgate/gateway/randid"
 )
 
 // Sentinel errors of the stores. Compare with errors.Is.
@@ -152,23 +154,7 @@ func (k Key) applyEdit(e Key) Key {
 
 // NewID returns a new public key ID: "key_" and 20 base62 characters from crypto/rand.
 func NewID() string {
-	var b strings.Builder
-	b.Grow(idLen)
-	b.WriteString(idPrefix)
-	var buf [32]byte
-	for n := 0; n < idRandLen; {
-		_, _ = rand.Read(buf[:]) // never fails (crypto/rand, Go 1.24+)
-		for _, c := range buf {
-			if c >= 248 { // 248 = 4*62: reject so every character is equally likely
-				continue
-			}
-			b.WriteByte(base62[c%62])
-			if n++; n == idRandLen {
-				break
-			}
-		}
-	}
-	return b.String()
+	return randid.New(idPrefix, idRandLen)
 }
 
 // validID reports whether id has the form NewID produces.
@@ -415,4 +401,20 @@ func (r RateLimit) PerString() string {
 		s = strings.TrimSuffix(s, "0m")
 	}
 	return s
+}
+
+// candidate is a key List considers, with its member in the sort index.
+type candidate struct {
+	member string
+	key    Key
+}
+
+// sortCandidates orders cands by index member, descending when desc.
+func sortCandidates(cands []candidate, desc bool) {
+	slices.SortFunc(cands, func(a, b candidate) int {
+		if desc {
+			a, b = b, a
+		}
+		return strings.Compare(a.member, b.member)
+	})
 }

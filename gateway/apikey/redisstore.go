@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"time"
 
@@ -278,35 +277,20 @@ func (s *Store) List(ctx context.Context, q Query) (Page, error) {
 	if lq.CreatedBy != "" {
 		idx = func(sort string) string { return s.creatorIndex(lq.CreatedBy, sort) }
 	}
-	type cand struct {
-		member string
-		key    Key
-	}
-	var cands []cand
+	var cands []candidate
 
 	if lq.q != "" && lq.Sort != SortName {
 		// Read every name match, then order them by the requested field.
 		err := s.walk(ctx, idx(SortName), false, "["+lq.q, "("+lq.q+"\xff", func(_ string, k Key) bool {
 			if m := member(k, lq.Sort); lq.match(k, now) && lq.beyond(m) {
-				cands = append(cands, cand{m, k})
+				cands = append(cands, candidate{m, k})
 			}
 			return false
 		})
 		if err != nil {
 			return Page{}, fmt.Errorf("apikey: list: %w", err)
 		}
-		slices.SortFunc(cands, func(a, b cand) int {
-			if lq.desc {
-				a, b = b, a
-			}
-			switch {
-			case a.member < b.member:
-				return -1
-			case a.member > b.member:
-				return 1
-			}
-			return 0
-		})
+		sortCandidates(cands, lq.desc)
 	} else {
 		lo, hi := "-", "+"
 		if lq.q != "" { // Sort is name: the prefix is a range of the index
@@ -322,7 +306,7 @@ func (s *Store) List(ctx context.Context, q Query) (Page, error) {
 		}
 		err := s.walk(ctx, idx(lq.Sort), lq.desc, lo, hi, func(m string, k Key) bool {
 			if lq.match(k, now) {
-				cands = append(cands, cand{m, k})
+				cands = append(cands, candidate{m, k})
 			}
 			return len(cands) > lq.Limit
 		})
