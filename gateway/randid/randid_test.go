@@ -8,7 +8,7 @@ import (
 func TestNew(t *testing.T) {
 	seen := map[string]bool{}
 	counts := map[rune]int{}
-	for range 2000 {
+	for range 5000 {
 		id := New("x_", 20)
 		if len(id) != 22 || !strings.HasPrefix(id, "x_") {
 			t.Fatalf("New = %q", id)
@@ -24,11 +24,11 @@ func TestNew(t *testing.T) {
 			counts[c]++
 		}
 	}
-	// 40,000 characters over 62 symbols: about 645 each. A biased generator (e.g. c%62
-	// without rejection favours the first 8 symbols by ~25%) falls outside this band.
+	// 100,000 characters over 62 symbols: about 1,613 each (σ ≈ 40). Without rejection,
+	// c%62 would draw the first 8 symbols about 1,950 times; the band is ±5σ.
 	for _, c := range Alphabet {
-		if n := counts[c]; n < 500 || n > 800 {
-			t.Errorf("symbol %q drawn %d times, want about 645", c, n)
+		if n := counts[c]; n < 1413 || n > 1813 {
+			t.Errorf("symbol %q drawn %d times, want about 1613", c, n)
 		}
 	}
 }
