@@ -116,6 +116,10 @@ func (k *keys) registerBootstrap(ctx context.Context, logger *slog.Logger) {
 				Type: apikey.Admin, Environment: p.Env, Scopes: []string{"*"}, CreatedBy: "bootstrap",
 				CreatedAt: time.Now(), Start: k.bootstrap[:apikey.StartLen]}
 			if err = k.records.Create(ctx, rec, h); err == nil || errors.Is(err, apikey.ErrConflict) {
+				// A request that tried the key before it was stored left a negative entry,
+				// which no invalidation can reach: without this the new install's admin key
+				// is refused for negativeTTL after start.
+				k.cache.Flush()
 				logger.Info("bootstrap admin key registered", slog.String("key_id", rec.ID))
 				return
 			}

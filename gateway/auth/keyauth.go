@@ -107,7 +107,11 @@ func (a *KeyAuthenticator) Authenticate(ctx context.Context, c Credential) (Prin
 		rec, err := a.o.Records.ByHash(ctx, h)
 		switch {
 		case errors.Is(err, apikey.ErrNotFound):
-			a.o.Cache.PutNegative(h)
+			// Not when the cache changed during the read: the key may have been stored
+			// meanwhile (a flush after the bootstrap key is registered must stick).
+			if a.o.Cache.Epoch() == epoch {
+				a.o.Cache.PutNegative(h)
+			}
 			return Principal{}, keyError("invalid_api_key", "the API key is not valid", err)
 		case err != nil:
 			if res != credcache.Stale || a.o.FailClosed {

@@ -1,0 +1,151 @@
+package gateway_test
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/authgate/authgate/gateway/store/redistest"
+)
+
+// recoveryBound is how soon full service must be back after Redis returns (SPEC section 10).
+const recoveryBound = 5 * time.Second
+
+// stopRedisKeepingData saves the data set (as a persistent Redis would keep it) and stops
+// the server; Restart loads it again from the server's directory.
+func stopRedisKeepingData(t *testing.T, rs *redistest.Server) {
+	t.Helper()
+	if err := rs.Client(t).Save(context.Background()).Err(); err != nil {
+		t.Fatalf("SAVE: %v", err)
+	}
+	rs.Stop(t)
+}
+
+// waitNotReady waits until /readyz answers 503 and authgate_store_up is 0.
+func waitNotReady(t *testing.T, g *liveGW) {
+	t.Helper()
+	waitFor(t, "/readyz 503 with Redis stopped", func() bool {
+		a, err := httpGet(t, g.ops+"/readyz")
+		return err == nil && a.status == http.StatusServiceUnavailable
+	})
+	waitFor(t, "authgate_store_up 0", func() bool { return metricValue(t, g.reg, "authgate_store_up", nil) == 0 })
+}
+
+// assertUnavailable checks a 503 store_unavailable with a whole-second Retry-After.
+func assertUnavailable(t *testing.T, what string, a answer) {
+	t.Helper()
+	if a.status != http.StatusServiceUnavailable {
+		t.Fatalf("%s: status %d, want 503 (a store outage is never 200, 401 or 403): %s", what, a.status, a.body)
+	}
+	assertRejected(t, a, http.StatusServiceUnavailable, "store_unavailable")
+	if ra := a.header.Get("Retry-After"); ra != "1" {
+		t.Errorf("%s: Retry-After = %q, want 1", what, ra)
+	}
+}
+
+// TestAPIKeyOutageServeCached: with Redis stopped, a cached good key keeps working (past
+// the cache TTL, from the stale copy), an unknown key gets 503, never a verdict; when Redis
+// returns, full service is back within 5 s.
+func TestAPIKeyOutageServeCached(t *testing.T) {
+	t.Parallel()
+	rs := redistest.Start(t)
+	g := serveLive(t, rs, liveOpts{cacheTTL: "2s"})
+	api := g.ups["api"]
+	k := g.createKey(g.adminKey, map[string]any{"name": "cached", "scopes": []string{"reports:read"}})
+	wantStatus(t, "cache the key", g.report(k.Key), http.StatusOK)
+	seenUnknown := unknownKey(t, "live")
+	assertRejected(t, g.report(seenUnknown), http.StatusUnauthorized, "invalid_api_key")
+
+	stopRedisKeepingData(t, rs)
+	waitNotReady(t, g)
+
+	// Past the 2 s cache TTL: the heartbeat has stopped, so the cache is not trusted, and
+	// the cached key is served from its stale copy.
+	fresh := unknownKey(t, "live")
+	start := time.Now()
+	n := 0
+	for time.Since(start) < 3*time.Second { // a span of time to cover, not a wait
+		api.reset()
+		wantStatus(t, "cached key during the outage", g.report(k.Key), http.StatusOK)
+		if c := api.count(); c != 1 {
+			t.Fatalf("upstream saw %d requests for one cached-key request", c)
+		}
+		api.reset()
+		assertUnavailable(t, "unknown key during the outage", g.report(fresh))
+		switch a := g.report(seenUnknown); a.status {
+		case http.StatusUnauthorized: // refused from the negative cache: it was verified unknown
+			assertRejected(t, a, http.StatusUnauthorized, "invalid_api_key")
+		default:
+			assertUnavailable(t, "recently refused key during the outage", a)
+		}
+		assertRejected(t, g.report(badChecksum(k.Key)), http.StatusUnauthorized, "invalid_api_key")
+		assertNoRequests(t, api)
+		n++
+	}
+	t.Logf("%d rounds during the outage", n)
+	// By now the cache is untrusted (no heartbeat for longer than its TTL): the key is
+	// served from its stale copy, not as a cache hit.
+	hits := metricValue(t, g.reg, "authgate_credential_cache_total", map[string]string{"result": "hit"})
+	wantStatus(t, "stale cached key", g.report(k.Key), http.StatusOK)
+	if h := metricValue(t, g.reg, "authgate_credential_cache_total", map[string]string{"result": "hit"}); h != hits {
+		t.Errorf("cache hits went from %v to %v: the cache was still trusted, the stale path not exercised", hits, h)
+	}
+	assertUnavailable(t, "management call during the outage",
+		g.call("POST", keysAPI, g.adminKey, map[string]any{"name": "during", "scopes": []string{"reports:read"}}))
+
+	rs.Restart(t)
+	restarted := time.Now()
+	var created keyJSON
+	waitWithin(t, recoveryBound, "full service after Redis returned", func() bool {
+		if g.report(k.Key).status != http.StatusOK {
+			return false
+		}
+		if a := g.report(unknownKey(t, "live")); a.status != http.StatusUnauthorized {
+			return false
+		}
+		if created.Key == "" {
+			a := g.call("POST", keysAPI, g.adminKey, map[string]any{"name": "after", "scopes": []string{"reports:read"}})
+			if a.status != http.StatusCreated {
+				return false
+			}
+			created = decodeJSON[keyJSON](t, a)
+		}
+		if g.report(created.Key).status != http.StatusOK {
+			return false
+		}
+		r, err := httpGet(t, g.ops+"/readyz")
+		return err == nil && r.status == http.StatusOK && metricValue(t, g.reg, "authgate_store_up", nil) == 1
+	})
+	t.Logf("full service %s after Redis returned", time.Since(restarted))
+	assertRejected(t, g.report(unknownKey(t, "live")), http.StatusUnauthorized, "invalid_api_key")
+	wantStatus(t, "revoke after recovery", g.call("DELETE", keysAPI+k.ID+"/", g.adminKey, nil), http.StatusOK)
+	assertRejected(t, g.report(k.Key), http.StatusUnauthorized, "revoked_api_key")
+}
+
+// TestAPIKeyOutageFailClosed: with on_store_error fail_closed, once the store is known to be
+// down every key gets 503, cached or not, and nothing reaches the upstream.
+func TestAPIKeyOutageFailClosed(t *testing.T) {
+	t.Parallel()
+	rs := redistest.Start(t)
+	g := serveLive(t, rs, liveOpts{onStoreError: "fail_closed"})
+	api := g.ups["api"]
+	k := g.createKey(g.adminKey, map[string]any{"name": "cached", "scopes": []string{"reports:read"}})
+	wantStatus(t, "cache the key", g.report(k.Key), http.StatusOK)
+
+	stopRedisKeepingData(t, rs)
+	waitNotReady(t, g)
+	api.reset()
+	for range 5 {
+		assertUnavailable(t, "cached key, fail_closed", g.report(k.Key))
+		assertUnavailable(t, "unknown key, fail_closed", g.report(unknownKey(t, "live")))
+	}
+	assertRejected(t, g.report(badChecksum(k.Key)), http.StatusUnauthorized, "invalid_api_key")
+	wantStatus(t, "public route needs no store", g.call("GET", "/health", "", nil), http.StatusOK)
+	api.reset()
+	assertUnavailable(t, "cached key, fail_closed", g.report(k.Key))
+	assertNoRequests(t, api)
+
+	rs.Restart(t)
+	waitWithin(t, recoveryBound, "the cached key after Redis returned", func() bool { return g.report(k.Key).status == http.StatusOK })
+}
