@@ -102,7 +102,15 @@ func (a *KeyAuthenticator) Authenticate(ctx context.Context, c Credential) (Prin
 		if a.o.FailClosed && a.o.StoreDown() {
 			return Principal{}, a.unavailable(errors.New("auth: store down, fail_closed"))
 		}
-	default: // Miss or Stale: ask the store
+	default: // Miss or Stale: ask the store, unless it is known to be down
+		if a.o.StoreDown() {
+			// Answer at once rather than wait out the client's dial retries: serve a key
+			// verified good within stale_ttl (serve_cached), else 503.
+			if res == credcache.Stale && !a.o.FailClosed {
+				break
+			}
+			return Principal{}, a.unavailable(errors.New("auth: store down"))
+		}
 		epoch := a.o.Cache.Epoch()
 		rec, err := a.o.Records.ByHash(ctx, h)
 		switch {

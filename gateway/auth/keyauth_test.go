@@ -200,3 +200,26 @@ func TestKeyAuthStoreDown(t *testing.T) {
 		})
 	}
 }
+
+// TestKeyAuthKnownDownSkipsStore: while the health check says the store is down, a miss
+// is answered at once (503, or the stale entry with serve_cached) without a store read
+// that would only wait out the client's dial retries.
+func TestKeyAuthKnownDownSkipsStore(t *testing.T) {
+	f := newKeyFixture(t, false)
+	cached, _ := f.add(t, nil)
+	if _, err := f.authenticate(cached); err != nil {
+		t.Fatal(err)
+	}
+	unknown, _ := apikey.Generate("sk", apikey.Live)
+	f.down.Store(true)
+	before := f.records.calls.Load()
+	_, err := f.authenticate(unknown)
+	wantCode(t, err, http.StatusServiceUnavailable, "store_unavailable")
+	*f.now = f.now.Add(40 * time.Second) // past ttl: Stale
+	if _, err := f.authenticate(cached); err != nil {
+		t.Fatalf("stale cached key while down: %v", err)
+	}
+	if n := f.records.calls.Load() - before; n != 0 {
+		t.Errorf("store reads while known down = %d, want 0", n)
+	}
+}
