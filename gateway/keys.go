@@ -19,6 +19,7 @@ import (
 	"github.com/authgate/authgate/gateway/auth"
 	"github.com/authgate/authgate/gateway/credcache"
 	"github.com/authgate/authgate/gateway/store"
+	"github.com/authgate/authgate/gateway/user"
 )
 
 // negativeTTL is how long an unknown key is refused from the cache. Short: a negative
@@ -36,9 +37,15 @@ type keyRecords interface {
 	TouchLastUsed(ctx context.Context, used map[string]time.Time) error
 }
 
+// userRecords is what the key machinery needs of the users: a personal key's owner.
+type userRecords interface {
+	Get(ctx context.Context, id string) (user.User, error)
+}
+
 // keys is the API-key machinery of one process, built once: reloads do not rebuild it.
 type keys struct {
 	records   keyRecords
+	users     userRecords
 	hasher    apikey.Hasher
 	cache     *credcache.Cache[*auth.CachedKey]
 	inv       *credcache.Invalidator
@@ -58,9 +65,11 @@ func (s *Server) newKeys(cfg *config.Config, st store.Store) (*keys, error) {
 	if r, ok := st.(*store.Redis); ok {
 		rdb = r.Client()
 		k.records = apikey.NewStore(rdb, prefix, time.Now)
+		k.users = user.NewStore(rdb, prefix, time.Now)
 		sink = activity.NewRedisSink(rdb, prefix)
 	} else {
 		k.records = apikey.NewMemStore(time.Now)
+		k.users = user.NewMemStore(time.Now)
 		sink = activity.NewMemorySink()
 	}
 	stale := cfg.Store.Cache.StaleTTL
@@ -78,7 +87,8 @@ func (s *Server) newKeys(cfg *config.Config, st store.Store) (*keys, error) {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	k.authn = auth.NewKeyAuthenticator(auth.KeyAuthenticatorOptions{Prefix: cfg.APIKeys.Prefix, Hasher: k.hasher,
-		Records: k.records, Cache: k.cache, FailClosed: failClosed, StoreDown: s.health.down.Load})
+		Records: k.records, Cache: k.cache, FailClosed: failClosed, StoreDown: s.health.down.Load,
+		Owners: k.users, Roles: func() map[string][]string { return s.Config().Policy.Roles }})
 	k.audit = audit.New(s.logger, rdb, prefix, s.metrics.APIKeyEvents, time.Now)
 	k.recorder = activity.New(sink, activity.Options{Touch: k.records.TouchLastUsed, Logger: s.logger,
 		NewIP: func(ctx context.Context, e activity.Event) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/authgate/authgate/gateway/apikey"
 	"github.com/authgate/authgate/gateway/audit"
+	"github.com/authgate/authgate/gateway/user"
 	"github.com/authgate/authgate/policy"
 )
 
@@ -183,8 +184,10 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request) {
 		d := a.o.DefaultExpiryDays
 		req.ExpiresInDays = &d
 	}
-	if req.Scopes == nil {
-		// Interim until users and roles exist (issue 4): the caller's scopes, fixed now.
+	if req.Scopes == nil && !user.IsID(c.subject) {
+		// A key of a user without scopes follows the user's role (all of it, as it
+		// changes). Callers that are not users (bootstrap, cli) have no role: their key
+		// gets the caller's scopes as they are now.
 		s := slices.Clone(c.scopes)
 		req.Scopes = &s
 	}

@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/authgate/authgate/gateway/apikey"
 	"github.com/authgate/authgate/gateway/credcache"
 	"github.com/authgate/authgate/gateway/httperr"
+	"github.com/authgate/authgate/gateway/user"
+	"github.com/authgate/authgate/policy"
 )
 
 // keyRecords finds a key's record by the hash of its plaintext.
@@ -18,11 +21,24 @@ type keyRecords interface {
 	ByHash(ctx context.Context, hash [32]byte) (apikey.Key, error)
 }
 
-// CachedKey is what the credential cache keeps for a verified key: the record and its
-// allowed IPs already parsed, so a cache hit does no parsing.
+// CachedKey is what the credential cache keeps for a verified key: the record, its
+// allowed IPs already parsed (so a hit does no parsing) and, for a personal key of a user,
+// the owner's role and state when it was read. Owner changes invalidate it by OwnerTag.
 type CachedKey struct {
 	Key        apikey.Key
 	AllowedIPs []netip.Prefix
+	Owner      *Owner // nil: the key is not tied to a user (admin key, bootstrap, cli)
+}
+
+// Owner is what a personal key's scopes depend on.
+type Owner struct {
+	Role     string
+	Disabled bool // also true for an owner that no longer exists
+}
+
+// owners finds the user a personal key belongs to.
+type owners interface {
+	Get(ctx context.Context, id string) (user.User, error)
 }
 
 // keyCache is the part of credcache.Cache the authenticator uses.
@@ -57,6 +73,12 @@ type KeyAuthenticatorOptions struct {
 	RetryAfter time.Duration
 	// Now is the clock. Default: time.Now.
 	Now func() time.Time
+	// Owners, when set, ties personal keys of users to their owner's current role: the
+	// effective scopes are the key's scopes ∩ the role's (no key scopes: all the role's),
+	// and a disabled or deleted owner disables the key.
+	Owners owners
+	// Roles returns policy.roles of the configuration being served. Required with Owners.
+	Roles func() map[string][]string
 }
 
 // KeyAuthenticator verifies API keys: form and checksum first (no store access for a
@@ -132,6 +154,9 @@ func (a *KeyAuthenticator) Authenticate(ctx context.Context, c Credential) (Prin
 				return Principal{}, &httperr.Error{Status: http.StatusInternalServerError, Code: "internal", Msg: "internal error", Err: perr}
 			}
 			ck = &CachedKey{Key: rec, AllowedIPs: ips}
+			if ck.Owner, err = a.owner(ctx, rec); err != nil {
+				return Principal{}, a.unavailable(err)
+			}
 			a.o.Cache.PutIfCurrent(epoch, h, ck, KeyTag(rec.ID), OwnerTag(rec.CreatedBy))
 		}
 	}
@@ -142,8 +167,58 @@ func (a *KeyAuthenticator) Authenticate(ctx context.Context, c Credential) (Prin
 	case apikey.StatusExpired:
 		return Principal{}, keyError("expired_api_key", "the API key has expired", nil)
 	}
-	return Principal{Subject: k.CreatedBy, KeyID: k.ID, Env: k.Environment, Scopes: k.Scopes,
+	scopes := k.Scopes
+	if ck.Owner != nil {
+		if ck.Owner.Disabled {
+			return Principal{}, keyError("invalid_api_key", "the API key's owner is disabled", nil)
+		}
+		scopes = EffectiveScopes(k.Scopes, a.o.Roles()[ck.Owner.Role])
+	}
+	return Principal{Subject: k.CreatedBy, KeyID: k.ID, Env: k.Environment, Scopes: scopes,
 		AllowedIPs: ck.AllowedIPs, KeyType: k.Type, RateLimit: k.RateLimit}, nil
+}
+
+// owner reads the owner of a personal key that belongs to a user; nil for other keys.
+func (a *KeyAuthenticator) owner(ctx context.Context, k apikey.Key) (*Owner, error) {
+	if a.o.Owners == nil || k.Type != apikey.Personal || !user.IsID(k.CreatedBy) {
+		return nil, nil
+	}
+	u, err := a.o.Owners.Get(ctx, k.CreatedBy)
+	switch {
+	case errors.Is(err, user.ErrNotFound):
+		return &Owner{Disabled: true}, nil
+	case err != nil:
+		return nil, fmt.Errorf("auth: key owner: %w", err)
+	}
+	return &Owner{Role: u.Role, Disabled: u.Disabled}, nil
+}
+
+// EffectiveScopes is what a personal key may do: the scopes both the key and its owner's
+// role grant. A key without scopes has all of the role's. With wildcards on either side,
+// a scope is kept when the other side grants it: key "reports:*" with role
+// "reports:read" gives "reports:read", and key "reports:read" with role "*" gives
+// "reports:read".
+func EffectiveScopes(key, role []string) []string {
+	if len(key) == 0 {
+		return role
+	}
+	var out []string
+	add := func(s string) {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	for _, s := range key {
+		if policy.Grants(role, s) {
+			add(s)
+		}
+	}
+	for _, s := range role {
+		if policy.Grants(key, s) {
+			add(s)
+		}
+	}
+	return out
 }
 
 func (a *KeyAuthenticator) unavailable(err error) error {

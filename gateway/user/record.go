@@ -196,3 +196,6 @@ func decodeRecord(s string) (User, error) {
 	}
 	return User(r), nil
 }
+
+// IsID reports whether id has the form of a user ID ("usr_" and 20 base62 characters).
+func IsID(id string) bool { return validID(id) }
