@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,14 +23,22 @@ func stopRedisKeepingData(t *testing.T, rs *redistest.Server) {
 	rs.Stop(t)
 }
 
-// waitNotReady waits until /readyz answers 503 and authgate_store_up is 0.
-func waitNotReady(t *testing.T, g *liveGW) {
+// waitStoreDown waits until authgate_store_up is 0 and /readyz gives what SPEC section 9
+// asks with the store down: 200 "degraded" while serve_cached serves cached keys, 503
+// with fail_closed.
+func waitStoreDown(t *testing.T, g *liveGW, serveCached bool) {
 	t.Helper()
-	waitFor(t, "/readyz 503 with Redis stopped", func() bool {
-		a, err := httpGet(t, g.ops+"/readyz")
-		return err == nil && a.status == http.StatusServiceUnavailable
-	})
 	waitFor(t, "authgate_store_up 0", func() bool { return metricValue(t, g.reg, "authgate_store_up", nil) == 0 })
+	waitFor(t, "/readyz with Redis stopped", func() bool {
+		a, err := httpGet(t, g.ops+"/readyz")
+		if err != nil {
+			return false
+		}
+		if serveCached {
+			return a.status == http.StatusOK && strings.Contains(string(a.body), "degraded")
+		}
+		return a.status == http.StatusServiceUnavailable
+	})
 }
 
 // assertUnavailable checks a 503 store_unavailable with a whole-second Retry-After.
@@ -58,7 +67,7 @@ func TestAPIKeyOutageServeCached(t *testing.T) {
 	assertRejected(t, g.report(seenUnknown), http.StatusUnauthorized, "invalid_api_key")
 
 	stopRedisKeepingData(t, rs)
-	waitNotReady(t, g)
+	waitStoreDown(t, g, true)
 
 	// Past the 2 s cache TTL: the heartbeat has stopped, so the cache is not trusted, and
 	// the cached key is served from its stale copy.
@@ -134,7 +143,7 @@ func TestAPIKeyOutageFailClosed(t *testing.T) {
 	wantStatus(t, "cache the key", g.report(k.Key), http.StatusOK)
 
 	stopRedisKeepingData(t, rs)
-	waitNotReady(t, g)
+	waitStoreDown(t, g, false)
 	api.reset()
 	for range 5 {
 		assertUnavailable(t, "cached key, fail_closed", g.report(k.Key))

@@ -159,7 +159,8 @@ func (a authenticator) Authenticate(ctx context.Context, c auth.Credential) (aut
 // health tracks whether the store answers, for /readyz, authgate_store_up and
 // on_store_error: fail_closed.
 type health struct {
-	down atomic.Bool
+	down      atomic.Bool
+	downSince atomic.Int64 // UnixNano of the first failed ping of the current outage
 }
 
 // watchStore pings the store every interval until ctx is done.
@@ -183,6 +184,7 @@ func (s *Server) pingStore(ctx context.Context) bool {
 	if err != nil && ctx.Err() == nil {
 		s.metrics.StoreErrors.WithLabelValues("ping").Inc()
 		if !s.health.down.Swap(true) {
+			s.health.downSince.Store(time.Now().UnixNano())
 			s.logger.Error("store unreachable", slog.String("error", err.Error()))
 		}
 		s.metrics.StoreUp.Set(0)
@@ -193,6 +195,17 @@ func (s *Server) pingStore(ctx context.Context) bool {
 	}
 	s.metrics.StoreUp.Set(1)
 	return true
+}
+
+// servingFromCache reports whether, with the store down, on_store_error: serve_cached
+// still lets cached keys through: for stale_ttl after the outage began, keys verified
+// before it keep working. /readyz stays 200 ("degraded") for that time, as SPEC section 9
+// asks, so a Redis outage shared by every replica does not take them all out of the
+// load balancer.
+func (s *Server) servingFromCache() bool {
+	st := s.Config().Store
+	return st.OnStoreError == "serve_cached" &&
+		time.Since(time.Unix(0, s.health.downSince.Load())) < st.Cache.StaleTTL
 }
 
 // ownHandler serves the gateway's own paths: the management API, for authenticated callers.

@@ -265,6 +265,10 @@ func (s *Server) opsHandler() http.Handler {
 			return
 		}
 		if !s.pingStore(r.Context()) {
+			if s.servingFromCache() {
+				writeStatus(w, http.StatusOK, "degraded: store unreachable, serving cached credentials")
+				return
+			}
 			writeStatus(w, http.StatusServiceUnavailable, "store unreachable")
 			return
 		}
