@@ -46,7 +46,7 @@ type keyCache interface {
 	Get(h [32]byte) (*CachedKey, credcache.Result)
 	Epoch() uint64
 	PutIfCurrent(epoch uint64, h [32]byte, v *CachedKey, tags ...string) bool
-	PutNegative(h [32]byte)
+	PutNegativeIfCurrent(epoch uint64, h [32]byte) bool
 }
 
 // KeyTag is the invalidation tag of every cached entry of key id: publishing it removes
@@ -137,11 +137,7 @@ func (a *KeyAuthenticator) Authenticate(ctx context.Context, c Credential) (Prin
 		rec, err := a.o.Records.ByHash(ctx, h)
 		switch {
 		case errors.Is(err, apikey.ErrNotFound):
-			// Not when the cache changed during the read: the key may have been stored
-			// meanwhile (a flush after the bootstrap key is registered must stick).
-			if a.o.Cache.Epoch() == epoch {
-				a.o.Cache.PutNegative(h)
-			}
+			a.o.Cache.PutNegativeIfCurrent(epoch, h)
 			return Principal{}, keyError("invalid_api_key", "the API key is not valid", err)
 		case err != nil:
 			if res != credcache.Stale || a.o.FailClosed {

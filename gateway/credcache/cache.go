@@ -304,6 +304,18 @@ func (c *Cache[V]) PutNegative(h [32]byte) {
 	c.put(h, zero, true, nil, 0, false)
 }
 
+// PutNegativeIfCurrent is PutNegative, except that it stores nothing and returns false
+// if Invalidate or Flush ran since Epoch returned epoch: a credential stored while the
+// store said "unknown" (the bootstrap key at start, say) must not be refused for
+// NegativeTTL by an answer that is already out of date.
+func (c *Cache[V]) PutNegativeIfCurrent(epoch uint64, h [32]byte) bool {
+	if c.negTTL == 0 {
+		return false
+	}
+	var zero V
+	return c.put(h, zero, true, nil, epoch, true)
+}
+
 // put inserts an entry, checking the epoch under the shard lock when
 // checkEpoch is set. Invalidate and Flush advance the epoch before they
 // lock any shard, so an insert either precedes their sweep of its shard

@@ -256,6 +256,29 @@ func TestPutIfCurrent(t *testing.T) {
 	}
 }
 
+func TestPutNegativeIfCurrent(t *testing.T) {
+	c := newCache(t, Options{MaxEntries: 10, TTL: time.Minute, NegativeTTL: time.Second})
+	e := c.Epoch()
+	if !c.PutNegativeIfCurrent(e, hashN(1)) {
+		t.Fatal("PutNegativeIfCurrent with a current epoch refused")
+	}
+	if _, res := c.Get(hashN(1)); res != NegativeHit {
+		t.Fatalf("got %v, want negative_hit", res)
+	}
+	e = c.Epoch()
+	c.Flush()
+	if c.PutNegativeIfCurrent(e, hashN(2)) {
+		t.Fatal("PutNegativeIfCurrent after Flush stored the entry")
+	}
+	if _, res := c.Get(hashN(2)); res != Miss {
+		t.Fatalf("got %v, want miss", res)
+	}
+	off := newCache(t, Options{MaxEntries: 10, TTL: time.Minute})
+	if off.PutNegativeIfCurrent(off.Epoch(), hashN(3)) {
+		t.Fatal("PutNegativeIfCurrent without NegativeTTL stored an entry")
+	}
+}
+
 func TestCacheMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg)
