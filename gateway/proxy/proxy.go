@@ -192,7 +192,8 @@ func cgiEqualFold(k, lower string) bool {
 }
 
 // fail answers a failed exchange: 504 upstream_timeout when the upstream's time ran out,
-// 502 upstream_error otherwise. A client that went away gets nothing and is logged as 499.
+// 502 upstream_error otherwise. A client that went away gets nothing and is logged as
+// 499, without a rejection reason.
 func (p *Proxy) fail(w http.ResponseWriter, r *http.Request, err error) {
 	info := reqinfo.From(r.Context())
 	var he *httperr.Error
@@ -201,10 +202,11 @@ func (p *Proxy) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case r.URL.Scheme == "authgate-refused":
 		he = &httperr.Error{Status: http.StatusForbidden, Code: "environment_not_allowed",
 			Msg: "test credentials are not accepted on this route", Err: errNoTestURL}
-	case errors.Is(r.Context().Err(), context.Canceled): // the client went away, not the upstream
+	case errors.Is(r.Context().Err(), context.Canceled):
+		// The client went away, not the upstream. Logged as 499; not a rejection, so no
+		// reason (authgate_rejected_requests_total counts only the gateway's refusals).
 		if info != nil {
 			info.Status = 499
-			info.Reason = "client_closed_request"
 		}
 		return
 	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
