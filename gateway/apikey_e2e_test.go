@@ -13,6 +13,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/authgate/authgate/gateway/admin"
 	"io"
 	"log/slog"
 	"net/http"
@@ -267,26 +268,6 @@ func (g *liveGW) report(key string) answer {
 	return g.call("GET", "/api/v1/reports/", key, nil)
 }
 
-// keyJSON is a key as the management API shows it.
-type keyJSON struct {
-	ID            string     `json:"id"`
-	Name          string     `json:"name"`
-	Description   string     `json:"description"`
-	Type          string     `json:"type"`
-	Environment   string     `json:"environment"`
-	Scopes        []string   `json:"scopes"`
-	AllowedIPs    []string   `json:"allowed_ips"`
-	CreatedBy     string     `json:"created_by"`
-	CreatedAt     time.Time  `json:"created_at"`
-	ExpiresAt     *time.Time `json:"expires_at"`
-	ExpiresInDays int        `json:"expires_in_days"`
-	LastUsedAt    *time.Time `json:"last_used_at"`
-	RevokedAt     *time.Time `json:"revoked_at"`
-	Start         string     `json:"start"`
-	Status        string     `json:"status"`
-	Key           string     `json:"key"`
-}
-
 func decodeJSON[T any](tb testing.TB, a answer) T {
 	tb.Helper()
 	var v T
@@ -297,14 +278,14 @@ func decodeJSON[T any](tb testing.TB, a answer) T {
 }
 
 // createKey creates a key with caller's credential and wants 201.
-func (g *liveGW) createKey(caller string, req map[string]any) keyJSON {
+func (g *liveGW) createKey(caller string, req map[string]any) admin.KeyView {
 	g.tb.Helper()
 	a := g.call("POST", keysAPI, caller, req)
 	if a.status != http.StatusCreated {
 		g.tb.Fatalf("create %v: status %d, want 201: %s", req, a.status, a.body)
 	}
-	k := decodeJSON[keyJSON](g.tb, a)
-	if k.Key == "" || k.ID == "" {
+	k := decodeJSON[admin.KeyView](g.tb, a)
+	if k.Secret == "" || k.ID == "" {
 		g.tb.Fatalf("create answer lacks key or id: %s", a.body)
 	}
 	return k
@@ -380,11 +361,11 @@ func TestAPIKeyLifeCycle(t *testing.T) {
 	if ct := a.header.Get("Content-Type"); ct != "application/json" {
 		t.Errorf("create Content-Type = %q, want application/json", ct)
 	}
-	k := decodeJSON[keyJSON](t, a)
-	if _, err := apikey.Parse(k.Key, "sk"); err != nil {
+	k := decodeJSON[admin.KeyView](t, a)
+	if _, err := apikey.Parse(k.Secret, "sk"); err != nil {
 		t.Fatalf("created key %q is not well-formed: %v", k.Start, err)
 	}
-	if k.Start != k.Key[:12] {
+	if k.Start != k.Secret[:12] {
 		t.Errorf("start = %q, want the first 12 characters of the key", k.Start)
 	}
 	if k.Status != "active" || k.Type != "personal" || k.Environment != "live" || k.ExpiresInDays != 30 || k.RevokedAt != nil {
@@ -398,7 +379,7 @@ func TestAPIKeyLifeCycle(t *testing.T) {
 	}
 
 	// The new key works, and the upstream sees who called, not the key.
-	wantStatus(t, "new key on the route", g.report(k.Key), http.StatusOK)
+	wantStatus(t, "new key on the route", g.report(k.Secret), http.StatusOK)
 	reqs := api.requests()
 	if len(reqs) != 1 {
 		t.Fatalf("upstream saw %d requests, want 1", len(reqs))
@@ -415,23 +396,23 @@ func TestAPIKeyLifeCycle(t *testing.T) {
 	// Get: the same key, never the secret.
 	a = g.call("GET", keysAPI+k.ID+"/", g.adminKey, nil)
 	wantStatus(t, "get", a, http.StatusOK)
-	if got := decodeJSON[keyJSON](t, a); got.Key != "" || got.ID != k.ID || got.Start != k.Start || got.Name != "ci" {
+	if got := decodeJSON[admin.KeyView](t, a); got.Secret != "" || got.ID != k.ID || got.Start != k.Start || got.Name != "ci" {
 		t.Errorf("get = %s", a.body)
 	}
-	if bytes.Contains(a.body, []byte(k.Key[apikey.StartLen:])) {
+	if bytes.Contains(a.body, []byte(k.Secret[apikey.StartLen:])) {
 		t.Errorf("get answer contains the secret")
 	}
 
 	// PATCH narrows the scopes: refused on the route at once.
 	a = g.call("PATCH", keysAPI+k.ID+"/", g.adminKey, map[string]any{"scopes": []string{"dashboards:read"}, "name": "ci-2"})
 	wantStatus(t, "patch", a, http.StatusOK)
-	if got := decodeJSON[keyJSON](t, a); got.Name != "ci-2" || !slices.Equal(got.Scopes, []string{"dashboards:read"}) || got.Key != "" {
+	if got := decodeJSON[admin.KeyView](t, a); got.Name != "ci-2" || !slices.Equal(got.Scopes, []string{"dashboards:read"}) || got.Secret != "" {
 		t.Errorf("patch answer = %s", a.body)
 	}
-	assertRejected(t, g.report(k.Key), http.StatusForbidden, "insufficient_scope")
+	assertRejected(t, g.report(k.Secret), http.StatusForbidden, "insufficient_scope")
 	a = g.call("PATCH", keysAPI+k.ID+"/", g.adminKey, map[string]any{"scopes": []string{"reports:read"}})
 	wantStatus(t, "patch back", a, http.StatusOK)
-	wantStatus(t, "widened again", g.report(k.Key), http.StatusOK)
+	wantStatus(t, "widened again", g.report(k.Secret), http.StatusOK)
 
 	// Refresh: expires_at moves to now + the original duration.
 	rec, err := st.Get(context.Background(), k.ID)
@@ -446,7 +427,7 @@ func TestAPIKeyLifeCycle(t *testing.T) {
 	before = time.Now()
 	a = g.call("POST", keysAPI+k.ID+"/refresh/", g.adminKey, nil)
 	wantStatus(t, "refresh", a, http.StatusOK)
-	if got := decodeJSON[keyJSON](t, a); got.ExpiresAt == nil || got.ExpiresAt.Before(before.Add(30*24*time.Hour-time.Second)) {
+	if got := decodeJSON[admin.KeyView](t, a); got.ExpiresAt == nil || got.ExpiresAt.Before(before.Add(30*24*time.Hour-time.Second)) {
 		t.Errorf("refreshed expires_at = %v, want now + 30 days (was %v)", got.ExpiresAt, soon)
 	}
 
@@ -455,17 +436,17 @@ func TestAPIKeyLifeCycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	before = time.Now()
-	a = g.call("POST", "/api/refresh_token", "", nil, "Authorization: Token "+k.Key)
+	a = g.call("POST", "/api/refresh_token", "", nil, "Authorization: Token "+k.Secret)
 	wantStatus(t, "self refresh", a, http.StatusOK)
-	if got := decodeJSON[keyJSON](t, a); got.ID != k.ID || got.Key != "" || got.ExpiresAt == nil || got.ExpiresAt.Before(before.Add(30*24*time.Hour-time.Second)) {
+	if got := decodeJSON[admin.KeyView](t, a); got.ID != k.ID || got.Secret != "" || got.ExpiresAt == nil || got.ExpiresAt.Before(before.Add(30*24*time.Hour-time.Second)) {
 		t.Errorf("self refresh = %s, want this key, expiring in 30 days", a.body)
 	}
-	assertRejected(t, g.call("POST", "/api/refresh_token", "", nil, "Authorization: Token "+badChecksum(k.Key)), http.StatusUnauthorized, "invalid_api_key")
+	assertRejected(t, g.call("POST", "/api/refresh_token", "", nil, "Authorization: Token "+badChecksum(k.Secret)), http.StatusUnauthorized, "invalid_api_key")
 
 	// Activity: recent requests and daily counts, after the recorder flushed.
 	api.reset()
 	for range 3 {
-		wantStatus(t, "use", g.report(k.Key), http.StatusOK)
+		wantStatus(t, "use", g.report(k.Secret), http.StatusOK)
 	}
 	var act activityJSON
 	waitFor(t, "activity to be recorded", func() bool {
@@ -482,44 +463,44 @@ func TestAPIKeyLifeCycle(t *testing.T) {
 		t.Errorf("last daily entry = %+v, want today %s", act.Daily[len(act.Daily)-1], today)
 	}
 	waitFor(t, "last_used_at", func() bool {
-		return decodeJSON[keyJSON](t, g.call("GET", keysAPI+k.ID+"/", g.adminKey, nil)).LastUsedAt != nil
+		return decodeJSON[admin.KeyView](t, g.call("GET", keysAPI+k.ID+"/", g.adminKey, nil)).LastUsedAt != nil
 	})
 
 	// Rotate with a grace period: both keys work; the old one now expires then.
 	a = g.call("POST", keysAPI+k.ID+"/rotate/", g.adminKey, map[string]any{"revoke_old_after": "1h"})
 	wantStatus(t, "rotate with grace", a, http.StatusCreated)
-	k2 := decodeJSON[keyJSON](t, a)
-	if k2.Key == "" || k2.ID == k.ID || k2.Name != "ci-2" || !slices.Equal(k2.Scopes, []string{"reports:read"}) || k2.Status != "active" {
+	k2 := decodeJSON[admin.KeyView](t, a)
+	if k2.Secret == "" || k2.ID == k.ID || k2.Name != "ci-2" || !slices.Equal(k2.Scopes, []string{"reports:read"}) || k2.Status != "active" {
 		t.Errorf("rotated key = %s", a.body)
 	}
-	wantStatus(t, "old key in grace", g.report(k.Key), http.StatusOK)
-	wantStatus(t, "new key", g.report(k2.Key), http.StatusOK)
-	if old := decodeJSON[keyJSON](t, g.call("GET", keysAPI+k.ID+"/", g.adminKey, nil)); old.ExpiresAt == nil || old.ExpiresAt.After(time.Now().Add(time.Hour)) {
+	wantStatus(t, "old key in grace", g.report(k.Secret), http.StatusOK)
+	wantStatus(t, "new key", g.report(k2.Secret), http.StatusOK)
+	if old := decodeJSON[admin.KeyView](t, g.call("GET", keysAPI+k.ID+"/", g.adminKey, nil)); old.ExpiresAt == nil || old.ExpiresAt.After(time.Now().Add(time.Hour)) {
 		t.Errorf("old key expires_at = %v, want within the hour", old.ExpiresAt)
 	}
 
 	// Rotate with revoke_old_after 0s: the old key is refused at once.
 	a = g.call("POST", keysAPI+k2.ID+"/rotate/", g.adminKey, map[string]any{"revoke_old_after": "0s"})
 	wantStatus(t, "rotate now", a, http.StatusCreated)
-	k3 := decodeJSON[keyJSON](t, a)
+	k3 := decodeJSON[admin.KeyView](t, a)
 	api.reset()
-	assertRejected(t, g.report(k2.Key), http.StatusUnauthorized, "revoked_api_key")
+	assertRejected(t, g.report(k2.Secret), http.StatusUnauthorized, "revoked_api_key")
 	assertNoRequests(t, api)
-	wantStatus(t, "newest key", g.report(k3.Key), http.StatusOK)
+	wantStatus(t, "newest key", g.report(k3.Secret), http.StatusOK)
 
 	// Revoke: refused at once (the key is cached), and shown revoked.
 	a = g.call("DELETE", keysAPI+k3.ID+"/", g.adminKey, nil)
 	wantStatus(t, "revoke", a, http.StatusOK)
-	if got := decodeJSON[keyJSON](t, a); got.Status != "revoked" || got.RevokedAt == nil {
+	if got := decodeJSON[admin.KeyView](t, a); got.Status != "revoked" || got.RevokedAt == nil {
 		t.Errorf("revoke answer = %s", a.body)
 	}
 	api.reset()
-	rej := g.report(k3.Key)
+	rej := g.report(k3.Secret)
 	assertRejected(t, rej, http.StatusUnauthorized, "revoked_api_key")
 	if !strings.Contains(rej.header.Get("Www-Authenticate"), "invalid_token") {
 		t.Errorf("WWW-Authenticate = %q", rej.header.Get("Www-Authenticate"))
 	}
-	assertRejected(t, g.call("POST", "/api/refresh_token", "", nil, "Authorization: Token "+k3.Key), http.StatusUnauthorized, "revoked_api_key")
+	assertRejected(t, g.call("POST", "/api/refresh_token", "", nil, "Authorization: Token "+k3.Secret), http.StatusUnauthorized, "revoked_api_key")
 
 	// Expired: 401 expired_api_key, listed as expired.
 	expired, erec := seedKey(t, st, apikey.Key{Name: "old", Environment: "live", Scopes: []string{"reports:read"},
@@ -552,15 +533,15 @@ type activityJSON struct {
 func listIDs(tb testing.TB, a answer) []string {
 	tb.Helper()
 	var page struct {
-		Keys       []keyJSON `json:"keys"`
-		NextCursor *string   `json:"next_cursor"`
+		Keys       []admin.KeyView `json:"keys"`
+		NextCursor *string         `json:"next_cursor"`
 	}
 	if err := json.Unmarshal(a.body, &page); err != nil {
 		tb.Fatalf("list body %s: %v", a.body, err)
 	}
 	ids := []string{}
 	for _, k := range page.Keys {
-		if k.Key != "" {
+		if k.Secret != "" {
 			tb.Errorf("list shows the plaintext of %s", k.ID)
 		}
 		ids = append(ids, k.ID)
@@ -577,7 +558,7 @@ func TestAPIKeyList(t *testing.T) {
 	alice, aliceRec := seedKey(t, st, apikey.Key{Name: "alice-manager", Environment: "live", CreatedBy: "alice",
 		Scopes: []string{"keys:manage", "reports:read"}})
 
-	mk := func(caller, name string, extra map[string]any) keyJSON {
+	mk := func(caller, name string, extra map[string]any) admin.KeyView {
 		req := map[string]any{"name": name, "scopes": []string{"reports:read"}}
 		for k, v := range extra {
 			req[k] = v
@@ -625,12 +606,12 @@ func TestAPIKeyList(t *testing.T) {
 		a := g.call("GET", keysAPI+"?sort=created_at&created_by=bootstrap&order="+order, g.adminKey, nil)
 		wantStatus(t, "list by created_at", a, http.StatusOK)
 		ks := decodeJSON[struct {
-			Keys []keyJSON `json:"keys"`
+			Keys []admin.KeyView `json:"keys"`
 		}](t, a).Keys
-		sortKey := func(k keyJSON) string { return fmt.Sprintf("%020d%s", k.CreatedAt.UnixMilli(), k.ID) }
-		ok := slices.IsSortedFunc(ks, func(x, y keyJSON) int { return strings.Compare(sortKey(x), sortKey(y)) })
+		sortKey := func(k admin.KeyView) string { return fmt.Sprintf("%020d%s", k.CreatedAt.UnixMilli(), k.ID) }
+		ok := slices.IsSortedFunc(ks, func(x, y admin.KeyView) int { return strings.Compare(sortKey(x), sortKey(y)) })
 		if order == "desc" {
-			ok = slices.IsSortedFunc(ks, func(x, y keyJSON) int { return strings.Compare(sortKey(y), sortKey(x)) })
+			ok = slices.IsSortedFunc(ks, func(x, y admin.KeyView) int { return strings.Compare(sortKey(y), sortKey(x)) })
 		}
 		var ids, created []string
 		for _, k := range ks {
@@ -694,7 +675,7 @@ func TestAPIKeyRejections(t *testing.T) {
 	farIP := g.createKey(g.adminKey, map[string]any{"name": "far", "scopes": []string{"reports:read"}, "allowed_ips": []string{"10.0.0.0/8", "192.0.2.7"}})
 	nearIP := g.createKey(g.adminKey, map[string]any{"name": "near", "scopes": []string{"reports:read"}, "allowed_ips": []string{"127.0.0.0/8"}})
 	testKey := g.createKey(g.adminKey, map[string]any{"name": "sandbox", "scopes": []string{"reports:read"}, "environment": "test"})
-	if !strings.HasPrefix(testKey.Key, "sk_test_") {
+	if !strings.HasPrefix(testKey.Secret, "sk_test_") {
 		t.Fatalf("test key %q does not start sk_test_", testKey.Start)
 	}
 
@@ -706,18 +687,18 @@ func TestAPIKeyRejections(t *testing.T) {
 		code    string
 	}{
 		{"no credential", "/api/v1/reports/", nil, 401, "missing_credentials"},
-		{"two X-API-Key", "/api/v1/reports/", []string{"X-API-Key: " + good.Key, "X-API-Key: " + good.Key}, 400, "malformed_credentials"},
-		{"X-API-Key and another Token", "/api/v1/reports/", []string{"X-API-Key: " + good.Key, "Authorization: Token " + other.Key}, 400, "malformed_credentials"},
+		{"two X-API-Key", "/api/v1/reports/", []string{"X-API-Key: " + good.Secret, "X-API-Key: " + good.Secret}, 400, "malformed_credentials"},
+		{"X-API-Key and another Token", "/api/v1/reports/", []string{"X-API-Key: " + good.Secret, "Authorization: Token " + other.Secret}, 400, "malformed_credentials"},
 		{"empty X-API-Key", "/api/v1/reports/", []string{"X-API-Key: "}, 400, "malformed_credentials"},
-		{"unknown scheme", "/api/v1/reports/", []string{"Authorization: Basic " + good.Key}, 400, "malformed_credentials"},
-		{"bad checksum", "/api/v1/reports/", []string{"X-API-Key: " + badChecksum(good.Key)}, 401, "invalid_api_key"},
-		{"bad checksum as Token", "/api/v1/reports/", []string{"Authorization: Token " + badChecksum(good.Key)}, 401, "invalid_api_key"},
-		{"bad checksum as Bearer", "/api/v1/reports/", []string{"Authorization: Bearer " + badChecksum(good.Key)}, 401, "invalid_api_key"},
-		{"truncated", "/api/v1/reports/", []string{"X-API-Key: " + good.Key[:20]}, 401, "invalid_api_key"},
+		{"unknown scheme", "/api/v1/reports/", []string{"Authorization: Basic " + good.Secret}, 400, "malformed_credentials"},
+		{"bad checksum", "/api/v1/reports/", []string{"X-API-Key: " + badChecksum(good.Secret)}, 401, "invalid_api_key"},
+		{"bad checksum as Token", "/api/v1/reports/", []string{"Authorization: Token " + badChecksum(good.Secret)}, 401, "invalid_api_key"},
+		{"bad checksum as Bearer", "/api/v1/reports/", []string{"Authorization: Bearer " + badChecksum(good.Secret)}, 401, "invalid_api_key"},
+		{"truncated", "/api/v1/reports/", []string{"X-API-Key: " + good.Secret[:20]}, 401, "invalid_api_key"},
 		{"unknown well-formed", "/api/v1/reports/", []string{"X-API-Key: " + unknownKey(t, "live")}, 401, "invalid_api_key"},
-		{"other prefix", "/api/v1/reports/", []string{"X-API-Key: pk" + good.Key[2:]}, 401, "invalid_api_key"},
-		{"allowed_ips excludes 127.0.0.1", "/api/v1/reports/", []string{"X-API-Key: " + farIP.Key}, 403, "ip_not_allowed"},
-		{"test key, no test_url", "/api/v1/reports/", []string{"X-API-Key: " + testKey.Key}, 403, "environment_not_allowed"},
+		{"other prefix", "/api/v1/reports/", []string{"X-API-Key: pk" + good.Secret[2:]}, 401, "invalid_api_key"},
+		{"allowed_ips excludes 127.0.0.1", "/api/v1/reports/", []string{"X-API-Key: " + farIP.Secret}, 403, "ip_not_allowed"},
+		{"test key, no test_url", "/api/v1/reports/", []string{"X-API-Key: " + testKey.Secret}, 403, "environment_not_allowed"},
 		{"admin API without credential", keysAPI, nil, 401, "missing_credentials"},
 		{"admin API, unknown key", keysAPI, []string{"X-API-Key: " + unknownKey(t, "live")}, 401, "invalid_api_key"},
 	}
@@ -733,22 +714,22 @@ func TestAPIKeyRejections(t *testing.T) {
 	}
 
 	// The same keys do work where they may.
-	wantStatus(t, "Token scheme", g.call("GET", "/api/v1/reports/", "", nil, "Authorization: Token "+good.Key), http.StatusOK)
-	wantStatus(t, "Bearer with key form", g.call("GET", "/api/v1/reports/", "", nil, "Authorization: Bearer "+good.Key), http.StatusOK)
-	wantStatus(t, "same key twice", g.call("GET", "/api/v1/reports/", good.Key, nil, "Authorization: Token "+good.Key), http.StatusOK)
-	wantStatus(t, "allowed_ips includes 127.0.0.1", g.report(nearIP.Key), http.StatusOK)
+	wantStatus(t, "Token scheme", g.call("GET", "/api/v1/reports/", "", nil, "Authorization: Token "+good.Secret), http.StatusOK)
+	wantStatus(t, "Bearer with key form", g.call("GET", "/api/v1/reports/", "", nil, "Authorization: Bearer "+good.Secret), http.StatusOK)
+	wantStatus(t, "same key twice", g.call("GET", "/api/v1/reports/", good.Secret, nil, "Authorization: Token "+good.Secret), http.StatusOK)
+	wantStatus(t, "allowed_ips includes 127.0.0.1", g.report(nearIP.Secret), http.StatusOK)
 	wantStatus(t, "public route", g.call("GET", "/health", "", nil), http.StatusOK)
 	api.reset()
 
 	// A test key goes to test_url, never to the live URL.
-	wantStatus(t, "test key on test_url upstream", g.call("GET", "/api/v1/widgets/", testKey.Key, nil), http.StatusOK)
+	wantStatus(t, "test key on test_url upstream", g.call("GET", "/api/v1/widgets/", testKey.Secret, nil), http.StatusOK)
 	if n := test.count(); n != 1 {
 		t.Errorf("test upstream saw %d requests, want 1", n)
 	} else if env := test.requests()[0].Header.Get("X-Auth-Environment"); env != "test" {
 		t.Errorf("X-Auth-Environment = %q, want test", env)
 	}
 	assertNoRequests(t, live, api)
-	wantStatus(t, "live key on test_url upstream", g.call("GET", "/api/v1/widgets/", good.Key, nil), http.StatusOK)
+	wantStatus(t, "live key on test_url upstream", g.call("GET", "/api/v1/widgets/", good.Secret, nil), http.StatusOK)
 	if n := live.count(); n != 1 {
 		t.Errorf("live upstream saw %d requests, want 1", n)
 	}
@@ -784,9 +765,9 @@ func TestAPIKeyRejections(t *testing.T) {
 		assertRejected(t, g.call(c.method, c.path, alice, body), http.StatusNotFound, "not_found")
 	}
 	assertRejected(t, g.call("PATCH", keysAPI+alices.ID+"/", alice, map[string]any{"scopes": []string{"reports:write"}}), 403, "insufficient_scope")
-	assertRejected(t, g.report(bobs.Key), http.StatusForbidden, "insufficient_scope") // reports:write only
+	assertRejected(t, g.report(bobs.Secret), http.StatusForbidden, "insufficient_scope") // reports:write only
 	wantStatus(t, "bob's key still named", g.call("GET", keysAPI+bobs.ID+"/", bob, nil), http.StatusOK)
-	if got := decodeJSON[keyJSON](t, g.call("GET", keysAPI+bobs.ID+"/", bob, nil)); got.Name != "bob-ci" || got.Status != "active" {
+	if got := decodeJSON[admin.KeyView](t, g.call("GET", keysAPI+bobs.ID+"/", bob, nil)); got.Name != "bob-ci" || got.Status != "active" {
 		t.Errorf("bob's key after alice's attempts = %+v", got)
 	}
 	if api.count() != before {
@@ -855,7 +836,7 @@ func TestAPIKeyCachedNoRedis(t *testing.T) {
 
 	// The counter sees a lookup: the first use of a key reads it.
 	h0 := keyLookups(t, rc)
-	wantStatus(t, "first use", g.report(k.Key), http.StatusOK)
+	wantStatus(t, "first use", g.report(k.Secret), http.StatusOK)
 	if d := keyLookups(t, rc) - h0; d != 1 {
 		t.Fatalf("first use made %d lookups, want 1", d)
 	}
@@ -866,8 +847,8 @@ func TestAPIKeyCachedNoRedis(t *testing.T) {
 		status  int
 		maxHits int64
 	}{
-		{"cached key", k.Key, http.StatusOK, 0},
-		{"bad checksum", badChecksum(k.Key), http.StatusUnauthorized, 0},
+		{"cached key", k.Secret, http.StatusOK, 0},
+		{"bad checksum", badChecksum(k.Secret), http.StatusUnauthorized, 0},
 		{"garbage", "sk_live_nope", http.StatusUnauthorized, 0},
 		{"unknown key (negative cache)", unknownKey(t, "live"), http.StatusUnauthorized, 1},
 	}
@@ -903,23 +884,23 @@ func TestAPIKeySecretsNeverShown(t *testing.T) {
 	var plains []string
 
 	k := g.createKey(g.adminKey, map[string]any{"name": "leak-check", "scopes": []string{"reports:read"}})
-	plains = append(plains, k.Key, g.adminKey)
-	keep(g.report(k.Key))
-	keep(g.call("GET", "/api/v1/reports/", "", nil, "Authorization: Token "+k.Key))
-	keep(g.report(badChecksum(k.Key)))
+	plains = append(plains, k.Secret, g.adminKey)
+	keep(g.report(k.Secret))
+	keep(g.call("GET", "/api/v1/reports/", "", nil, "Authorization: Token "+k.Secret))
+	keep(g.report(badChecksum(k.Secret)))
 	keep(g.call("GET", keysAPI, g.adminKey, nil))
 	keep(g.call("GET", keysAPI+k.ID+"/", g.adminKey, nil))
 	keep(g.call("PATCH", keysAPI+k.ID+"/", g.adminKey, map[string]any{"description": "edited"}))
 	keep(g.call("POST", keysAPI+k.ID+"/refresh/", g.adminKey, nil))
-	keep(g.call("POST", "/api/refresh_token", "", nil, "Authorization: Token "+k.Key))
+	keep(g.call("POST", "/api/refresh_token", "", nil, "Authorization: Token "+k.Secret))
 	a := g.call("POST", keysAPI+k.ID+"/rotate/", g.adminKey, map[string]any{"revoke_old_after": "0s"})
 	wantStatus(t, "rotate", a, http.StatusCreated)
-	k2 := decodeJSON[keyJSON](t, a)
-	plains = append(plains, k2.Key)
-	keep(g.report(k.Key))
-	keep(g.report(k2.Key))
+	k2 := decodeJSON[admin.KeyView](t, a)
+	plains = append(plains, k2.Secret)
+	keep(g.report(k.Secret))
+	keep(g.report(k2.Secret))
 	keep(g.call("DELETE", keysAPI+k2.ID+"/", g.adminKey, nil))
-	keep(g.report(k2.Key))
+	keep(g.report(k2.Secret))
 	keep(g.call("GET", keysAPI+"?status=revoked", g.adminKey, nil))
 	waitFor(t, "activity", func() bool {
 		a := g.call("GET", keysAPI+k.ID+"/activity/", g.adminKey, nil)

@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"context"
+	"github.com/authgate/authgate/gateway/admin"
 	"net/http"
 	"strings"
 	"testing"
@@ -62,7 +63,7 @@ func TestAPIKeyOutageServeCached(t *testing.T) {
 	g := serveLive(t, rs, liveOpts{cacheTTL: "2s"})
 	api := g.ups["api"]
 	k := g.createKey(g.adminKey, map[string]any{"name": "cached", "scopes": []string{"reports:read"}})
-	wantStatus(t, "cache the key", g.report(k.Key), http.StatusOK)
+	wantStatus(t, "cache the key", g.report(k.Secret), http.StatusOK)
 	seenUnknown := unknownKey(t, "live")
 	assertRejected(t, g.report(seenUnknown), http.StatusUnauthorized, "invalid_api_key")
 
@@ -76,7 +77,7 @@ func TestAPIKeyOutageServeCached(t *testing.T) {
 	n := 0
 	for time.Since(start) < 3*time.Second { // a span of time to cover, not a wait
 		api.reset()
-		wantStatus(t, "cached key during the outage", g.report(k.Key), http.StatusOK)
+		wantStatus(t, "cached key during the outage", g.report(k.Secret), http.StatusOK)
 		if c := api.count(); c != 1 {
 			t.Fatalf("upstream saw %d requests for one cached-key request", c)
 		}
@@ -88,7 +89,7 @@ func TestAPIKeyOutageServeCached(t *testing.T) {
 		default:
 			assertUnavailable(t, "recently refused key during the outage", a)
 		}
-		assertRejected(t, g.report(badChecksum(k.Key)), http.StatusUnauthorized, "invalid_api_key")
+		assertRejected(t, g.report(badChecksum(k.Secret)), http.StatusUnauthorized, "invalid_api_key")
 		assertNoRequests(t, api)
 		n++
 	}
@@ -96,7 +97,7 @@ func TestAPIKeyOutageServeCached(t *testing.T) {
 	// By now the cache is untrusted (no heartbeat for longer than its TTL): the key is
 	// served from its stale copy, not as a cache hit.
 	hits := metricValue(t, g.reg, "authgate_credential_cache_total", map[string]string{"result": "hit"})
-	wantStatus(t, "stale cached key", g.report(k.Key), http.StatusOK)
+	wantStatus(t, "stale cached key", g.report(k.Secret), http.StatusOK)
 	if h := metricValue(t, g.reg, "authgate_credential_cache_total", map[string]string{"result": "hit"}); h != hits {
 		t.Errorf("cache hits went from %v to %v: the cache was still trusted, the stale path not exercised", hits, h)
 	}
@@ -105,22 +106,22 @@ func TestAPIKeyOutageServeCached(t *testing.T) {
 
 	rs.Restart(t)
 	restarted := time.Now()
-	var created keyJSON
+	var created admin.KeyView
 	waitWithin(t, recoveryBound, "full service after Redis returned", func() bool {
-		if g.report(k.Key).status != http.StatusOK {
+		if g.report(k.Secret).status != http.StatusOK {
 			return false
 		}
 		if a := g.report(unknownKey(t, "live")); a.status != http.StatusUnauthorized {
 			return false
 		}
-		if created.Key == "" {
+		if created.Secret == "" {
 			a := g.call("POST", keysAPI, g.adminKey, map[string]any{"name": "after", "scopes": []string{"reports:read"}})
 			if a.status != http.StatusCreated {
 				return false
 			}
-			created = decodeJSON[keyJSON](t, a)
+			created = decodeJSON[admin.KeyView](t, a)
 		}
-		if g.report(created.Key).status != http.StatusOK {
+		if g.report(created.Secret).status != http.StatusOK {
 			return false
 		}
 		r, err := httpGet(t, g.ops+"/readyz")
@@ -129,7 +130,7 @@ func TestAPIKeyOutageServeCached(t *testing.T) {
 	t.Logf("full service %s after Redis returned", time.Since(restarted))
 	assertRejected(t, g.report(unknownKey(t, "live")), http.StatusUnauthorized, "invalid_api_key")
 	wantStatus(t, "revoke after recovery", g.call("DELETE", keysAPI+k.ID+"/", g.adminKey, nil), http.StatusOK)
-	assertRejected(t, g.report(k.Key), http.StatusUnauthorized, "revoked_api_key")
+	assertRejected(t, g.report(k.Secret), http.StatusUnauthorized, "revoked_api_key")
 }
 
 // TestAPIKeyOutageFailClosed: with on_store_error fail_closed, once the store is known to be
@@ -140,21 +141,21 @@ func TestAPIKeyOutageFailClosed(t *testing.T) {
 	g := serveLive(t, rs, liveOpts{onStoreError: "fail_closed"})
 	api := g.ups["api"]
 	k := g.createKey(g.adminKey, map[string]any{"name": "cached", "scopes": []string{"reports:read"}})
-	wantStatus(t, "cache the key", g.report(k.Key), http.StatusOK)
+	wantStatus(t, "cache the key", g.report(k.Secret), http.StatusOK)
 
 	stopRedisKeepingData(t, rs)
 	waitStoreDown(t, g, false)
 	api.reset()
 	for range 5 {
-		assertUnavailable(t, "cached key, fail_closed", g.report(k.Key))
+		assertUnavailable(t, "cached key, fail_closed", g.report(k.Secret))
 		assertUnavailable(t, "unknown key, fail_closed", g.report(unknownKey(t, "live")))
 	}
-	assertRejected(t, g.report(badChecksum(k.Key)), http.StatusUnauthorized, "invalid_api_key")
+	assertRejected(t, g.report(badChecksum(k.Secret)), http.StatusUnauthorized, "invalid_api_key")
 	wantStatus(t, "public route needs no store", g.call("GET", "/health", "", nil), http.StatusOK)
 	api.reset()
-	assertUnavailable(t, "cached key, fail_closed", g.report(k.Key))
+	assertUnavailable(t, "cached key, fail_closed", g.report(k.Secret))
 	assertNoRequests(t, api)
 
 	rs.Restart(t)
-	waitWithin(t, recoveryBound, "the cached key after Redis returned", func() bool { return g.report(k.Key).status == http.StatusOK })
+	waitWithin(t, recoveryBound, "the cached key after Redis returned", func() bool { return g.report(k.Secret).status == http.StatusOK })
 }

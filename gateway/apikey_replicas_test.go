@@ -49,11 +49,11 @@ func TestAPIKeyReplicasSeeRevocation(t *testing.T) {
 	k2 := a.createKey(a.adminKey, map[string]any{"name": "narrowed", "scopes": []string{"reports:read", "dashboards:read"}})
 
 	// B caches both keys: the second use reads nothing from Redis.
-	wantStatus(t, "first use on B", b.report(k.Key), http.StatusOK)
-	wantStatus(t, "first use on B", b.report(k2.Key), http.StatusOK)
+	wantStatus(t, "first use on B", b.report(k.Secret), http.StatusOK)
+	wantStatus(t, "first use on B", b.report(k2.Secret), http.StatusOK)
 	before := keyLookups(t, rc)
-	wantStatus(t, "cached use on B", b.report(k.Key), http.StatusOK)
-	wantStatus(t, "cached use on B", b.report(k2.Key), http.StatusOK)
+	wantStatus(t, "cached use on B", b.report(k.Secret), http.StatusOK)
+	wantStatus(t, "cached use on B", b.report(k2.Secret), http.StatusOK)
 	if d := keyLookups(t, rc) - before; d != 0 {
 		t.Fatalf("cached uses on B made %d key lookups, want 0 (the premise: B has the keys cached)", d)
 	}
@@ -61,30 +61,30 @@ func TestAPIKeyReplicasSeeRevocation(t *testing.T) {
 	// Revoked through A: B refuses within the bound.
 	wantStatus(t, "revoke on A", a.call("DELETE", keysAPI+k.ID+"/", a.adminKey, nil), http.StatusOK)
 	seen := b.ups["api"].count()
-	rej, took := refusedWithin(t, b, k.Key, revocationBound)
+	rej, took := refusedWithin(t, b, k.Secret, revocationBound)
 	assertRejected(t, rej, http.StatusUnauthorized, "revoked_api_key")
 	t.Logf("revocation seen on B after %s", took)
-	assertRejected(t, b.report(k.Key), http.StatusUnauthorized, "revoked_api_key")
+	assertRejected(t, b.report(k.Secret), http.StatusUnauthorized, "revoked_api_key")
 	if n := b.ups["api"].count(); n > seen {
 		t.Logf("B forwarded %d requests before it saw the revocation", n-seen)
 	}
 	seen = b.ups["api"].count()
-	assertRejected(t, b.report(k.Key), http.StatusUnauthorized, "revoked_api_key")
+	assertRejected(t, b.report(k.Secret), http.StatusUnauthorized, "revoked_api_key")
 	if n := b.ups["api"].count(); n != seen {
 		t.Errorf("B forwarded a revoked key's request")
 	}
 
 	// Narrowed through A: B refuses the route within the bound.
 	wantStatus(t, "patch on A", a.call("PATCH", keysAPI+k2.ID+"/", a.adminKey, map[string]any{"scopes": []string{"dashboards:read"}}), http.StatusOK)
-	rej, _ = refusedWithin(t, b, k2.Key, revocationBound)
+	rej, _ = refusedWithin(t, b, k2.Secret, revocationBound)
 	assertRejected(t, rej, http.StatusForbidden, "insufficient_scope")
 
 	// A management change on B is seen by A as well (both directions).
-	wantStatus(t, "use on A", a.report(k2.Key), http.StatusForbidden)
+	wantStatus(t, "use on A", a.report(k2.Secret), http.StatusForbidden)
 	k3 := b.createKey(b.adminKey, map[string]any{"name": "from-b", "scopes": []string{"reports:read"}})
-	wantStatus(t, "use on A", a.report(k3.Key), http.StatusOK)
+	wantStatus(t, "use on A", a.report(k3.Secret), http.StatusOK)
 	wantStatus(t, "revoke on B", b.call("DELETE", keysAPI+k3.ID+"/", b.adminKey, nil), http.StatusOK)
-	rej, _ = refusedWithin(t, a, k3.Key, revocationBound)
+	rej, _ = refusedWithin(t, a, k3.Secret, revocationBound)
 	assertRejected(t, rej, http.StatusUnauthorized, "revoked_api_key")
 
 	if n := metricValue(t, b.reg, "authgate_invalidation_lag_seconds", nil); n == 0 {
@@ -100,14 +100,14 @@ func BenchmarkRevocationVisibility(b *testing.B) {
 	var lat []time.Duration
 	for i := 0; b.Loop(); i++ {
 		k := ga.createKey(ga.adminKey, map[string]any{"name": "bench", "scopes": []string{"reports:read"}})
-		if a := gb.report(k.Key); a.status != http.StatusOK {
+		if a := gb.report(k.Secret); a.status != http.StatusOK {
 			b.Fatalf("first use on B: %d %s", a.status, a.body)
 		}
 		start := time.Now()
 		if a := ga.call("DELETE", keysAPI+k.ID+"/", ga.adminKey, nil); a.status != http.StatusOK {
 			b.Fatalf("revoke: %d %s", a.status, a.body)
 		}
-		rej, _ := refusedWithin(b, gb, k.Key, 2*revocationBound)
+		rej, _ := refusedWithin(b, gb, k.Secret, 2*revocationBound)
 		if rej.status != http.StatusUnauthorized {
 			b.Fatalf("refusal: %d %s", rej.status, rej.body)
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/authgate/authgate/gateway/admin"
 	"io"
 	"net/url"
 	"strconv"
@@ -49,20 +50,14 @@ type keyBackend interface {
 	close() error
 }
 
-// rateLimitJSON is a key's rate-limit override as the API shows it.
-type rateLimitJSON struct {
-	Requests int    `json:"requests"`
-	Per      string `json:"per,omitempty"`
-}
-
 // keyFieldsBody are the settable fields of create and edit; nil means "not given".
 type keyFieldsBody struct {
-	Name          *string        `json:"name,omitempty"`
-	Description   *string        `json:"description,omitempty"`
-	Scopes        *[]string      `json:"scopes,omitempty"`
-	ExpiresInDays *int           `json:"expires_in_days,omitempty"`
-	AllowedIPs    *[]string      `json:"allowed_ips,omitempty"`
-	RateLimit     *rateLimitJSON `json:"rate_limit,omitempty"`
+	Name          *string              `json:"name,omitempty"`
+	Description   *string              `json:"description,omitempty"`
+	Scopes        *[]string            `json:"scopes,omitempty"`
+	ExpiresInDays *int                 `json:"expires_in_days,omitempty"`
+	AllowedIPs    *[]string            `json:"allowed_ips,omitempty"`
+	RateLimit     *admin.RateLimitJSON `json:"rate_limit,omitempty"`
 }
 
 // createBody is the body of POST /api-keys/.
@@ -72,28 +67,6 @@ type createBody struct {
 	Type        string `json:"type,omitempty"`
 	// CreatedBy is used by direct mode only; the API takes the caller as creator.
 	CreatedBy string `json:"-"`
-}
-
-// keyJSON is a key as the management API shows it (docs/openapi.yaml, Key and
-// KeyWithSecret). Direct mode encodes the same shape.
-type keyJSON struct {
-	ID            string         `json:"id"`
-	Name          string         `json:"name"`
-	Description   string         `json:"description"`
-	Type          string         `json:"type"`
-	Environment   string         `json:"environment"`
-	Scopes        []string       `json:"scopes"`
-	AllowedIPs    []string       `json:"allowed_ips"`
-	CreatedBy     string         `json:"created_by"`
-	CreatedAt     time.Time      `json:"created_at"`
-	ExpiresAt     *time.Time     `json:"expires_at"`
-	ExpiresInDays int            `json:"expires_in_days"`
-	LastUsedAt    *time.Time     `json:"last_used_at"`
-	RevokedAt     *time.Time     `json:"revoked_at"`
-	Start         string         `json:"start"`
-	Status        string         `json:"status"`
-	RateLimit     *rateLimitJSON `json:"rate_limit"`
-	Key           string         `json:"key,omitempty"`
 }
 
 // apiError is an error answer of the management API, or its direct-mode equivalent.
@@ -154,9 +127,9 @@ func splitList(s string) []string {
 }
 
 // parseRateLimitFlag reads "100/1m" (or "100", per minute); "none" clears the override.
-func parseRateLimitFlag(s string) (*rateLimitJSON, error) {
+func parseRateLimitFlag(s string) (*admin.RateLimitJSON, error) {
 	if s == "none" || s == "" {
-		return &rateLimitJSON{}, nil
+		return &admin.RateLimitJSON{}, nil
 	}
 	n, per, _ := strings.Cut(s, "/")
 	req, err := strconv.Atoi(n)
@@ -168,7 +141,7 @@ func parseRateLimitFlag(s string) (*rateLimitJSON, error) {
 			return nil, fmt.Errorf("--rate-limit %q: %q is not a positive duration", s, per)
 		}
 	}
-	return &rateLimitJSON{Requests: req, Per: per}, nil
+	return &admin.RateLimitJSON{Requests: req, Per: per}, nil
 }
 
 // parseInterleaved parses args with fs, allowing positional arguments between flags
@@ -366,7 +339,7 @@ func keysCmdManage(ctx context.Context, args []string, getenv func(string) strin
 		}
 		return writeRaw(stdout, body)
 	}
-	var k keyJSON
+	var k admin.KeyView
 	if err := json.Unmarshal(body, &k); err != nil {
 		return fmt.Errorf("keys %s: unexpected answer: %w", cmd, err)
 	}
@@ -407,7 +380,7 @@ func listKeys(ctx context.Context, b keyBackend, q url.Values, all, asJSON bool,
 		if asJSON {
 			return json.NewEncoder(stdout).Encode(map[string]any{"keys": raw, "next_cursor": nil})
 		}
-		keys := make([]keyJSON, len(raw))
+		keys := make([]admin.KeyView, len(raw))
 		for i, r := range raw {
 			if err := json.Unmarshal(r, &keys[i]); err != nil {
 				return fmt.Errorf("keys list: unexpected answer: %w", err)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/authgate/authgate/gateway/admin"
 	"log/slog"
 	"net/http"
 	"os/exec"
@@ -128,9 +129,9 @@ func fields(out string) map[string]string {
 	return m
 }
 
-func decodeKey(t *testing.T, out string) keyJSON {
+func decodeKey(t *testing.T, out string) admin.KeyView {
 	t.Helper()
-	var k keyJSON
+	var k admin.KeyView
 	if err := json.Unmarshal([]byte(out), &k); err != nil {
 		t.Fatalf("not a key as JSON: %v\n%s", err, out)
 	}
@@ -139,8 +140,8 @@ func decodeKey(t *testing.T, out string) keyJSON {
 
 // keyPage is one answer of GET /api-keys/.
 type keyPage struct {
-	Keys       []keyJSON `json:"keys"`
-	NextCursor *string   `json:"next_cursor"`
+	Keys       []admin.KeyView `json:"keys"`
+	NextCursor *string         `json:"next_cursor"`
 }
 
 func decodePage(t *testing.T, out string) keyPage {
@@ -218,7 +219,7 @@ func TestKeysRemoteLifecycle(t *testing.T) {
 
 	// show (flags after the ID too)
 	k := decodeKey(t, c.ok("keys", "show", id, "--json"))
-	if k.ID != id || k.Name != "ci" || k.Key != "" || k.RateLimit == nil || k.RateLimit.Requests != 100 {
+	if k.ID != id || k.Name != "ci" || k.Secret != "" || k.RateLimit == nil || k.RateLimit.Requests != 100 {
 		t.Errorf("show --json: got %+v", k)
 	}
 	if f := fields(c.ok("keys", "show", id)); f["id"] != id || f["created by"] == "" {
@@ -274,8 +275,8 @@ func TestKeysRemoteLifecycle(t *testing.T) {
 
 	// rotate with revoke-old-after 0s revokes the old key at once
 	k3 := decodeKey(t, c.ok("keys", "rotate", id, "--revoke-old-after", "0s", "--json"))
-	if !strings.HasPrefix(k3.Key, "sk_test_") {
-		t.Errorf("rotate --json: got key %q", k3.Key)
+	if !strings.HasPrefix(k3.Secret, "sk_test_") {
+		t.Errorf("rotate --json: got key %q", k3.Secret)
 	}
 	if k := decodeKey(t, c.ok("keys", "show", id, "--json")); k.Status != "revoked" {
 		t.Errorf("old key after rotate --revoke-old-after 0s: got status %q, want revoked", k.Status)

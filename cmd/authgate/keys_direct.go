@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/authgate/authgate/gateway/admin"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -101,19 +102,8 @@ func badArg(format string, args ...any) error {
 
 // view is k as the API shows it.
 func (d *directKeys) view(k apikey.Key, plain string) ([]byte, error) {
-	v := keyJSON{ID: k.ID, Name: k.Name, Description: k.Description, Type: k.Type, Environment: k.Environment,
-		Scopes: k.Scopes, AllowedIPs: k.AllowedIPs, CreatedBy: k.CreatedBy, CreatedAt: k.CreatedAt,
-		ExpiresAt: k.ExpiresAt, ExpiresInDays: k.ExpiresInDays, LastUsedAt: k.LastUsedAt, RevokedAt: k.RevokedAt,
-		Start: k.Start, Status: k.Status(d.now()), Key: plain}
-	if v.Scopes == nil {
-		v.Scopes = []string{}
-	}
-	if v.AllowedIPs == nil {
-		v.AllowedIPs = []string{}
-	}
-	if k.RateLimit != nil {
-		v.RateLimit = &rateLimitJSON{Requests: k.RateLimit.Requests, Per: k.RateLimit.PerString()}
-	}
+	v := admin.View(k, d.now())
+	v.Secret = plain
 	return json.Marshal(v)
 }
 

@@ -74,10 +74,10 @@ func TestKeysDirect(t *testing.T) {
 		t.Errorf("refresh --config: got %+v", k)
 	}
 	rot := decodeKey(t, c.ok("keys", "rotate", other.ID, "--config", cfgPath, "--json"))
-	if rot.ID == other.ID || !strings.HasPrefix(rot.Key, "sk_live_") {
+	if rot.ID == other.ID || !strings.HasPrefix(rot.Secret, "sk_live_") {
 		t.Errorf("rotate --config: got %+v", rot)
 	}
-	waitForKey(t, base, rot.Key) // the rotated key works at the gateway: same hashing
+	waitForKey(t, base, rot.Secret) // the rotated key works at the gateway: same hashing
 	c.ok("keys", "activity", id, "--config", cfgPath)
 	var ae *apiError
 	if _, _, err := c.run("keys", "show", "--config", cfgPath, "key_00000000000000000000"); !errors.As(err, &ae) || ae.Code != "not_found" {

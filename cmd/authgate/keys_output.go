@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/authgate/authgate/gateway/admin"
 	"io"
 	"strconv"
 	"strings"
@@ -27,7 +28,7 @@ func fmtList(s []string, none string) string {
 	return strings.Join(s, ",")
 }
 
-func fmtRateLimit(rl *rateLimitJSON) string {
+func fmtRateLimit(rl *admin.RateLimitJSON) string {
 	if rl == nil {
 		return "default"
 	}
@@ -46,7 +47,7 @@ func fmtExpiresIn(days int) string {
 }
 
 // printKeyTable prints keys as an aligned table, one key a line.
-func printKeyTable(w io.Writer, keys []keyJSON) {
+func printKeyTable(w io.Writer, keys []admin.KeyView) {
 	if len(keys) == 0 {
 		fmt.Fprintln(w, "no keys")
 		return
@@ -75,7 +76,7 @@ func cell(s string) string {
 
 // printKey prints one key as "field: value" lines, then the plaintext if the answer
 // has it (create, rotate).
-func printKey(w io.Writer, k keyJSON) error {
+func printKey(w io.Writer, k admin.KeyView) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 1, ' ', 0)
 	rows := [][2]string{
 		{"id", k.ID},
@@ -101,8 +102,8 @@ func printKey(w io.Writer, k keyJSON) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	if k.Key != "" {
-		_, err := fmt.Fprintf(w, "\nkey: %s\n\nThis is the only time the key is shown: store it now (a secret manager, a CI secret).\nThe gateway keeps only its hash and cannot show it again.\n", k.Key)
+	if k.Secret != "" {
+		_, err := fmt.Fprintf(w, "\nkey: %s\n\nThis is the only time the key is shown: store it now (a secret manager, a CI secret).\nThe gateway keeps only its hash and cannot show it again.\n", k.Secret)
 		return err
 	}
 	return nil

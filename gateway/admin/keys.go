@@ -16,23 +16,25 @@ import (
 	"github.com/authgate/authgate/policy"
 )
 
-// rateLimitJSON is a rate limit as the API shows it: "per" is a Go duration string.
-type rateLimitJSON struct {
+// RateLimitJSON is a rate limit as the API shows it: "per" is a Go duration string.
+type RateLimitJSON struct {
 	Requests int    `json:"requests"`
 	Per      string `json:"per,omitempty"`
 }
 
-// keyView is a key as the API shows it: never the hash; the plaintext only from create
-// and rotate.
-type keyView struct {
+// KeyView is a key as the API shows it (docs/openapi.yaml Key and KeyWithSecret): never
+// the hash; the plaintext only from create and rotate. The CLI decodes answers into it and
+// its direct mode encodes with it, so both speak one shape.
+type KeyView struct {
 	apikey.Key
 	Status    string         `json:"status"`
-	RateLimit *rateLimitJSON `json:"rate_limit"`
+	RateLimit *RateLimitJSON `json:"rate_limit"`
 	Secret    string         `json:"key,omitempty"`
 }
 
-func (a *API) view(k apikey.Key) keyView {
-	v := keyView{Key: k, Status: k.Status(a.o.Now())}
+// View is k as the API shows it at now.
+func View(k apikey.Key, now time.Time) KeyView {
+	v := KeyView{Key: k, Status: k.Status(now)}
 	if k.Scopes == nil {
 		v.Key.Scopes = []string{}
 	}
@@ -40,10 +42,12 @@ func (a *API) view(k apikey.Key) keyView {
 		v.Key.AllowedIPs = []string{}
 	}
 	if k.RateLimit != nil {
-		v.RateLimit = &rateLimitJSON{Requests: k.RateLimit.Requests, Per: k.RateLimit.PerString()}
+		v.RateLimit = &RateLimitJSON{Requests: k.RateLimit.Requests, Per: k.RateLimit.PerString()}
 	}
 	return v
 }
+
+func (a *API) view(k apikey.Key) KeyView { return View(k, a.o.Now()) }
 
 // keyFields are the settable fields of create and edit; nil means "not given".
 type keyFields struct {
@@ -52,7 +56,7 @@ type keyFields struct {
 	Scopes        *[]string      `json:"scopes"`
 	ExpiresInDays *int           `json:"expires_in_days"`
 	AllowedIPs    *[]string      `json:"allowed_ips"`
-	RateLimit     *rateLimitJSON `json:"rate_limit"`
+	RateLimit     *RateLimitJSON `json:"rate_limit"`
 }
 
 type createRequest struct {
@@ -116,7 +120,7 @@ func (a *API) apply(c caller, k *apikey.Key, f keyFields, now time.Time) error {
 	return nil
 }
 
-func parseRateLimit(r rateLimitJSON) (*apikey.RateLimit, error) {
+func parseRateLimit(r RateLimitJSON) (*apikey.RateLimit, error) {
 	if r.Requests == 0 && r.Per == "" {
 		return nil, nil // {} clears the override
 	}
@@ -248,7 +252,7 @@ func (a *API) listKeys(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	views := make([]keyView, 0, len(page.Keys))
+	views := make([]KeyView, 0, len(page.Keys))
 	for _, k := range page.Keys {
 		if !c.admin() && k.Type == apikey.Admin {
 			continue
