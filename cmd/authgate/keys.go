@@ -42,7 +42,7 @@ type keyBackend interface {
 	create(ctx context.Context, req createBody) ([]byte, error)
 	list(ctx context.Context, q url.Values) ([]byte, error)
 	get(ctx context.Context, id string) ([]byte, error)
-	edit(ctx context.Context, id string, f keyFieldsBody) ([]byte, error)
+	edit(ctx context.Context, id string, f admin.KeyFields) ([]byte, error)
 	refresh(ctx context.Context, id string) ([]byte, error)
 	rotate(ctx context.Context, id string, revokeOldAfter *string) ([]byte, error)
 	revoke(ctx context.Context, id string) ([]byte, error)
@@ -50,19 +50,9 @@ type keyBackend interface {
 	close() error
 }
 
-// keyFieldsBody are the settable fields of create and edit; nil means "not given".
-type keyFieldsBody struct {
-	Name          *string              `json:"name,omitempty"`
-	Description   *string              `json:"description,omitempty"`
-	Scopes        *[]string            `json:"scopes,omitempty"`
-	ExpiresInDays *int                 `json:"expires_in_days,omitempty"`
-	AllowedIPs    *[]string            `json:"allowed_ips,omitempty"`
-	RateLimit     *admin.RateLimitJSON `json:"rate_limit,omitempty"`
-}
-
 // createBody is the body of POST /api-keys/.
 type createBody struct {
-	keyFieldsBody
+	admin.KeyFields
 	Environment string `json:"environment,omitempty"`
 	Type        string `json:"type,omitempty"`
 	// CreatedBy is used by direct mode only; the API takes the caller as creator.
@@ -242,7 +232,7 @@ func keysCmdManage(ctx context.Context, args []string, getenv func(string) strin
 		id = pos[0]
 	}
 
-	var fields keyFieldsBody
+	var fields admin.KeyFields
 	if cmd == "create" || cmd == "edit" {
 		if set["name"] {
 			fields.Name = &name
@@ -281,7 +271,7 @@ func keysCmdManage(ctx context.Context, args []string, getenv func(string) strin
 	if cmd == "create" && fields.Name == nil {
 		return errors.New("keys create: --name is required")
 	}
-	if cmd == "edit" && fields == (keyFieldsBody{}) {
+	if cmd == "edit" && fields == (admin.KeyFields{}) {
 		return errors.New("keys edit: nothing to change: give --name, --description, --scopes, --ip, --expires-in or --rate-limit")
 	}
 
@@ -294,7 +284,7 @@ func keysCmdManage(ctx context.Context, args []string, getenv func(string) strin
 	var body []byte
 	switch cmd {
 	case "create":
-		body, err = b.create(ctx, createBody{keyFieldsBody: fields, Environment: env, Type: typ, CreatedBy: createdBy})
+		body, err = b.create(ctx, createBody{KeyFields: fields, Environment: env, Type: typ, CreatedBy: createdBy})
 	case "list":
 		q := url.Values{}
 		for k, v := range map[string]string{"q": search, "created_by": createdBy, "environment": env,

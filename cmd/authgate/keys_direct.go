@@ -6,11 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"github.com/authgate/authgate/gateway/admin"
+	"github.com/authgate/authgate/gateway/httperr"
 	"log/slog"
 	"net/http"
-	"net/netip"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -107,74 +106,15 @@ func (d *directKeys) view(k apikey.Key, plain string) ([]byte, error) {
 	return json.Marshal(v)
 }
 
-// apply validates f as the API does (without a caller: any scope) and writes it onto k.
-func (d *directKeys) apply(k *apikey.Key, f keyFieldsBody, now time.Time) error {
-	if f.Name != nil {
-		name := strings.TrimSpace(*f.Name)
-		if name == "" || len(name) > 100 {
-			return badArg("name: 1 to 100 characters")
-		}
-		k.Name = name
+// apply validates f with the API's own rules (admin.KeyFields.Apply). Direct mode is
+// break-glass access, so any scope may be granted.
+func (d *directKeys) apply(k *apikey.Key, f admin.KeyFields, now time.Time) error {
+	err := f.Apply(k, func(string) bool { return true }, d.cfg.APIKeys.AllowedExpiryDays, now)
+	var he *httperr.Error
+	if errors.As(err, &he) {
+		return &apiError{Status: he.Status, Code: he.Code, Message: he.Msg}
 	}
-	if f.Description != nil {
-		if len(*f.Description) > 1000 {
-			return badArg("description: at most 1000 characters")
-		}
-		k.Description = *f.Description
-	}
-	if f.Scopes != nil {
-		for _, s := range *f.Scopes {
-			if s == "" || len(s) > 128 || strings.ContainsAny(s, " \t\r\n,") {
-				return badArg("scopes: invalid scope %q", s)
-			}
-		}
-		k.Scopes = slices.Clone(*f.Scopes)
-	}
-	if f.ExpiresInDays != nil {
-		days := *f.ExpiresInDays
-		if !slices.Contains(d.cfg.APIKeys.AllowedExpiryDays, days) {
-			return badArg("expires_in_days: %d is not one of %v", days, d.cfg.APIKeys.AllowedExpiryDays)
-		}
-		k.ExpiresInDays = days
-		k.ExpiresAt = expiryAt(now, days)
-	}
-	if f.AllowedIPs != nil {
-		for _, s := range *f.AllowedIPs {
-			if _, err := netip.ParsePrefix(s); err != nil {
-				if _, err := netip.ParseAddr(s); err != nil {
-					return badArg("allowed_ips: %q is not an IP or CIDR", s)
-				}
-			}
-		}
-		k.AllowedIPs = slices.Clone(*f.AllowedIPs)
-	}
-	if f.RateLimit != nil {
-		k.RateLimit = nil
-		if f.RateLimit.Requests != 0 || f.RateLimit.Per != "" {
-			per := time.Minute
-			if f.RateLimit.Per != "" {
-				p, err := time.ParseDuration(f.RateLimit.Per)
-				if err != nil || p <= 0 {
-					return badArg("rate_limit.per: %q is not a positive duration", f.RateLimit.Per)
-				}
-				per = p
-			}
-			if f.RateLimit.Requests <= 0 {
-				return badArg("rate_limit.requests: must be > 0")
-			}
-			k.RateLimit = &apikey.RateLimit{Requests: f.RateLimit.Requests, Per: per}
-		}
-	}
-	return nil
-}
-
-// expiryAt is now + days, or nil (never) for 0.
-func expiryAt(now time.Time, days int) *time.Time {
-	if days == 0 {
-		return nil
-	}
-	t := now.Add(time.Duration(days) * 24 * time.Hour)
-	return &t
+	return err
 }
 
 func (d *directKeys) create(ctx context.Context, req createBody) ([]byte, error) {
@@ -199,7 +139,7 @@ func (d *directKeys) create(ctx context.Context, req createBody) ([]byte, error)
 	default:
 		return nil, badArg("environment: live or test")
 	}
-	f := req.keyFieldsBody
+	f := req.KeyFields
 	if f.ExpiresInDays == nil {
 		days := d.cfg.APIKeys.DefaultExpiryDays
 		f.ExpiresInDays = &days
@@ -267,7 +207,7 @@ func (d *directKeys) get(ctx context.Context, id string) ([]byte, error) {
 	return d.view(k, "")
 }
 
-func (d *directKeys) edit(ctx context.Context, id string, f keyFieldsBody) ([]byte, error) {
+func (d *directKeys) edit(ctx context.Context, id string, f admin.KeyFields) ([]byte, error) {
 	k, err := d.keys.Get(ctx, id)
 	if err != nil {
 		return nil, directErr(err)
@@ -291,7 +231,7 @@ func (d *directKeys) refresh(ctx context.Context, id string) ([]byte, error) {
 	if k.Status(d.now()) == apikey.StatusRevoked {
 		return nil, badArg("a revoked key cannot be refreshed")
 	}
-	k.ExpiresAt = expiryAt(d.now(), k.ExpiresInDays)
+	k.ExpiresAt = admin.Expiry(d.now(), k.ExpiresInDays)
 	if err := d.keys.Update(ctx, k); err != nil {
 		return nil, directErr(err)
 	}
@@ -319,7 +259,7 @@ func (d *directKeys) rotate(ctx context.Context, id string, revokeOldAfter *stri
 	}
 	nk := old
 	nk.ID, nk.CreatedAt, nk.LastUsedAt, nk.RevokedAt = apikey.NewID(), now, nil, nil
-	nk.ExpiresAt = expiryAt(now, old.ExpiresInDays)
+	nk.ExpiresAt = admin.Expiry(now, old.ExpiresInDays)
 	plain, err := d.store(ctx, &nk)
 	if err != nil {
 		return nil, err

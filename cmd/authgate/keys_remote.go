@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/authgate/authgate/gateway/admin"
 	"io"
 	"io/fs"
 	"net/http"
@@ -136,7 +137,7 @@ func (r *remoteKeys) get(ctx context.Context, id string) ([]byte, error) {
 	return r.do(ctx, http.MethodGet, r.keyURL(id, ""), nil)
 }
 
-func (r *remoteKeys) edit(ctx context.Context, id string, f keyFieldsBody) ([]byte, error) {
+func (r *remoteKeys) edit(ctx context.Context, id string, f admin.KeyFields) ([]byte, error) {
 	return r.do(ctx, http.MethodPatch, r.keyURL(id, ""), f)
 }
 

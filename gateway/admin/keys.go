@@ -49,24 +49,34 @@ func View(k apikey.Key, now time.Time) KeyView {
 
 func (a *API) view(k apikey.Key) KeyView { return View(k, a.o.Now()) }
 
-// keyFields are the settable fields of create and edit; nil means "not given".
-type keyFields struct {
-	Name          *string        `json:"name"`
-	Description   *string        `json:"description"`
-	Scopes        *[]string      `json:"scopes"`
-	ExpiresInDays *int           `json:"expires_in_days"`
-	AllowedIPs    *[]string      `json:"allowed_ips"`
-	RateLimit     *RateLimitJSON `json:"rate_limit"`
+// KeyFields are the settable fields of create and edit; nil means "not given". A
+// rate_limit of {} clears the key's override.
+type KeyFields struct {
+	Name          *string        `json:"name,omitempty"`
+	Description   *string        `json:"description,omitempty"`
+	Scopes        *[]string      `json:"scopes,omitempty"`
+	ExpiresInDays *int           `json:"expires_in_days,omitempty"`
+	AllowedIPs    *[]string      `json:"allowed_ips,omitempty"`
+	RateLimit     *RateLimitJSON `json:"rate_limit,omitempty"`
 }
 
 type createRequest struct {
-	keyFields
+	KeyFields
 	Environment string `json:"environment"`
 	Type        string `json:"type"`
 }
 
 // apply validates f against what c may grant and writes it onto k.
-func (a *API) apply(c caller, k *apikey.Key, f keyFields, now time.Time) error {
+func (a *API) apply(c caller, k *apikey.Key, f KeyFields, now time.Time) error {
+	return f.Apply(k, func(s string) bool { return policy.Grants(c.scopes, s) }, a.o.AllowedExpiryDays, now)
+}
+
+// Apply validates f and writes it onto k: the API's rules, shared with the CLI's
+// direct mode. mayGrant reports whether the caller may give a key scope s (a key is
+// never wider than its creator); expiries must be in allowedDays (0 = never). Errors
+// are *httperr.Error: 400 invalid_request, or 403 insufficient_scope for a scope the
+// caller may not grant.
+func (f KeyFields) Apply(k *apikey.Key, mayGrant func(scope string) bool, allowedDays []int, now time.Time) error {
 	if f.Name != nil {
 		name := strings.TrimSpace(*f.Name)
 		if name == "" || len(name) > 100 {
@@ -86,7 +96,7 @@ func (a *API) apply(c caller, k *apikey.Key, f keyFields, now time.Time) error {
 				return badRequest(fmt.Sprintf("scopes: invalid scope %q", s), nil)
 			}
 			// No key wider than its creator.
-			if !policy.Grants(c.scopes, s) {
+			if !mayGrant(s) {
 				return forbidden(fmt.Sprintf("you cannot grant scope %q: a key is never wider than its creator", s))
 			}
 		}
@@ -94,11 +104,11 @@ func (a *API) apply(c caller, k *apikey.Key, f keyFields, now time.Time) error {
 	}
 	if f.ExpiresInDays != nil {
 		d := *f.ExpiresInDays
-		if !slices.Contains(a.o.AllowedExpiryDays, d) {
-			return badRequest(fmt.Sprintf("expires_in_days: %d is not one of %v", d, a.o.AllowedExpiryDays), nil)
+		if !slices.Contains(allowedDays, d) {
+			return badRequest(fmt.Sprintf("expires_in_days: %d is not one of %v", d, allowedDays), nil)
 		}
 		k.ExpiresInDays = d
-		k.ExpiresAt = expiry(now, d)
+		k.ExpiresAt = Expiry(now, d)
 	}
 	if f.AllowedIPs != nil {
 		for _, s := range *f.AllowedIPs {
@@ -138,8 +148,8 @@ func parseRateLimit(r RateLimitJSON) (*apikey.RateLimit, error) {
 	return &apikey.RateLimit{Requests: r.Requests, Per: per}, nil
 }
 
-// expiry is now + days, or nil (never) for 0.
-func expiry(now time.Time, days int) *time.Time {
+// Expiry is now + days, or nil (never) for 0.
+func Expiry(now time.Time, days int) *time.Time {
 	if days == 0 {
 		return nil
 	}
@@ -195,7 +205,7 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request) {
 		s := slices.Clone(c.scopes)
 		req.Scopes = &s
 	}
-	if err := a.apply(c, &k, req.keyFields, now); err != nil {
+	if err := a.apply(c, &k, req.KeyFields, now); err != nil {
 		a.fail(w, r, err)
 		return
 	}
@@ -298,7 +308,7 @@ func (a *API) editKey(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	var f keyFields
+	var f KeyFields
 	if err := decode(r, &f); err != nil {
 		a.fail(w, r, err)
 		return
@@ -316,7 +326,7 @@ func (a *API) editKey(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, a.view(k))
 }
 
-func (f keyFields) names() []string {
+func (f KeyFields) names() []string {
 	var out []string
 	for name, set := range map[string]bool{"name": f.Name != nil, "description": f.Description != nil,
 		"scopes": f.Scopes != nil, "expires_in_days": f.ExpiresInDays != nil, "allowed_ips": f.AllowedIPs != nil,
@@ -377,7 +387,7 @@ func (a *API) refresh(w http.ResponseWriter, r *http.Request, c caller, k apikey
 		a.fail(w, r, badRequest("a revoked key cannot be refreshed", nil))
 		return
 	}
-	k.ExpiresAt = expiry(a.o.Now(), k.ExpiresInDays)
+	k.ExpiresAt = Expiry(a.o.Now(), k.ExpiresInDays)
 	if err := a.o.Keys.Update(r.Context(), k); err != nil {
 		a.fail(w, r, err)
 		return
@@ -419,7 +429,7 @@ func (a *API) rotateKey(w http.ResponseWriter, r *http.Request) {
 	now := a.o.Now()
 	nk := old
 	nk.ID, nk.CreatedAt, nk.LastUsedAt, nk.RevokedAt = apikey.NewID(), now, nil, nil
-	nk.ExpiresAt = expiry(now, old.ExpiresInDays)
+	nk.ExpiresAt = Expiry(now, old.ExpiresInDays)
 	plain, err := a.create(r.Context(), &nk)
 	if err != nil {
 		a.fail(w, r, err)
