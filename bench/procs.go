@@ -133,7 +133,7 @@ func waitReady(ctx context.Context, p *proc, url string, want int, timeout time.
 	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
-	last := errors.New("no answer yet")
+	var last error // the latest reason it was not ready, for the failure message
 	for {
 		if dead, err := p.exited(); dead {
 			return p.failure("exited before it was ready", err)

@@ -376,14 +376,6 @@ func member(k Key, sort string) string {
 // sortFields are the indexed sort fields, in the order the Redis scripts take them.
 var sortFields = []string{SortName, SortCreatedAt, SortExpiresAt, SortLastUsedAt}
 
-// idOf returns the ID that ends an index member.
-func idOf(member string) string {
-	if len(member) < idLen {
-		return ""
-	}
-	return member[len(member)-idLen:]
-}
-
 // truncMilli returns t at millisecond precision in UTC, the precision last-use times
 // are stored with.
 func truncMilli(t time.Time) time.Time {
