@@ -354,7 +354,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 				info.Status = http.StatusOK
 			}
 		}
-		s.record(r, info, d)
+		s.record(r, info, start, d)
 	})
 }
 

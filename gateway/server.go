@@ -285,7 +285,7 @@ func writeStatus(w http.ResponseWriter, code int, status string) {
 
 // record counts the request and writes its access-log line. Labels are bounded: the route
 // name from config, never the path.
-func (s *Server) record(r *http.Request, info *reqinfo.Info, d time.Duration) {
+func (s *Server) record(r *http.Request, info *reqinfo.Info, start time.Time, d time.Duration) {
 	route := info.Route
 	if route == "" {
 		route = "none"
@@ -299,21 +299,26 @@ func (s *Server) record(r *http.Request, info *reqinfo.Info, d time.Duration) {
 	if info.Reason != "" {
 		s.metrics.Rejected.WithLabelValues(info.Reason, route, authLabel).Inc()
 	}
-	if info.KeyID != "" {
-		s.keys.recorder.Record(activity.Event{KeyID: info.KeyID, Time: time.Now().Add(-d), Method: r.Method,
-			Path: truncate(r.URL.Path, 256), Route: info.Route, Status: info.Status, ClientIP: info.ClientIP.String()})
+	accessLog := s.Config().Log.AccessLog
+	if info.KeyID == "" && !accessLog {
+		return
 	}
-	if !s.Config().Log.AccessLog {
+	clientIP, path := info.ClientIP.String(), truncate(r.URL.Path, 256) // formatted once for both
+	if info.KeyID != "" {
+		s.keys.recorder.Record(activity.Event{KeyID: info.KeyID, Time: start, Method: r.Method,
+			Path: path, Route: info.Route, Status: info.Status, ClientIP: clientIP})
+	}
+	if !accessLog {
 		return
 	}
 	attrs := []slog.Attr{
 		slog.String("request_id", info.ID),
 		slog.String("route", info.Route),
 		slog.String("method", r.Method),
-		slog.String("path", truncate(r.URL.Path, 256)),
+		slog.String("path", path),
 		slog.Int("status", info.Status),
 		slog.String("auth", info.Auth),
-		slog.String("client_ip", info.ClientIP.String()),
+		slog.String("client_ip", clientIP),
 		slog.Float64("duration_ms", float64(d.Microseconds())/1000),
 	}
 	if info.KeyID != "" {
