@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/authgate/authgate/gateway/clocktest"
 )
 
 // listFixture is a set of keys covering every filter, with ties in name, creation
@@ -130,7 +132,7 @@ func listAll(t *testing.T, s store, q Query) []string {
 // TestStoreListFiltersAndSorts checks every filter, alone and combined, under every
 // sort field in both orders, paging two keys at a time.
 func TestStoreListFiltersAndSorts(t *testing.T) {
-	forEachStore(t, func(t *testing.T, s store, _ *clock) {
+	forEachStore(t, func(t *testing.T, s store, _ *clocktest.Clock) {
 		f := newListFixture(t, s)
 		all := []int{0, 1, 2, 3, 4, 5, 6, 7, 8}
 		tests := []struct {
@@ -230,7 +232,7 @@ func TestStoreListPagination(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			forEachStore(t, func(t *testing.T, s store, _ *clock) {
+			forEachStore(t, func(t *testing.T, s store, _ *clocktest.Clock) {
 				ctx := t.Context()
 				create := func(k Key) string {
 					t.Helper()

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/authgate/authgate/gateway/store/redistest"
+
+	"github.com/authgate/authgate/gateway/clocktest"
 )
 
 // store is the method set MemStore and Store share; the contract tests run on both.
@@ -34,42 +36,24 @@ var (
 // t0 is the fixtures' epoch.
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// clock is an injectable, settable time source.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
 // forEachStore runs fn against a MemStore and a Store on a real redis-server, each
 // fresh and with a clock at t0+50 days.
-func forEachStore(t *testing.T, fn func(t *testing.T, s store, clk *clock)) {
+func forEachStore(t *testing.T, fn func(t *testing.T, s store, clk *clocktest.Clock)) {
 	t.Helper()
 	t.Run("memory", func(t *testing.T) {
-		clk := &clock{t: t0.Add(50 * 24 * time.Hour)}
+		clk := clocktest.New(t0.Add(50 * 24 * time.Hour))
 		fn(t, NewMemStore(clk.Now), clk)
 	})
 	t.Run("redis", func(t *testing.T) {
 		srv := redistest.Start(t)
-		clk := &clock{t: t0.Add(50 * 24 * time.Hour)}
+		clk := clocktest.New(t0.Add(50 * 24 * time.Hour))
 		fn(t, NewStore(srv.Client(t), "test:", clk.Now), clk)
 	})
 	t.Run("redis small batches", func(t *testing.T) {
 		// List reads the index in round trips of 2 members, to exercise the walk's
 		// continuation.
 		srv := redistest.Start(t)
-		clk := &clock{t: t0.Add(50 * 24 * time.Hour)}
+		clk := clocktest.New(t0.Add(50 * 24 * time.Hour))
 		s := NewStore(srv.Client(t), "", clk.Now)
 		s.batch = 2
 		fn(t, s, clk)
@@ -105,7 +89,7 @@ func sameKey(t *testing.T, got, want Key) {
 }
 
 func TestStoreCreateGetByHash(t *testing.T) {
-	forEachStore(t, func(t *testing.T, s store, _ *clock) {
+	forEachStore(t, func(t *testing.T, s store, _ *clocktest.Clock) {
 		ctx := t.Context()
 		k, _, h := newKey(t, "first")
 		if err := s.Create(ctx, k, h); err != nil {
@@ -163,7 +147,7 @@ func TestStoreCreateGetByHash(t *testing.T) {
 }
 
 func TestStoreUpdate(t *testing.T) {
-	forEachStore(t, func(t *testing.T, s store, clk *clock) {
+	forEachStore(t, func(t *testing.T, s store, clk *clocktest.Clock) {
 		ctx := t.Context()
 		k, _, h := newKey(t, "Old Name")
 		other, _, oh := newKey(t, "older sibling")
@@ -249,7 +233,7 @@ func TestStoreUpdate(t *testing.T) {
 }
 
 func TestStoreRevokeAndStatus(t *testing.T) {
-	forEachStore(t, func(t *testing.T, s store, clk *clock) {
+	forEachStore(t, func(t *testing.T, s store, clk *clocktest.Clock) {
 		ctx := t.Context()
 		k, _, h := newKey(t, "to revoke")
 		k.ExpiresAt = ptr(t0.Add(60 * 24 * time.Hour))
@@ -298,7 +282,7 @@ func TestStoreRevokeAndStatus(t *testing.T) {
 }
 
 func TestStoreTouchLastUsed(t *testing.T) {
-	forEachStore(t, func(t *testing.T, s store, _ *clock) {
+	forEachStore(t, func(t *testing.T, s store, _ *clocktest.Clock) {
 		ctx := t.Context()
 		a, _, ah := newKey(t, "a")
 		b, _, bh := newKey(t, "b")
@@ -363,7 +347,7 @@ func TestStoreTouchLastUsed(t *testing.T) {
 // TestStoreNoSecretInJSON checks that no public encoding of a record holds the hash,
 // in any usual form, or any part of the plaintext beyond Start.
 func TestStoreNoSecretInJSON(t *testing.T) {
-	forEachStore(t, func(t *testing.T, s store, _ *clock) {
+	forEachStore(t, func(t *testing.T, s store, _ *clocktest.Clock) {
 		ctx := t.Context()
 		k, plain, h := newKey(t, "secretive")
 		if err := s.Create(ctx, k, h); err != nil {
@@ -410,7 +394,7 @@ func TestStoreNoSecretInJSON(t *testing.T) {
 }
 
 func TestStoreConcurrent(t *testing.T) {
-	forEachStore(t, func(t *testing.T, s store, _ *clock) {
+	forEachStore(t, func(t *testing.T, s store, _ *clocktest.Clock) {
 		ctx := t.Context()
 		k, _, h := newKey(t, "busy")
 		if err := s.Create(ctx, k, h); err != nil {
@@ -470,7 +454,7 @@ func ids(keys []Key) []string {
 // TestStoreTouchLastUsedLargeBatch touches more keys than one touch script call
 // takes, so the Redis pipeline holds several calls.
 func TestStoreTouchLastUsedLargeBatch(t *testing.T) {
-	forEachStore(t, func(t *testing.T, s store, _ *clock) {
+	forEachStore(t, func(t *testing.T, s store, _ *clocktest.Clock) {
 		ctx := t.Context()
 		used := map[string]time.Time{}
 		for i := range 2*touchChunk + 10 {

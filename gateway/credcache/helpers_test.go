@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"strconv"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,19 +11,13 @@ import (
 
 	"github.com/authgate/authgate/gateway/metrics"
 	"github.com/authgate/authgate/gateway/store"
+
+	"github.com/authgate/authgate/gateway/clocktest"
 )
 
-// fakeClock is a settable clock, safe for concurrent use.
-type fakeClock struct{ ns atomic.Int64 }
-
-func newFakeClock() *fakeClock {
-	c := &fakeClock{}
-	c.ns.Store(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC).UnixNano())
-	return c
+func newFakeClock() *clocktest.Clock {
+	return clocktest.New(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 }
-
-func (c *fakeClock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
-func (c *fakeClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 
 // hashOf returns the SHA-256 of s, standing in for a credential hash.
 func hashOf(s string) [32]byte { return sha256.Sum256([]byte(s)) }

@@ -13,32 +13,16 @@ import (
 
 	"github.com/authgate/authgate/gateway/store"
 	"github.com/authgate/authgate/gateway/store/redistest"
+
+	"github.com/authgate/authgate/gateway/clocktest"
 )
 
 // waitBound bounds every wait in these tests: for a message, a reconnect,
 // a key to expire.
 const waitBound = 10 * time.Second
 
-// fakeClock is a clock that moves only when told to.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
+func newFakeClock() *clocktest.Clock {
+	return clocktest.New(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 }
 
 // fixture is one fresh, empty store under test.

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/authgate/authgate/gateway/store/redistest"
+
+	"github.com/authgate/authgate/gateway/clocktest"
 )
 
 // store is the method set MemStore and Store share; the contract tests run on both.
@@ -31,35 +33,17 @@ var (
 // t0 is the fixtures' epoch.
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// clock is an injectable, settable time source.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
 // forEachStore runs fn against a MemStore and a Store on a real redis-server, each
 // fresh and with a clock at t0.
-func forEachStore(t *testing.T, fn func(t *testing.T, s store, clk *clock)) {
+func forEachStore(t *testing.T, fn func(t *testing.T, s store, clk *clocktest.Clock)) {
 	t.Helper()
 	t.Run("memory", func(t *testing.T) {
-		clk := &clock{t: t0}
+		clk := clocktest.New(t0)
 		fn(t, NewMemStore(clk.Now), clk)
 	})
 	t.Run("redis", func(t *testing.T) {
 		srv := redistest.Start(t)
-		clk := &clock{t: t0}
+		clk := clocktest.New(t0)
 		fn(t, NewStore(srv.Client(t), "test:", clk.Now), clk)
 	})
 }
@@ -94,7 +78,7 @@ func sameUser(t *testing.T, got, want User) {
 }
 
 func TestStoreCreateGetByEmail(t *testing.T) {
-	forEachStore(t, func(t *testing.T, s store, clk *clock) {
+	forEachStore(t, func(t *testing.T, s store, clk *clocktest.Clock) {
 		ctx := t.Context()
 		u := newUser("  Alice@Example.COM ")
 		if err := s.Create(ctx, u); err != nil {
@@ -157,7 +141,7 @@ func TestStoreCreateGetByEmail(t *testing.T) {
 }
 
 func TestStoreUpdate(t *testing.T) {
-	forEachStore(t, func(t *testing.T, s store, clk *clock) {
+	forEachStore(t, func(t *testing.T, s store, clk *clocktest.Clock) {
 		ctx := t.Context()
 		u, bob := newUser("alice@example.com"), newUser("bob@example.com")
 		for _, x := range []User{u, bob} {
@@ -243,7 +227,7 @@ func TestStoreUpdate(t *testing.T) {
 }
 
 func TestStoreDisable(t *testing.T) {
-	forEachStore(t, func(t *testing.T, s store, clk *clock) {
+	forEachStore(t, func(t *testing.T, s store, clk *clocktest.Clock) {
 		ctx := t.Context()
 		u := newUser("carol@example.com")
 		if err := s.Create(ctx, u); err != nil {
@@ -270,7 +254,7 @@ func TestStoreDisable(t *testing.T) {
 }
 
 func TestStoreDelete(t *testing.T) {
-	forEachStore(t, func(t *testing.T, s store, clk *clock) {
+	forEachStore(t, func(t *testing.T, s store, clk *clocktest.Clock) {
 		ctx := t.Context()
 		u := newUser("dave@example.com")
 		if err := s.Create(ctx, u); err != nil {
@@ -295,7 +279,7 @@ func TestStoreDelete(t *testing.T) {
 }
 
 func TestStoreListCount(t *testing.T) {
-	forEachStore(t, func(t *testing.T, s store, clk *clock) {
+	forEachStore(t, func(t *testing.T, s store, clk *clocktest.Clock) {
 		ctx := t.Context()
 		if n, err := s.Count(ctx); n != 0 || err != nil {
 			t.Errorf("empty: Count = %d, %v, want 0, nil", n, err)
@@ -333,7 +317,7 @@ func TestStoreListCount(t *testing.T) {
 // TestStoreConcurrentCreateSameEmail shows that of many concurrent Creates with one
 // email exactly one wins.
 func TestStoreConcurrentCreateSameEmail(t *testing.T) {
-	forEachStore(t, func(t *testing.T, s store, clk *clock) {
+	forEachStore(t, func(t *testing.T, s store, clk *clocktest.Clock) {
 		ctx := t.Context()
 		const n = 16
 		errs := make(chan error, n)
