@@ -103,13 +103,21 @@ func (rt *Router) Match(r *http.Request) Match {
 	case reservedPattern:
 		return Match{Route: -1, Reserved: string(h)}
 	}
-	// ServeMux answers 404, 405 (with Allow) or a redirect; learn which without sending it.
+	status, allow := Unmatched(h, r)
+	return Match{Route: -1, Status: status, Allow: allow}
+}
+
+// Unmatched tells what ServeMux's own handler h (from mux.Handler for a request no
+// pattern matched) would answer, without sending it: 405 with the Allow list when a
+// pattern matches for another method, else 404 (a redirect counts as 404: the gateway
+// never redirects). Callers then answer in their own JSON format.
+func Unmatched(h http.Handler, r *http.Request) (status int, allow string) {
 	var rec statusRecorder
 	h.ServeHTTP(&rec, r)
 	if rec.status == http.StatusMethodNotAllowed {
-		return Match{Route: -1, Status: http.StatusMethodNotAllowed, Allow: rec.header.Get("Allow")}
+		return http.StatusMethodNotAllowed, rec.header.Get("Allow")
 	}
-	return Match{Route: -1, Status: http.StatusNotFound}
+	return http.StatusNotFound, ""
 }
 
 // hostNeedsCleaning reports whether CleanHost would change host other than by dropping

@@ -96,33 +96,18 @@ func (a *API) Patterns() []string {
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h, pattern := a.mux.Handler(r)
 	if pattern == "" {
-		status, code := http.StatusNotFound, "not_found"
-		var rec headerOnly
-		h.ServeHTTP(&rec, r)
-		if rec.status == http.StatusMethodNotAllowed {
-			status, code = http.StatusMethodNotAllowed, "method_not_allowed"
-			w.Header().Set("Allow", rec.h.Get("Allow"))
+		status, allow := policy.Unmatched(h, r)
+		code := "not_found"
+		if status == http.StatusMethodNotAllowed {
+			code = "method_not_allowed"
+			w.Header().Set("Allow", allow)
 		}
 		reqinfo.From(r.Context()).Reject(w, &httperr.Error{Status: status, Code: code, Msg: "no such management call"})
 		return
 	}
+	// Matched: ServeHTTP routes again, because only it sets r.PathValue.
 	a.mux.ServeHTTP(w, r)
 }
-
-// headerOnly records ServeMux's own 404/405 answer without sending it.
-type headerOnly struct {
-	h      http.Header
-	status int
-}
-
-func (h *headerOnly) Header() http.Header {
-	if h.h == nil {
-		h.h = http.Header{}
-	}
-	return h.h
-}
-func (h *headerOnly) Write(b []byte) (int, error) { return len(b), nil }
-func (h *headerOnly) WriteHeader(code int)        { h.status = code }
 
 // caller is who is calling, from the pipeline's authentication.
 type caller struct {
