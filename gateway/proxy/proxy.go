@@ -69,8 +69,17 @@ func New(up Upstream, transport http.RoundTripper, m *metrics.Metrics, logger *s
 // ServeHTTP forwards r within the upstream's timeout.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	info := reqinfo.From(r.Context())
+	env := ""
 	if info != nil {
 		info.Upstream = p.up.Name
+		env = info.Env
+	}
+	if p.Target(env) == nil {
+		// The pipeline refuses this earlier (environment_not_allowed); should a test
+		// request get here anyway, it fails closed rather than reach the live URL.
+		info.Reject(w, &httperr.Error{Status: http.StatusForbidden, Code: "environment_not_allowed",
+			Msg: "test credentials are not accepted on this route", Err: errNoTestURL})
+		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), p.up.Timeout)
 	defer cancel()
@@ -96,13 +105,7 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	if info == nil {
 		info = &reqinfo.Info{}
 	}
-	target := p.Target(info.Env)
-	if target == nil {
-		// Fail closed: send nowhere. The ErrorHandler turns this into a 403.
-		pr.Out.URL = &url.URL{Scheme: "authgate-refused", Host: "invalid"}
-		return
-	}
-	pr.SetURL(target)
+	pr.SetURL(p.Target(info.Env)) // never nil: ServeHTTP refused the request otherwise
 
 	h := pr.Out.Header
 	for k := range h {
@@ -199,9 +202,6 @@ func (p *Proxy) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var he *httperr.Error
 	var ne net.Error
 	switch {
-	case r.URL.Scheme == "authgate-refused":
-		he = &httperr.Error{Status: http.StatusForbidden, Code: "environment_not_allowed",
-			Msg: "test credentials are not accepted on this route", Err: errNoTestURL}
 	case errors.Is(r.Context().Err(), context.Canceled):
 		// The client went away, not the upstream. Logged as 499; not a rejection, so no
 		// reason (authgate_rejected_requests_total counts only the gateway's refusals).
