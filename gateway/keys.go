@@ -88,7 +88,8 @@ func (s *Server) newKeys(cfg *config.Config, st store.Store) (*keys, error) {
 	}
 	k.authn = auth.NewKeyAuthenticator(auth.KeyAuthenticatorOptions{Prefix: cfg.APIKeys.Prefix, Hasher: k.hasher,
 		Records: k.records, Cache: k.cache, FailClosed: failClosed, StoreDown: s.health.down.Load,
-		Owners: k.users, Roles: func() map[string][]string { return s.Config().Policy.Roles }})
+		Owners: k.users, Roles: func() map[string][]string { return s.Config().Policy.Roles },
+		StoreError: func(op string) { s.metrics.StoreErrors.WithLabelValues(op).Inc() }})
 	k.audit = audit.New(s.logger, rdb, prefix, s.metrics.APIKeyEvents, time.Now)
 	k.recorder = activity.New(sink, activity.Options{Touch: k.records.TouchLastUsed, Logger: s.logger,
 		NewIP: func(ctx context.Context, e activity.Event) {

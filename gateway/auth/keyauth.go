@@ -79,6 +79,9 @@ type KeyAuthenticatorOptions struct {
 	Owners owners
 	// Roles returns policy.roles of the configuration being served. Required with Owners.
 	Roles func() map[string][]string
+	// StoreError, when set, is told of every failed store read by operation ("key_lookup",
+	// "owner_lookup"), for authgate_store_errors_total.
+	StoreError func(op string)
 }
 
 // KeyAuthenticator verifies API keys: form and checksum first (no store access for a
@@ -97,6 +100,9 @@ func NewKeyAuthenticator(o KeyAuthenticatorOptions) *KeyAuthenticator {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.StoreError == nil {
+		o.StoreError = func(string) {}
 	}
 	return &KeyAuthenticator{o: o}
 }
@@ -140,6 +146,7 @@ func (a *KeyAuthenticator) Authenticate(ctx context.Context, c Credential) (Prin
 			a.o.Cache.PutNegativeIfCurrent(epoch, h)
 			return Principal{}, keyError("invalid_api_key", "the API key is not valid", err)
 		case err != nil:
+			a.o.StoreError("key_lookup")
 			if res != credcache.Stale || a.o.FailClosed {
 				return Principal{}, a.unavailable(err)
 			}
@@ -184,6 +191,7 @@ func (a *KeyAuthenticator) owner(ctx context.Context, k apikey.Key) (*Owner, err
 	case errors.Is(err, user.ErrNotFound):
 		return &Owner{Disabled: true}, nil
 	case err != nil:
+		a.o.StoreError("owner_lookup")
 		return nil, fmt.Errorf("auth: key owner: %w", err)
 	}
 	return &Owner{Role: u.Role, Disabled: u.Disabled}, nil

@@ -35,6 +35,8 @@ type keyFixture struct {
 	hasher  apikey.Hasher
 	now     *time.Time
 	down    *atomic.Bool
+	// storeErrors counts StoreError calls by op (tests call Authenticate from one goroutine).
+	storeErrors map[string]int
 }
 
 func newKeyFixture(t *testing.T, failClosed bool) *keyFixture {
@@ -49,8 +51,10 @@ func newKeyFixture(t *testing.T, failClosed bool) *keyFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	f.storeErrors = map[string]int{}
 	f.auth = NewKeyAuthenticator(KeyAuthenticatorOptions{Prefix: "sk", Hasher: f.hasher, Records: f.records,
-		Cache: cache, FailClosed: failClosed, StoreDown: f.down.Load, Now: clock})
+		Cache: cache, FailClosed: failClosed, StoreDown: f.down.Load, Now: clock,
+		StoreError: func(op string) { f.storeErrors[op]++ }})
 	return f
 }
 
@@ -166,10 +170,17 @@ func TestKeyAuthStoreDown(t *testing.T) {
 			}
 			unknown, _ := apikey.Generate("sk", apikey.Live)
 			f.records.fail.Store(true)
+
+			// The store fails before the health check notices: the failed read is counted.
+			_, err := f.authenticate(unknown)
+			wantCode(t, err, http.StatusServiceUnavailable, "store_unavailable")
+			if f.storeErrors["key_lookup"] != 1 {
+				t.Errorf("store errors = %v, want one key_lookup", f.storeErrors)
+			}
 			f.down.Store(true)
 
 			// An unknown key while the store is down: 503, never 401.
-			_, err := f.authenticate(unknown)
+			_, err = f.authenticate(unknown)
 			wantCode(t, err, http.StatusServiceUnavailable, "store_unavailable")
 			var he *httperr.Error
 			if errors.As(err, &he); he.RetryAfter <= 0 {
