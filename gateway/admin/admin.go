@@ -1,14 +1,11 @@
 // Package admin serves the management API under auth_api.prefix (SPEC section 7): API
-// keys for now; users and login arrive with the issuer. Callers are authenticated by the
+// keys and users (login, refresh and logout are the issuer's, in package login). Callers are authenticated by the
 // pipeline before these handlers run; the handlers decide what each caller may do.
 package admin
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -19,6 +16,7 @@ import (
 	"github.com/authgate/authgate/gateway/audit"
 	"github.com/authgate/authgate/gateway/httperr"
 	"github.com/authgate/authgate/gateway/reqinfo"
+	"github.com/authgate/authgate/gateway/user"
 	"github.com/authgate/authgate/policy"
 )
 
@@ -52,8 +50,17 @@ type Options struct {
 	Invalidate func(ctx context.Context, tag string) error
 	// KeyTag names the cache tag of a key id.
 	KeyTag func(id string) string
-	Now    func() time.Time
-	Logger *slog.Logger
+	// Users are the users of the built-in issuer; nil serves no /users/ calls.
+	Users userStore
+	// Roles returns policy.roles of the configuration being served.
+	Roles func() map[string][]string
+	// PasswordParams hash passwords set through the API.
+	PasswordParams user.Params
+	// OnUserChange is told after a user's role, state or password changed, so caches on
+	// every replica and the user's refresh tokens follow.
+	OnUserChange func(ctx context.Context, id string, ch UserChange) error
+	Now          func() time.Time
+	Logger       *slog.Logger
 }
 
 // API is the management API handler. It is safe for concurrent use.
@@ -75,6 +82,14 @@ func New(o Options) *API {
 	a.handle("POST "+p+"/{id}/rotate/", a.rotateKey)
 	a.handle("GET "+p+"/{id}/activity/", a.keyActivity)
 	a.mux.HandleFunc("POST "+o.RefreshTokenPath, a.selfRefresh)
+	if o.Users != nil {
+		u := o.Prefix + "/users"
+		a.handle("POST "+u+"/", a.createUser)
+		a.handle("GET "+u+"/", a.listUsers)
+		a.handle("GET "+u+"/{id}/", a.getUser)
+		a.handle("PATCH "+u+"/{id}/", a.editUser)
+		a.handle("DELETE "+u+"/{id}/", a.deleteUser)
+	}
 	return a
 }
 
@@ -87,9 +102,14 @@ func (a *API) handle(pattern string, h http.HandlerFunc) {
 // Patterns lists every pattern the API serves, for the OpenAPI check.
 func (a *API) Patterns() []string {
 	p := a.o.Prefix + "/api-keys"
-	return []string{"POST " + p + "/", "GET " + p + "/", "GET " + p + "/{id}/", "PATCH " + p + "/{id}/",
+	out := []string{"POST " + p + "/", "GET " + p + "/", "GET " + p + "/{id}/", "PATCH " + p + "/{id}/",
 		"DELETE " + p + "/{id}/", "POST " + p + "/{id}/refresh/", "POST " + p + "/{id}/rotate/",
 		"GET " + p + "/{id}/activity/", "POST " + a.o.RefreshTokenPath}
+	if a.o.Users != nil {
+		u := a.o.Prefix + "/users"
+		out = append(out, "POST "+u+"/", "GET "+u+"/", "GET "+u+"/{id}/", "PATCH "+u+"/{id}/", "DELETE "+u+"/{id}/")
+	}
+	return out
 }
 
 // ServeHTTP serves the API; unknown paths under the prefix are 404 not_found.
@@ -141,6 +161,9 @@ var errNotFound = &httperr.Error{Status: http.StatusNotFound, Code: "not_found",
 
 func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var he *httperr.Error
+	if ue := userError(err); ue != nil && !errors.As(err, &he) {
+		err = ue
+	}
 	if !errors.As(err, &he) {
 		switch {
 		case errors.Is(err, apikey.ErrNotFound):
@@ -154,23 +177,6 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 		}
 	}
 	reqinfo.From(r.Context()).Reject(w, err)
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-// decode reads a JSON body of at most 64 KiB, refusing unknown fields.
-func decode(r *http.Request, v any) error {
-	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return badRequest(fmt.Sprintf("invalid JSON body: %v", err), err)
-	}
-	return nil
 }
 
 func clientIP(r *http.Request) string {

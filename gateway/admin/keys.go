@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/authgate/authgate/gateway/apijson"
+
 	"github.com/authgate/authgate/gateway/apikey"
 	"github.com/authgate/authgate/gateway/audit"
 	"github.com/authgate/authgate/gateway/user"
@@ -164,7 +166,7 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req createRequest
-	if err := decode(r, &req); err != nil {
+	if err := apijson.Decode(r, &req); err != nil {
 		a.fail(w, r, err)
 		return
 	}
@@ -217,7 +219,7 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request) {
 	a.audit(r, audit.KeyCreated, k.ID, c, "")
 	v := a.view(k)
 	v.Secret = plain
-	writeJSON(w, http.StatusCreated, v)
+	apijson.Write(w, http.StatusCreated, v)
 }
 
 // create generates the plaintext for k, stores k with its hash and returns the plaintext.
@@ -273,7 +275,7 @@ func (a *API) listKeys(w http.ResponseWriter, r *http.Request) {
 	if page.NextCursor != "" {
 		next = &page.NextCursor
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"keys": views, "next_cursor": next})
+	apijson.Write(w, http.StatusOK, map[string]any{"keys": views, "next_cursor": next})
 }
 
 // owned loads key id if c may manage it; others' keys are "not found", so their
@@ -298,7 +300,7 @@ func (a *API) getKey(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, a.view(k))
+	apijson.Write(w, http.StatusOK, a.view(k))
 }
 
 func (a *API) editKey(w http.ResponseWriter, r *http.Request) {
@@ -309,7 +311,7 @@ func (a *API) editKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var f KeyFields
-	if err := decode(r, &f); err != nil {
+	if err := apijson.Decode(r, &f); err != nil {
 		a.fail(w, r, err)
 		return
 	}
@@ -323,7 +325,7 @@ func (a *API) editKey(w http.ResponseWriter, r *http.Request) {
 	}
 	a.invalidate(r, k.ID)
 	a.audit(r, audit.KeyEdited, k.ID, c, "fields: "+strings.Join(f.names(), ","))
-	writeJSON(w, http.StatusOK, a.view(k))
+	apijson.Write(w, http.StatusOK, a.view(k))
 }
 
 func (f KeyFields) names() []string {
@@ -352,7 +354,7 @@ func (a *API) revokeKey(w http.ResponseWriter, r *http.Request) {
 	}
 	a.invalidate(r, k.ID)
 	a.audit(r, audit.KeyRevoked, k.ID, c, "")
-	writeJSON(w, http.StatusOK, a.view(k))
+	apijson.Write(w, http.StatusOK, a.view(k))
 }
 
 func (a *API) refreshKey(w http.ResponseWriter, r *http.Request) {
@@ -394,7 +396,7 @@ func (a *API) refresh(w http.ResponseWriter, r *http.Request, c caller, k apikey
 	}
 	a.invalidate(r, k.ID)
 	a.audit(r, audit.KeyRefreshed, k.ID, c, "")
-	writeJSON(w, http.StatusOK, a.view(k))
+	apijson.Write(w, http.StatusOK, a.view(k))
 }
 
 func (a *API) rotateKey(w http.ResponseWriter, r *http.Request) {
@@ -408,7 +410,7 @@ func (a *API) rotateKey(w http.ResponseWriter, r *http.Request) {
 		RevokeOldAfter *string `json:"revoke_old_after"`
 	}
 	if r.ContentLength != 0 {
-		if err := decode(r, &req); err != nil {
+		if err := apijson.Decode(r, &req); err != nil {
 			a.fail(w, r, err)
 			return
 		}
@@ -452,7 +454,7 @@ func (a *API) rotateKey(w http.ResponseWriter, r *http.Request) {
 	a.audit(r, audit.KeyRotated, old.ID, c, "new key: "+nk.ID)
 	v := a.view(nk)
 	v.Secret = plain
-	writeJSON(w, http.StatusCreated, v)
+	apijson.Write(w, http.StatusCreated, v)
 }
 
 func (a *API) keyActivity(w http.ResponseWriter, r *http.Request) {
@@ -471,7 +473,7 @@ func (a *API) keyActivity(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"recent": recent, "daily": daily})
+	apijson.Write(w, http.StatusOK, map[string]any{"recent": recent, "daily": daily})
 }
 
 // invalidate drops the key from every replica's cache. The change is already stored, so

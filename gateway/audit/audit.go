@@ -23,10 +23,19 @@ const (
 	KeyNewIP     = "used_from_new_ip"
 )
 
+// User events (section 7's users calls). They are logged and streamed like key events but
+// not counted in authgate_api_key_events_total.
+const (
+	UserCreated = "user_created"
+	UserEdited  = "user_edited"
+	UserDeleted = "user_deleted"
+)
+
 // Event is one life-cycle event. It never holds a secret: keys appear by id only.
 type Event struct {
 	Type     string    // one of the constants above
 	KeyID    string    // the key concerned
+	UserID   string    // the user concerned, for user events
 	Actor    string    // user id, or "key:<id>" when a key acted on itself
 	ClientIP string    // where the call came from
 	Detail   string    // free text without secrets, e.g. "fields: name,scopes"
@@ -60,9 +69,11 @@ func (l *Log) Record(ctx context.Context, e Event) error {
 	if e.Time.IsZero() {
 		e.Time = l.now()
 	}
-	l.events.WithLabelValues(e.Type).Inc()
+	if e.UserID == "" {
+		l.events.WithLabelValues(e.Type).Inc()
+	}
 	l.logger.LogAttrs(ctx, slog.LevelInfo, "audit",
-		slog.String("event", e.Type), slog.String("key_id", e.KeyID), slog.String("actor", e.Actor),
+		slog.String("event", e.Type), slog.String("key_id", e.KeyID), slog.String("user_id", e.UserID), slog.String("actor", e.Actor),
 		slog.String("client_ip", e.ClientIP), slog.String("detail", e.Detail), slog.Time("at", e.Time))
 	if l.rdb == nil {
 		return nil
@@ -71,7 +82,7 @@ func (l *Log) Record(ctx context.Context, e Event) error {
 		Stream: l.stream,
 		MaxLen: StreamMaxLen,
 		Approx: true,
-		Values: []any{"event", e.Type, "key_id", e.KeyID, "actor", e.Actor, "client_ip", e.ClientIP,
+		Values: []any{"event", e.Type, "key_id", e.KeyID, "user_id", e.UserID, "actor", e.Actor, "client_ip", e.ClientIP,
 			"detail", e.Detail, "at", e.Time.UTC().Format(time.RFC3339Nano)},
 	}).Err()
 	if err != nil {

@@ -14,16 +14,19 @@ import (
 
 // Metrics is every collector of one gateway process. It is safe for concurrent use.
 type Metrics struct {
-	Requests         *prometheus.CounterVec   // route, method, code, auth
-	Rejected         *prometheus.CounterVec   // reason, route, auth
-	RequestDuration  *prometheus.HistogramVec // route
-	UpstreamDuration *prometheus.HistogramVec // upstream
-	ConfigReloads    *prometheus.CounterVec   // result
-	StoreUp          prometheus.Gauge
-	StoreErrors      *prometheus.CounterVec // op
-	APIKeyEvents     *prometheus.CounterVec // event
-	CredentialCache  *prometheus.CounterVec // result: hit, miss, negative_hit
-	InvalidationLag  prometheus.Histogram
+	Requests          *prometheus.CounterVec   // route, method, code, auth
+	Rejected          *prometheus.CounterVec   // reason, route, auth
+	RequestDuration   *prometheus.HistogramVec // route
+	UpstreamDuration  *prometheus.HistogramVec // upstream
+	ConfigReloads     *prometheus.CounterVec   // result
+	StoreUp           prometheus.Gauge
+	StoreErrors       *prometheus.CounterVec // op
+	APIKeyEvents      *prometheus.CounterVec // event
+	CredentialCache   *prometheus.CounterVec // result: hit, miss, negative_hit
+	InvalidationLag   prometheus.Histogram
+	Logins            *prometheus.CounterVec // result
+	JWKSRefresh       *prometheus.CounterVec // issuer, result
+	RateLimitFallback prometheus.Gauge
 
 	gatherer prometheus.Gatherer
 }
@@ -76,6 +79,18 @@ func New(reg *prometheus.Registry) *Metrics {
 			Name: "authgate_api_key_events_total",
 			Help: "API key life-cycle events by type (created, edited, refreshed, rotated, revoked, used_from_new_ip).",
 		}, []string{"event"}),
+		Logins: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "authgate_logins_total",
+			Help: "Login attempts at the built-in issuer by result (success, invalid_login, mfa_required, rate_limited, error).",
+		}, []string{"result"}),
+		JWKSRefresh: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "authgate_jwks_refresh_total",
+			Help: "JWKS fetches by issuer (the configured iss) and result (success, failure).",
+		}, []string{"issuer", "result"}),
+		RateLimitFallback: f.NewGauge(prometheus.GaugeOpts{
+			Name: "authgate_rate_limit_fallback",
+			Help: "1 while rate_limits.mode redis cannot reach Redis and local limits apply instead.",
+		}),
 		gatherer: reg,
 	}
 }

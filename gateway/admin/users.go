@@ -1,0 +1,328 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/authgate/authgate/gateway/apijson"
+
+	"github.com/authgate/authgate/gateway/audit"
+	"github.com/authgate/authgate/gateway/httperr"
+	"github.com/authgate/authgate/gateway/user"
+	"github.com/authgate/authgate/policy"
+)
+
+// userStore is what the API needs of the users.
+type userStore interface {
+	Create(ctx context.Context, u user.User) error
+	Get(ctx context.Context, id string) (user.User, error)
+	ByEmail(ctx context.Context, email string) (user.User, error)
+	Update(ctx context.Context, u user.User) error
+	Delete(ctx context.Context, id string) error
+	List(ctx context.Context) ([]user.User, error)
+}
+
+// UserView is a user as the API shows it (docs/openapi.yaml User): never the password
+// hash or the TOTP secret (user.User does not encode them).
+type UserView = user.User
+
+// UserFields are the settable fields of user create and edit; nil means "not given".
+type UserFields struct {
+	Email        *string `json:"email,omitempty"`
+	Password     *string `json:"password,omitempty"`
+	Role         *string `json:"role,omitempty"`
+	Organization *string `json:"organization,omitempty"`
+	Disabled     *bool   `json:"disabled,omitempty"`
+	// MFAEnabled may only be set to false: it removes the user's TOTP (a lost phone).
+	MFAEnabled *bool `json:"mfa_enabled,omitempty"`
+}
+
+// UserChange says what an edit changed, for OnUserChange.
+type UserChange struct {
+	// Access: role, disabled or deletion changed what the user's credentials may do;
+	// their cached tokens and personal keys must be dropped on every replica.
+	Access bool
+	// Sessions: the user's refresh tokens must stop working (disabled, deleted, new
+	// password, MFA removed).
+	Sessions bool
+}
+
+// ApplyUser validates f and writes it onto u: the API's rules, shared with the CLI's
+// direct mode. roles are policy.roles; params hash a new password. Errors are
+// *httperr.Error (400 invalid_request).
+func (f UserFields) ApplyUser(u *user.User, roles map[string][]string, params user.Params) (UserChange, error) {
+	var ch UserChange
+	if f.Email != nil {
+		email := user.NormalizeEmail(*f.Email)
+		if err := user.ValidateEmail(email); err != nil {
+			return ch, badRequest("email: not a valid address", err)
+		}
+		u.Email = email
+	}
+	if f.Role != nil {
+		if _, ok := roles[*f.Role]; !ok {
+			return ch, badRequest(fmt.Sprintf("role: %q is not one of policy.roles (%s)", *f.Role, strings.Join(sortedKeys(roles), ", ")), nil)
+		}
+		if *f.Role != u.Role {
+			ch.Access = true
+		}
+		u.Role = *f.Role
+	}
+	if f.Organization != nil {
+		if len(*f.Organization) > 256 {
+			return ch, badRequest("organization: at most 256 bytes", nil)
+		}
+		u.Organization = *f.Organization
+	}
+	if f.Disabled != nil {
+		if *f.Disabled != u.Disabled {
+			ch.Access = true
+			ch.Sessions = ch.Sessions || *f.Disabled
+		}
+		u.Disabled = *f.Disabled
+	}
+	if f.MFAEnabled != nil {
+		if *f.MFAEnabled {
+			return ch, badRequest("mfa_enabled: only false (remove TOTP); users turn TOTP on themselves", nil)
+		}
+		if u.MFAEnabled || u.TOTPSecret != "" {
+			ch.Sessions = true
+		}
+		u.MFAEnabled, u.TOTPSecret = false, ""
+	}
+	if f.Password != nil {
+		if err := user.CheckPassword(*f.Password); err != nil {
+			return ch, badRequest("password: "+strings.TrimPrefix(err.Error(), "user: invalid argument: "), err)
+		}
+		h, err := user.HashPassword(*f.Password, params)
+		if err != nil {
+			return ch, fmt.Errorf("admin: hash password: %w", err)
+		}
+		u.PasswordHash = h
+		ch.Sessions = true
+	}
+	return ch, nil
+}
+
+func sortedKeys(m map[string][]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+var errNoUser = &httperr.Error{Status: http.StatusNotFound, Code: "not_found", Msg: "no such user"}
+
+// requireAdmin refuses callers without admin: only admins manage users.
+func requireAdmin(c caller) error {
+	if !c.admin() {
+		return forbidden("managing users needs admin")
+	}
+	return nil
+}
+
+func (a *API) createUser(w http.ResponseWriter, r *http.Request) {
+	c := callerOf(r)
+	if err := requireAdmin(c); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	var f UserFields
+	if err := apijson.Decode(r, &f); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if f.Email == nil || f.Password == nil || f.Role == nil {
+		a.fail(w, r, badRequest("email, password and role are required", nil))
+		return
+	}
+	u := user.User{ID: user.NewID()}
+	if _, err := f.ApplyUser(&u, a.o.Roles(), a.o.PasswordParams); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if err := a.o.Users.Create(r.Context(), u); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.auditUser(r, audit.UserCreated, u.ID, c, "role: "+u.Role)
+	created, err := a.o.Users.Get(r.Context(), u.ID)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	apijson.Write(w, http.StatusCreated, created)
+}
+
+func (a *API) listUsers(w http.ResponseWriter, r *http.Request) {
+	c := callerOf(r)
+	if err := requireAdmin(c); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	all, err := a.o.Users.List(r.Context())
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	q := strings.ToLower(r.URL.Query().Get("q"))
+	role := r.URL.Query().Get("role")
+	out := make([]UserView, 0, len(all))
+	for _, u := range all {
+		if (q == "" || strings.Contains(u.Email, q)) && (role == "" || u.Role == role) {
+			out = append(out, u)
+		}
+	}
+	apijson.Write(w, http.StatusOK, map[string]any{"users": out})
+}
+
+// userOf loads the user named by the path: an id, or "me" for the caller itself.
+func (a *API) userOf(r *http.Request, c caller) (user.User, error) {
+	id := r.PathValue("id")
+	if id == "me" {
+		if !user.IsID(c.subject) {
+			return user.User{}, &httperr.Error{Status: http.StatusNotFound, Code: "not_found",
+				Msg: "this credential does not belong to a user"}
+		}
+		id = c.subject
+	} else if err := requireAdmin(c); err != nil {
+		return user.User{}, err
+	}
+	if !user.IsID(id) {
+		return user.User{}, errNoUser
+	}
+	return a.o.Users.Get(r.Context(), id)
+}
+
+func (a *API) getUser(w http.ResponseWriter, r *http.Request) {
+	u, err := a.userOf(r, callerOf(r))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	apijson.Write(w, http.StatusOK, u)
+}
+
+func (a *API) editUser(w http.ResponseWriter, r *http.Request) {
+	c := callerOf(r)
+	if err := requireAdmin(c); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	u, err := a.userOf(r, c)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	var f UserFields
+	if err := apijson.Decode(r, &f); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if u.ID == c.subject && ((f.Disabled != nil && *f.Disabled) || (f.Role != nil && !grantsAdmin(a.o.Roles()[*f.Role]))) {
+		// An admin who locks themselves out may leave nobody able to manage the install.
+		a.fail(w, r, badRequest("you cannot disable yourself or give up admin; ask another admin", nil))
+		return
+	}
+	ch, err := f.ApplyUser(&u, a.o.Roles(), a.o.PasswordParams)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if err := a.o.Users.Update(r.Context(), u); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.userChanged(r, u.ID, ch)
+	a.auditUser(r, audit.UserEdited, u.ID, c, "fields: "+strings.Join(f.names(), ","))
+	u, err = a.o.Users.Get(r.Context(), u.ID)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	apijson.Write(w, http.StatusOK, u)
+}
+
+func (a *API) deleteUser(w http.ResponseWriter, r *http.Request) {
+	c := callerOf(r)
+	if err := requireAdmin(c); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	u, err := a.userOf(r, c)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if u.ID == c.subject {
+		a.fail(w, r, badRequest("you cannot delete yourself; ask another admin", nil))
+		return
+	}
+	if err := a.o.Users.Delete(r.Context(), u.ID); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.userChanged(r, u.ID, UserChange{Access: true, Sessions: true})
+	a.auditUser(r, audit.UserDeleted, u.ID, c, "")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// userChanged tells the rest of the gateway (caches on every replica, refresh tokens).
+// The change is stored already; a failure here is logged: the cache TTL bounds it.
+func (a *API) userChanged(r *http.Request, id string, ch UserChange) {
+	if !ch.Access && !ch.Sessions {
+		return
+	}
+	if a.o.OnUserChange == nil {
+		return
+	}
+	if err := a.o.OnUserChange(r.Context(), id, ch); err != nil {
+		a.o.Logger.ErrorContext(r.Context(), "user change not propagated; caches catch up within their TTL",
+			"user_id", id, "error", err.Error())
+	}
+}
+
+func grantsAdmin(scopes []string) bool { return policy.Grants(scopes, "admin") }
+
+// names lists the fields f sets, for the audit line (never their values).
+func (f UserFields) names() []string {
+	var out []string
+	for _, x := range []struct {
+		set  bool
+		name string
+	}{{f.Email != nil, "email"}, {f.Password != nil, "password"}, {f.Role != nil, "role"},
+		{f.Organization != nil, "organization"}, {f.Disabled != nil, "disabled"}, {f.MFAEnabled != nil, "mfa_enabled"}} {
+		if x.set {
+			out = append(out, x.name)
+		}
+	}
+	return out
+}
+
+func (a *API) auditUser(r *http.Request, event, userID string, c caller, detail string) {
+	actor := c.subject
+	if actor == "" && c.keyID != "" {
+		actor = "key:" + c.keyID
+	}
+	_ = a.o.Audit.Record(r.Context(), audit.Event{Type: event, UserID: userID, Actor: actor,
+		ClientIP: clientIP(r), Detail: detail})
+}
+
+// userError maps the user store's errors onto answers.
+func userError(err error) error {
+	switch {
+	case errors.Is(err, user.ErrNotFound):
+		return errNoUser
+	case errors.Is(err, user.ErrConflict):
+		return &httperr.Error{Status: http.StatusConflict, Code: "conflict", Msg: "a user with this email exists", Err: err}
+	case errors.Is(err, user.ErrInvalid):
+		return badRequest("invalid user: "+strings.TrimPrefix(err.Error(), "user: invalid argument: "), err)
+	}
+	return nil
+}

@@ -1,0 +1,40 @@
+// Package apijson reads and writes the JSON bodies of the gateway's own API (management,
+// login): bounded reads that refuse unknown fields, and answers that are never cached.
+package apijson
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/authgate/authgate/gateway/httperr"
+)
+
+// MaxBody bounds a request body.
+const MaxBody = 64 << 10
+
+// Write sends v as JSON with status. Answers may hold credentials (a new key, tokens), so
+// they are marked Cache-Control: no-store.
+func Write(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// Decode reads a JSON body of at most MaxBody bytes into v, refusing unknown fields and
+// trailing data. Errors are 400 invalid_request. encoding/json's messages name a field or
+// a character, never a value, so a password in the body is not echoed.
+func Decode(r *http.Request, v any) error {
+	dec := json.NewDecoder(io.LimitReader(r.Body, MaxBody))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil && dec.More() {
+		err = fmt.Errorf("data after the JSON value")
+	}
+	if err != nil {
+		return &httperr.Error{Status: http.StatusBadRequest, Code: "invalid_request", Msg: fmt.Sprintf("invalid JSON body: %v", err), Err: err}
+	}
+	return nil
+}
