@@ -283,6 +283,40 @@ routes:
 		want: []string{`bad.yaml:5: jwt.issuers[0].algorithms[1]: RS256 cannot be checked with hmac_secret (algorithm confusion)`},
 	},
 	{
+		name: "bootstrap admin without the issuer, with a short password",
+		yaml: `bootstrap:
+  admin_email: "root@example.com"
+  admin_password: "short"
+`,
+		want: []string{
+			`bad.yaml:2: bootstrap.admin_email: needs issuer.enabled: true (users sign in through the built-in issuer)`,
+			`bad.yaml:3: bootstrap.admin_password: at least 10 characters, got 5`,
+		},
+	},
+	{
+		name: "bootstrap admin without an admin role",
+		yaml: `issuer: {enabled: true, signing_key_file: "/tmp/k.pem"}
+bootstrap:
+  admin_email: "root@example.com"
+  admin_password: "long enough password"
+policy:
+  roles:
+    boss: ["*"]
+`,
+		want: []string{`bad.yaml:3: bootstrap.admin_email: the bootstrap user gets role "admin", which policy.roles lacks`},
+	},
+	{
+		name: "external issuer named like the built-in one",
+		yaml: `issuer: {enabled: true, name: "authgate", signing_key_file: "/tmp/k.pem"}
+jwt:
+  issuers:
+    - issuer: "authgate"
+      hmac_secret: "${SET}"
+      algorithms: ["HS256"]
+`,
+		want: []string{`bad.yaml:4: jwt.issuers[0].issuer: "authgate" is issuer.name, the built-in issuer's; tokens could not be told apart`},
+	},
+	{
 		name: "default_expiry_days not allowed",
 		yaml: `api_keys:
   allowed_expiry_days: [30, 365]

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // fieldErr is one validation problem before it is located in the file.
@@ -114,6 +115,15 @@ func (c *Config) validate() problems {
 	if c.Issuer.Enabled && c.Issuer.SigningKeyFile == "" {
 		ps.add("issuer.signing_key_file", "required when the issuer is enabled")
 	}
+	if c.Issuer.Enabled && c.Issuer.Name == "" {
+		ps.add("issuer.name", "required when the issuer is enabled (it is the iss of its tokens)")
+	}
+	for i, is := range c.JWT.Issuers {
+		if c.Issuer.Enabled && is.Issuer == c.Issuer.Name {
+			ps.add(fmt.Sprintf("jwt.issuers[%d].issuer", i), "%q is issuer.name, the built-in issuer's; tokens could not be told apart", is.Issuer)
+		}
+	}
+	c.validateBootstrap(&ps)
 
 	checkPath(&ps, "auth_api.prefix", c.AuthAPI.Prefix)
 	if strings.HasSuffix(c.AuthAPI.Prefix, "/") {
@@ -174,6 +184,31 @@ func (c *Config) validateStore(ps *problems) {
 	}
 	if c.Store.Redis.DB != 0 && len(c.Store.Redis.Addrs) > 1 && c.Store.Redis.MasterName == "" {
 		ps.add("store.redis.db", "Redis Cluster has only database 0")
+	}
+}
+
+// minPasswordChars matches the user store's rule (gateway/user.MinPasswordChars).
+const minPasswordChars = 10
+
+func (c *Config) validateBootstrap(ps *problems) {
+	b := c.Bootstrap
+	if b.AdminEmail == "" && b.AdminPassword == "" {
+		return
+	}
+	switch {
+	case b.AdminEmail == "":
+		ps.add("bootstrap.admin_email", "required with bootstrap.admin_password")
+	case strings.Count(b.AdminEmail, "@") != 1 || strings.ContainsAny(b.AdminEmail, " \t\r\n"):
+		ps.add("bootstrap.admin_email", "not an email address")
+	}
+	if n := utf8.RuneCountInString(b.AdminPassword.Value()); n < minPasswordChars {
+		ps.add("bootstrap.admin_password", "at least %d characters, got %d", minPasswordChars, n)
+	}
+	if !c.Issuer.Enabled {
+		ps.add("bootstrap.admin_email", "needs issuer.enabled: true (users sign in through the built-in issuer)")
+	}
+	if _, ok := c.Policy.Roles["admin"]; !ok {
+		ps.add("bootstrap.admin_email", "the bootstrap user gets role \"admin\", which policy.roles lacks")
 	}
 }
 

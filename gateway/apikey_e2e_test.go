@@ -13,9 +13,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"github.com/authgate/authgate/gateway/admin"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -25,6 +25,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authgate/authgate/gateway/admin"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
@@ -32,6 +34,7 @@ import (
 	"github.com/authgate/authgate/gateway"
 	"github.com/authgate/authgate/gateway/apikey"
 	"github.com/authgate/authgate/gateway/store/redistest"
+	"github.com/authgate/authgate/gateway/user"
 )
 
 // redisPrefix is store.redis.key_prefix in these tests.
@@ -63,6 +66,10 @@ type liveOpts struct {
 	onStoreError string // default serve_cached
 	cacheTTL     string // default 30s
 	adminKey     string // default: a new one
+	// extra is YAML appended to liveConfig (e.g. issuer, bootstrap user, policy), its
+	// ${NAME}s resolved from env.
+	extra string
+	env   map[string]string
 }
 
 // liveGW is one gateway served on real listeners over a real Redis.
@@ -105,6 +112,8 @@ rate_limits:
   api_key: {requests: 1000000, per: 1m}
 bootstrap:
   admin_key: "${ADMIN_KEY}"
+  admin_email: "${ADMIN_EMAIL:-}"
+  admin_password: "${ADMIN_PASSWORD:-}"
 upstreams:
   api: {url: "${UP_api}", timeout: 5s}
   mixed: {url: "${UP_live}", test_url: "${UP_test}", timeout: 5s}
@@ -147,15 +156,18 @@ func serveLive(tb testing.TB, rs *redistest.Server, o liveOpts) *liveGW {
 		o.adminKey = newAdminKey(tb)
 	}
 	ups := map[string]*upstream{"api": startTBUpstream(tb, "api"), "live": startTBUpstream(tb, "live"), "test": startTBUpstream(tb, "test")}
-	getenv := env(ups, map[string]string{"REDIS_ADDR": rs.Addr(), "CACHE_TTL": o.cacheTTL,
-		"ON_STORE_ERROR": o.onStoreError, "ADMIN_KEY": o.adminKey})
-	cfg, err := config.Parse("test.yaml", []byte(liveConfig), getenv)
+	vars := map[string]string{"REDIS_ADDR": rs.Addr(), "CACHE_TTL": o.cacheTTL,
+		"ON_STORE_ERROR": o.onStoreError, "ADMIN_KEY": o.adminKey}
+	maps.Copy(vars, o.env)
+	getenv := env(ups, vars)
+	cfg, err := config.Parse("test.yaml", []byte(liveConfig+o.extra), getenv)
 	if err != nil {
 		tb.Fatalf("config.Parse: %v", err)
 	}
 	logs := &lockedBuffer{}
 	reg := prometheus.NewRegistry()
-	s, err := gateway.New(cfg, gateway.Options{Logger: slog.New(slog.NewJSONHandler(logs, nil)), Registry: reg, Getenv: getenv})
+	s, err := gateway.New(cfg, gateway.Options{Logger: slog.New(slog.NewJSONHandler(logs, nil)), Registry: reg, Getenv: getenv,
+		PasswordParams: &user.TestParams})
 	if err != nil {
 		tb.Fatalf("gateway.New: %v", err)
 	}
@@ -187,9 +199,10 @@ func serveLive(tb testing.TB, rs *redistest.Server, o liveOpts) *liveGW {
 	waitWithin(tb, 3*time.Second, "the bootstrap admin key to work", func() bool {
 		return g.call("GET", keysAPI, o.adminKey, nil).status == http.StatusOK
 	})
-	// Subscribed, and the cache flushed once for it: what is cached from now on stays.
-	waitFor(tb, "the invalidation subscription", func() bool {
-		return subscribers(tb, rc) > subs && strings.Contains(logs.String(), `"reason":"subscribed"`)
+	// Subscribed, and the caches (keys, tokens) flushed once for it: what is cached from
+	// now on stays.
+	waitFor(tb, "the invalidation subscriptions", func() bool {
+		return subscribers(tb, rc) > subs && strings.Count(logs.String(), `"reason":"subscribed"`) >= 2
 	})
 	return g
 }

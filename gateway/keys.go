@@ -37,9 +37,15 @@ type keyRecords interface {
 	TouchLastUsed(ctx context.Context, used map[string]time.Time) error
 }
 
-// userRecords is what the key machinery needs of the users: a personal key's owner.
+// userRecords is every use the gateway makes of the users.
 type userRecords interface {
+	Create(ctx context.Context, u user.User) error
 	Get(ctx context.Context, id string) (user.User, error)
+	ByEmail(ctx context.Context, email string) (user.User, error)
+	Update(ctx context.Context, u user.User) error
+	Delete(ctx context.Context, id string) error
+	List(ctx context.Context) ([]user.User, error)
+	Count(ctx context.Context) (int, error)
 }
 
 // keys is the API-key machinery of one process, built once: reloads do not rebuild it.
@@ -99,7 +105,9 @@ func (s *Server) newKeys(cfg *config.Config, st store.Store) (*keys, error) {
 	k.api = admin.New(admin.Options{Prefix: cfg.AuthAPI.Prefix, RefreshTokenPath: cfg.AuthAPI.RefreshTokenPath,
 		KeyPrefix: cfg.APIKeys.Prefix, AllowedExpiryDays: cfg.APIKeys.AllowedExpiryDays,
 		DefaultExpiryDays: cfg.APIKeys.DefaultExpiryDays, Hasher: k.hasher, Keys: k.records, Activity: sink,
-		Audit: k.audit, Invalidate: k.inv.Publish, KeyTag: auth.KeyTag, Now: time.Now, Logger: s.logger})
+		Audit: k.audit, Invalidate: k.inv.Publish, KeyTag: auth.KeyTag, Now: time.Now, Logger: s.logger,
+		Users: k.users, Roles: func() map[string][]string { return s.Config().Policy.Roles },
+		PasswordParams: s.passwordParams(), OnUserChange: s.userChanged})
 	if bk := cfg.Bootstrap.AdminKey.Value(); bk != "" {
 		if _, err := apikey.Parse(bk, cfg.APIKeys.Prefix); err != nil {
 			return nil, errors.New("gateway: bootstrap.admin_key is not a well-formed key (make one with `authgate keys generate`)")
@@ -146,15 +154,18 @@ func (k *keys) registerBootstrap(ctx context.Context, logger *slog.Logger) {
 
 // authenticator dispatches a credential to the authenticator of its kind.
 type authenticator struct {
-	keys *auth.KeyAuthenticator
-	jwt  auth.Refuser // until JWT validation arrives (issue 4), every JWT is refused
+	keys   *auth.KeyAuthenticator
+	tokens *auth.TokenAuthenticator // nil: no issuer configured, every JWT is refused
 }
 
 func (a authenticator) Authenticate(ctx context.Context, c auth.Credential) (auth.Principal, error) {
-	if c.Kind == auth.APIKey {
+	switch {
+	case c.Kind == auth.APIKey:
 		return a.keys.Authenticate(ctx, c)
+	case a.tokens != nil:
+		return a.tokens.Authenticate(ctx, c)
 	}
-	return a.jwt.Authenticate(ctx, c)
+	return auth.Refuser{}.Authenticate(ctx, c)
 }
 
 // health tracks whether the store answers, for /readyz, authgate_store_up and
@@ -209,7 +220,20 @@ func (s *Server) servingFromCache() bool {
 		time.Since(time.Unix(0, s.health.downSince.Load())) < st.Cache.StaleTTL
 }
 
-// ownHandler serves the gateway's own paths: the management API, for authenticated callers.
+// ownHandler serves the gateway's own paths: the built-in issuer's calls (login, refresh,
+// logout, TOTP, JWKS), which check their callers themselves, and the management API, for
+// authenticated callers.
 func (p *pipeline) ownHandler() http.Handler {
-	return p.authenticate(p.s.keys.api)
+	api := p.authenticate(p.s.keys.api)
+	lg := p.s.tokens.login
+	if lg == nil {
+		return api
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if lg.Serves(r) {
+			lg.ServeHTTP(w, r)
+			return
+		}
+		api.ServeHTTP(w, r)
+	})
 }

@@ -23,8 +23,10 @@ import (
 	"github.com/authgate/authgate/gateway/activity"
 	"github.com/authgate/authgate/gateway/metrics"
 	"github.com/authgate/authgate/gateway/proxy"
+	"github.com/authgate/authgate/gateway/ratelimit"
 	"github.com/authgate/authgate/gateway/reqinfo"
 	"github.com/authgate/authgate/gateway/store"
+	"github.com/authgate/authgate/gateway/user"
 )
 
 // Options are the process resources a Server is built with.
@@ -38,6 +40,9 @@ type Options struct {
 	Getenv func(string) string
 	// Registry receives the metrics. Default: a new registry with Go and process collectors.
 	Registry *prometheus.Registry
+	// PasswordParams are the argon2id costs of new password hashes. Default:
+	// user.DefaultParams. Tests use user.TestParams.
+	PasswordParams *user.Params
 }
 
 // Server is one gateway process: main and ops listeners, the current pipeline, the store.
@@ -49,6 +54,8 @@ type Server struct {
 	store     store.Store
 	health    health
 	keys      *keys
+	tokens    *tokens
+	limiter   ratelimit.Limiter
 	authn     authenticator
 
 	cur      atomic.Pointer[pipeline]
@@ -86,14 +93,21 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		_ = st.Close()
 		return nil, err
 	}
-	s.authn = authenticator{keys: s.keys.authn}
+	s.limiter = s.newLimiter(cfg, st)
+	if s.tokens, err = s.newTokens(cfg, st); err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	s.authn = authenticator{keys: s.keys.authn, tokens: s.tokens.authn}
 	if cfg.Store.Type == "memory" {
 		// Nothing to dial: the bootstrap key is usable as soon as New returns. With Redis,
 		// Serve registers it, retrying while the store is unreachable.
 		s.keys.registerBootstrap(context.Background(), s.logger)
+		s.registerBootstrapAdmin(context.Background(), cfg)
 	}
 	p, err := newPipeline(s, cfg)
 	if err != nil {
+		s.tokens.close()
 		_ = st.Close()
 		return nil, err
 	}
@@ -226,8 +240,11 @@ func (s *Server) Serve(ctx context.Context) error {
 	g.Go(func() error { return s.keys.inv.Run(gctx) })           // cache invalidations from every replica
 	g.Go(func() error { s.keys.recorder.Run(gctx); return nil }) // key activity, flushed on the way out
 	g.Go(func() error { s.watchStore(gctx, time.Second); return nil })
+	g.Go(func() error { return s.tokens.inv.Run(gctx) }) // token cache invalidations (logout, user changes)
 	g.Go(func() error { s.keys.registerBootstrap(gctx, s.logger); return nil })
+	g.Go(func() error { s.registerBootstrapAdmin(gctx, cfg); return nil })
 	err := g.Wait()
+	s.tokens.close()
 	err = errors.Join(err, s.store.Close()) // last: the loops above write to it until they stop
 	s.logger.Info("stopped")
 	return err

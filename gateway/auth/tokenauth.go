@@ -1,0 +1,208 @@
+package auth
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/authgate/authgate/gateway/credcache"
+	"github.com/authgate/authgate/gateway/httperr"
+	"github.com/authgate/authgate/gateway/jwtauth"
+	"github.com/authgate/authgate/gateway/user"
+)
+
+var errStoreDown = errors.New("auth: store down")
+
+// TokenTag is the invalidation tag of a cached token by its jti: publishing it after a
+// logout makes every replica re-check the token, and find it revoked.
+func TokenTag(jti string) string { return "jti:" + jti }
+
+// CachedToken is what the verified-token cache keeps: the claims of a token whose
+// signature, issuer, audience and times were checked, and for a token of the built-in
+// issuer, its user's state and whether it was revoked when it was read.
+type CachedToken struct {
+	Claims  jwtauth.Claims
+	Owner   *Owner // built-in issuer only: the user's current role and state
+	Revoked bool   // built-in issuer only: logged out
+}
+
+// tokenVerifier checks a token's signature and claims.
+type tokenVerifier interface {
+	Verify(ctx context.Context, token string) (jwtauth.Claims, error)
+}
+
+// tokenCache is the part of credcache.Cache the token authenticator uses.
+type tokenCache interface {
+	Get(h [32]byte) (*CachedToken, credcache.Result)
+	Epoch() uint64
+	PutIfCurrent(epoch uint64, h [32]byte, v *CachedToken, tags ...string) bool
+}
+
+// TokenAuthenticatorOptions configure a TokenAuthenticator.
+type TokenAuthenticatorOptions struct {
+	Verifier tokenVerifier
+	Cache    tokenCache
+	// Builtin is the iss of the built-in issuer, "" without one. Its tokens name a user
+	// whose current role gives the scopes (a demoted or disabled user's tokens narrow or
+	// stop at once), and they can be revoked by logout.
+	Builtin string
+	// Owners finds the users of built-in tokens. Required with Builtin.
+	Owners owners
+	// Revoked reports whether a built-in token's jti was revoked. Required with Builtin.
+	Revoked func(ctx context.Context, jti string) (bool, error)
+	// Roles returns policy.roles of the configuration being served.
+	Roles func() map[string][]string
+	// Leeway is jwt.leeway: a cached token expires at exp + Leeway, as a verified one would.
+	Leeway time.Duration
+	// FailClosed, StoreDown, RetryAfter, StoreError, Now: as for KeyAuthenticatorOptions.
+	// Only built-in tokens need the store; tokens of other issuers are verified without it.
+	FailClosed bool
+	StoreDown  func() bool
+	RetryAfter time.Duration
+	StoreError func(op string)
+	Now        func() time.Time
+}
+
+// TokenAuthenticator verifies bearer JWTs: the cache first (a hit costs a hash and a map
+// lookup, no signature check and no store access), else the verifier and, for the
+// built-in issuer, the store. It is safe for concurrent use.
+type TokenAuthenticator struct {
+	o TokenAuthenticatorOptions
+}
+
+// NewTokenAuthenticator returns a TokenAuthenticator.
+func NewTokenAuthenticator(o TokenAuthenticatorOptions) *TokenAuthenticator {
+	if o.StoreDown == nil {
+		o.StoreDown = func() bool { return false }
+	}
+	if o.RetryAfter <= 0 {
+		o.RetryAfter = time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.StoreError == nil {
+		o.StoreError = func(string) {}
+	}
+	return &TokenAuthenticator{o: o}
+}
+
+func tokenError(code, msg string, err error) *httperr.Error {
+	return &httperr.Error{Status: http.StatusUnauthorized, Code: code, Msg: msg, Err: err,
+		Header: http.Header{"Www-Authenticate": {`Bearer error="invalid_token"`}}}
+}
+
+// Authenticate verifies c, which must be a JWT.
+func (a *TokenAuthenticator) Authenticate(ctx context.Context, c Credential) (Principal, error) {
+	h := sha256.Sum256([]byte(c.Value))
+	ct, res := a.o.Cache.Get(h)
+	switch res {
+	case credcache.Hit:
+		if ct.Claims.Issuer == a.o.Builtin && a.o.FailClosed && a.o.StoreDown() {
+			return Principal{}, a.unavailable(errors.New("auth: store down, fail_closed"))
+		}
+	default:
+		epoch := a.o.Cache.Epoch()
+		claims, err := a.o.Verifier.Verify(ctx, c.Value)
+		if err != nil {
+			return Principal{}, verifyError(err)
+		}
+		fresh := &CachedToken{Claims: claims}
+		if a.o.Builtin != "" && claims.Issuer == a.o.Builtin {
+			err := errStoreDown
+			if !a.o.StoreDown() {
+				err = a.builtinState(ctx, fresh)
+			}
+			if err != nil {
+				// Revocation and the user's role cannot be read: serve what was verified
+				// within stale_ttl (serve_cached), else 503. Never a 401: the caller did
+				// nothing wrong.
+				if res != credcache.Stale || a.o.FailClosed {
+					return Principal{}, a.unavailable(err)
+				}
+				break
+			}
+		}
+		ct = fresh
+		a.o.Cache.PutIfCurrent(epoch, h, ct, TokenTag(claims.ID), OwnerTag(claims.Subject))
+	}
+	if a.o.Now().After(ct.Claims.ExpiresAt.Add(a.o.Leeway)) {
+		return Principal{}, tokenError("expired_token", "the token has expired", nil)
+	}
+	if ct.Revoked {
+		return Principal{}, tokenError("revoked_token", "the token has been revoked", nil)
+	}
+	if ct.Owner != nil && ct.Owner.Disabled {
+		return Principal{}, tokenError("invalid_token", "the token's user is disabled", nil)
+	}
+	return Principal{Subject: ct.Claims.Subject, Org: ct.Claims.Org, Env: "live", Scopes: a.scopes(ct)}, nil
+}
+
+// builtinState reads what a built-in token depends on: revocation and its user.
+func (a *TokenAuthenticator) builtinState(ctx context.Context, ct *CachedToken) error {
+	revoked, err := a.o.Revoked(ctx, ct.Claims.ID)
+	if err != nil {
+		a.o.StoreError("token_revocation")
+		return fmt.Errorf("auth: revocation: %w", err)
+	}
+	ct.Revoked = revoked
+	u, err := a.o.Owners.Get(ctx, ct.Claims.Subject)
+	switch {
+	case errors.Is(err, user.ErrNotFound):
+		ct.Owner = &Owner{Disabled: true}
+	case err != nil:
+		a.o.StoreError("owner_lookup")
+		return fmt.Errorf("auth: token user: %w", err)
+	default:
+		ct.Owner = &Owner{Role: u.Role, Disabled: u.Disabled}
+	}
+	return nil
+}
+
+// scopes are the token's effective scopes. A built-in token has its user's current
+// role's (none while it may only enrol TOTP); another issuer's token has its scope
+// claims plus those of its role claim mapped through policy.roles. The slices returned
+// are shared: callers must not modify them.
+func (a *TokenAuthenticator) scopes(ct *CachedToken) []string {
+	roles := a.o.Roles()
+	if ct.Owner != nil {
+		if enroll, _ := ct.Claims.Raw["mfa_enroll"].(bool); enroll {
+			return nil
+		}
+		return roles[ct.Owner.Role]
+	}
+	fromRole := roles[ct.Claims.Role]
+	if len(fromRole) == 0 {
+		return ct.Claims.Scopes
+	}
+	out := slices.Clone(ct.Claims.Scopes)
+	for _, s := range fromRole {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// verifyError maps the verifier's refusals onto answers.
+func verifyError(err error) error {
+	switch {
+	case errors.Is(err, jwtauth.ErrExpired):
+		return tokenError("expired_token", "the token has expired", err)
+	case errors.Is(err, jwtauth.ErrNoKeys):
+		// The issuer's keys were never loaded (JWKS unreachable since start): not the
+		// caller's fault, and retrying may work.
+		return &httperr.Error{Status: http.StatusServiceUnavailable, Code: "store_unavailable",
+			Msg: "the token issuer's keys cannot be fetched right now; retry shortly", Err: err, RetryAfter: 5 * time.Second}
+	}
+	return tokenError("invalid_token", "the bearer token is not valid", err)
+}
+
+func (a *TokenAuthenticator) unavailable(err error) error {
+	return &httperr.Error{Status: http.StatusServiceUnavailable, Code: "store_unavailable",
+		Msg: "credentials cannot be checked right now; retry shortly", Err: err, RetryAfter: a.o.RetryAfter}
+}

@@ -1,0 +1,539 @@
+// Package login serves the built-in issuer's HTTP calls (SPEC section 3): login with
+// password and TOTP, refresh-token rotation, logout, TOTP enrolment, and the JWKS
+// document. Tokens, keys and refresh families are package issuer's; users are package
+// user's. These calls authenticate their callers themselves: login and refresh take no
+// credential, logout and the MFA calls take the issuer's own access token.
+package login
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/authgate/authgate/gateway/apijson"
+	"github.com/authgate/authgate/gateway/httperr"
+	"github.com/authgate/authgate/gateway/issuer"
+	"github.com/authgate/authgate/gateway/ratelimit"
+	"github.com/authgate/authgate/gateway/reqinfo"
+	"github.com/authgate/authgate/gateway/user"
+	"github.com/authgate/authgate/policy"
+)
+
+// The issuer.mfa modes.
+const (
+	MFAOptional          = "optional"
+	MFARequiredForAdmins = "required_for_admins"
+	MFARequired          = "required"
+)
+
+// Login results, the result label of authgate_logins_total.
+const (
+	ResultSuccess     = "success"
+	ResultInvalid     = "invalid_login"
+	ResultMFARequired = "mfa_required"
+	ResultRateLimited = "rate_limited"
+	ResultError       = "error"
+)
+
+// users is what the calls need of the user records.
+type users interface {
+	Get(ctx context.Context, id string) (user.User, error)
+	ByEmail(ctx context.Context, email string) (user.User, error)
+	Update(ctx context.Context, u user.User) error
+}
+
+// Options configure the Handler.
+type Options struct {
+	Prefix     string // auth_api.prefix, e.g. "/api/auth"
+	Issuer     string // issuer.name: the iss of minted tokens, and the TOTP issuer label
+	Users      users
+	Minter     *issuer.Minter
+	Keys       *issuer.KeySet
+	Refresh    issuer.RefreshStore
+	RefreshTTL time.Duration
+	TOTP       *issuer.TOTPChecker
+	// MFA returns issuer.mfa of the configuration being served.
+	MFA func() string
+	// IsAdmin reports whether role grants admin (for mfa: required_for_admins).
+	IsAdmin func(role string) bool
+	// RevokeAccess revokes an access token by jti until exp, on every replica.
+	RevokeAccess func(ctx context.Context, jti string, exp time.Time) error
+	// Revoked reports whether an access token was revoked (logout).
+	Revoked func(ctx context.Context, jti string) (bool, error)
+	// Limiter and LoginLimit limit logins per client IP and per email (rate_limits.login).
+	Limiter    ratelimit.Limiter
+	LoginLimit func() ratelimit.Limit
+	// Leeway is jwt.leeway, for the issuer's own tokens.
+	Leeway time.Duration
+	// PasswordParams are the costs of the users' password hashes: a login for an unknown
+	// email spends the same time on a dummy hash.
+	PasswordParams user.Params
+	// OnLogin is told the result of every login attempt (authgate_logins_total).
+	OnLogin func(result string)
+	Logger  *slog.Logger
+}
+
+// Handler serves the calls. It is safe for concurrent use.
+type Handler struct {
+	o     Options
+	mux   *http.ServeMux
+	dummy user.Dummy
+}
+
+// New returns the Handler with its calls registered, with and without a trailing slash.
+func New(o Options) (*Handler, error) {
+	d, err := user.NewDummy(o.PasswordParams)
+	if err != nil {
+		return nil, err
+	}
+	if o.OnLogin == nil {
+		o.OnLogin = func(string) {}
+	}
+	h := &Handler{o: o, mux: http.NewServeMux(), dummy: d}
+	for _, c := range h.calls() {
+		h.mux.HandleFunc(c.pattern, c.fn)
+		if strings.HasSuffix(c.pattern, "/") {
+			h.mux.HandleFunc(strings.TrimSuffix(c.pattern, "/"), c.fn)
+		}
+	}
+	return h, nil
+}
+
+type call struct {
+	pattern string
+	fn      http.HandlerFunc
+}
+
+func (h *Handler) calls() []call {
+	p := h.o.Prefix
+	return []call{
+		{"POST " + p + "/login/", h.login},
+		{"POST " + p + "/token/refresh/", h.refresh},
+		{"POST " + p + "/logout/", h.logout},
+		{"POST " + p + "/mfa/totp/enroll/", h.enroll},
+		{"POST " + p + "/mfa/totp/verify/", h.verifyTOTP},
+		{"GET /.well-known/jwks.json", h.jwks},
+	}
+}
+
+// Patterns lists every call the Handler serves (with trailing slash), for the OpenAPI check.
+func (h *Handler) Patterns() []string {
+	var out []string
+	for _, c := range h.calls() {
+		out = append(out, c.pattern)
+	}
+	return out
+}
+
+// Serves reports whether r is one of the Handler's calls (by path; a wrong method is
+// still the Handler's, and gets 405).
+func (h *Handler) Serves(r *http.Request) bool {
+	_, pattern := h.mux.Handler(r)
+	if pattern != "" {
+		return true
+	}
+	for _, c := range h.calls() {
+		_, path, _ := strings.Cut(c.pattern, " ")
+		if r.URL.Path == path || r.URL.Path == strings.TrimSuffix(path, "/") {
+			return true
+		}
+	}
+	return false
+}
+
+// ServeHTTP serves the calls.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if hd, pattern := h.mux.Handler(r); pattern == "" {
+		status, allow := policy.Unmatched(hd, r)
+		code := "not_found"
+		if status == http.StatusMethodNotAllowed {
+			code = "method_not_allowed"
+			w.Header().Set("Allow", allow)
+		}
+		reject(w, r, &httperr.Error{Status: status, Code: code, Msg: "this path does not accept " + r.Method})
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	h.mux.ServeHTTP(w, r)
+}
+
+var (
+	errInvalidLogin = &httperr.Error{Status: http.StatusUnauthorized, Code: "invalid_login",
+		Msg: "the email or the password is wrong"}
+	errInvalidToken = &httperr.Error{Status: http.StatusUnauthorized, Code: "invalid_token",
+		Msg: "the token is not valid", Header: http.Header{"Www-Authenticate": {`Bearer error="invalid_token"`}}}
+)
+
+func mfaRequired(msg string) error {
+	return &httperr.Error{Status: http.StatusUnauthorized, Code: "mfa_required", Msg: msg,
+		Header: http.Header{"Www-Authenticate": {`Bearer error="invalid_token", error_description="mfa_required"`}}}
+}
+
+func unavailable(err error) error {
+	return &httperr.Error{Status: http.StatusServiceUnavailable, Code: "store_unavailable",
+		Msg: "the user store cannot be reached; retry shortly", Err: err, RetryAfter: time.Second}
+}
+
+func reject(w http.ResponseWriter, r *http.Request, err error) {
+	reqinfo.From(r.Context()).Reject(w, err)
+}
+
+// UserJSON is the user in a login answer.
+type UserJSON struct {
+	ID           string `json:"id"`
+	Email        string `json:"email"`
+	Organization string `json:"organization"`
+	Role         string `json:"role"`
+}
+
+// LoginRequest is the body of POST /login/.
+type LoginRequest struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+	TOTP     string `json:"totp,omitempty"`
+}
+
+// LoginAnswer is the answer of a successful login. With MFAEnrollmentRequired, the
+// access token may only enrol TOTP and there is no refresh token: issuer.mfa requires
+// MFA of this user, who has not set it up yet.
+type LoginAnswer struct {
+	Access                string   `json:"access"`
+	Refresh               string   `json:"refresh,omitempty"`
+	User                  UserJSON `json:"user"`
+	MFAEnrollmentRequired bool     `json:"mfa_enrollment_required,omitempty"`
+}
+
+func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
+	var req LoginRequest
+	if err := apijson.Decode(r, &req); err != nil {
+		reject(w, r, err)
+		return
+	}
+	email := user.NormalizeEmail(req.Email)
+	if email == "" || req.Password == "" {
+		reject(w, r, &httperr.Error{Status: http.StatusBadRequest, Code: "invalid_request", Msg: "email and password are required"})
+		return
+	}
+	if err := h.limit(r, email); err != nil {
+		h.o.OnLogin(ResultRateLimited)
+		reject(w, r, err)
+		return
+	}
+	u, err := h.o.Users.ByEmail(r.Context(), email)
+	switch {
+	case errors.Is(err, user.ErrNotFound):
+		// The same work as a wrong password, so timing does not tell which emails exist.
+		h.dummy.Verify(req.Password)
+		h.o.OnLogin(ResultInvalid)
+		reject(w, r, errInvalidLogin)
+		return
+	case err != nil:
+		h.o.OnLogin(ResultError)
+		reject(w, r, unavailable(err))
+		return
+	}
+	ok, err := user.VerifyPassword(u.PasswordHash, req.Password)
+	if err != nil || !ok || u.Disabled {
+		// A disabled user and a wrong password answer alike: the answer must not tell an
+		// attacker that the password was right.
+		h.o.OnLogin(ResultInvalid)
+		reject(w, r, errInvalidLogin)
+		return
+	}
+	claims := issuer.AccessClaims{Subject: u.ID, Email: u.Email, Role: u.Role, Org: u.Organization, AMR: []string{"pwd"}}
+	switch {
+	case u.MFAEnabled && u.TOTPSecret != "":
+		if req.TOTP == "" {
+			h.o.OnLogin(ResultMFARequired)
+			reject(w, r, mfaRequired("a TOTP code is required for this account"))
+			return
+		}
+		if err := h.o.TOTP.Check(r.Context(), u.ID, u.TOTPSecret, req.TOTP); err != nil {
+			if !errors.Is(err, issuer.ErrTOTPInvalid) && !errors.Is(err, issuer.ErrTOTPReplayed) {
+				h.o.OnLogin(ResultError)
+				reject(w, r, unavailable(err))
+				return
+			}
+			h.o.OnLogin(ResultMFARequired)
+			reject(w, r, mfaRequired("the TOTP code is wrong or was used already"))
+			return
+		}
+		claims.AMR = append(claims.AMR, "otp")
+	case h.mfaRequiredOf(u):
+		claims.EnrollOnly = true
+	}
+	ans := LoginAnswer{User: UserJSON{ID: u.ID, Email: u.Email, Organization: u.Organization, Role: u.Role},
+		MFAEnrollmentRequired: claims.EnrollOnly}
+	if ans.Access, _, err = h.o.Minter.Mint(claims); err != nil {
+		h.o.OnLogin(ResultError)
+		reject(w, r, err)
+		return
+	}
+	if !claims.EnrollOnly {
+		if ans.Refresh, _, err = h.o.Refresh.Issue(r.Context(), u.ID, h.o.RefreshTTL); err != nil {
+			h.o.OnLogin(ResultError)
+			reject(w, r, unavailable(err))
+			return
+		}
+	}
+	h.o.OnLogin(ResultSuccess)
+	reqinfo.From(r.Context()).Subject = u.ID
+	apijson.Write(w, http.StatusOK, ans)
+}
+
+// mfaRequiredOf reports whether issuer.mfa requires MFA of u.
+func (h *Handler) mfaRequiredOf(u user.User) bool {
+	switch h.o.MFA() {
+	case MFARequired:
+		return true
+	case MFARequiredForAdmins:
+		return h.o.IsAdmin(u.Role)
+	}
+	return false
+}
+
+// limit applies rate_limits.login per client IP and per email. The email is hashed: the
+// limiter's keys (in Redis with mode: redis) need not hold addresses.
+func (h *Handler) limit(r *http.Request, email string) error {
+	if h.o.Limiter == nil {
+		return nil
+	}
+	l := h.o.LoginLimit()
+	sum := sha256.Sum256([]byte(email))
+	keys := []string{"login:email:" + hex.EncodeToString(sum[:16])}
+	if ip := reqinfo.From(r.Context()).ClientIP; ip.IsValid() {
+		keys = append(keys, "login:ip:"+ip.String())
+	}
+	for _, k := range keys {
+		res, err := h.o.Limiter.Allow(r.Context(), k, l)
+		if err != nil {
+			return unavailable(err)
+		}
+		if !res.Allowed {
+			return &httperr.Error{Status: http.StatusTooManyRequests, Code: "rate_limited",
+				Msg: "too many login attempts; retry later", RetryAfter: res.RetryAfter}
+		}
+	}
+	return nil
+}
+
+// RefreshRequest is the body of POST /token/refresh/ (and optional for /logout/).
+type RefreshRequest struct {
+	Refresh string `json:"refresh"`
+}
+
+// RefreshAnswer is the answer of a refresh.
+type RefreshAnswer struct {
+	Access  string `json:"access"`
+	Refresh string `json:"refresh"`
+}
+
+func (h *Handler) refresh(w http.ResponseWriter, r *http.Request) {
+	var req RefreshRequest
+	if err := apijson.Decode(r, &req); err != nil {
+		reject(w, r, err)
+		return
+	}
+	rot, err := h.o.Refresh.Rotate(r.Context(), req.Refresh, h.o.RefreshTTL)
+	switch {
+	case errors.Is(err, issuer.ErrReused):
+		h.o.Logger.WarnContext(r.Context(), "refresh token reused: family revoked", slog.String("client_ip", clientIP(r)))
+		reject(w, r, tokenError("the refresh token was used already; its whole family is revoked now", err))
+		return
+	case errors.Is(err, issuer.ErrRefreshInvalid), errors.Is(err, issuer.ErrRefreshRevoked):
+		reject(w, r, tokenError("the refresh token is not valid", err))
+		return
+	case err != nil:
+		reject(w, r, unavailable(err))
+		return
+	}
+	u, err := h.o.Users.Get(r.Context(), rot.UserID)
+	switch {
+	case errors.Is(err, user.ErrNotFound) || err == nil && u.Disabled:
+		_ = h.o.Refresh.RevokeUser(r.Context(), rot.UserID)
+		reject(w, r, tokenError("the refresh token is not valid", nil))
+		return
+	case err != nil:
+		reject(w, r, unavailable(err))
+		return
+	}
+	amr := []string{"pwd"}
+	if u.MFAEnabled {
+		amr = append(amr, "otp") // the family began with a login that passed TOTP
+	}
+	ans := RefreshAnswer{Refresh: rot.Token}
+	if ans.Access, _, err = h.o.Minter.Mint(issuer.AccessClaims{Subject: u.ID, Email: u.Email, Role: u.Role,
+		Org: u.Organization, AMR: amr}); err != nil {
+		reject(w, r, err)
+		return
+	}
+	reqinfo.From(r.Context()).Subject = u.ID
+	apijson.Write(w, http.StatusOK, ans)
+}
+
+func tokenError(msg string, err error) error {
+	return &httperr.Error{Status: http.StatusUnauthorized, Code: "invalid_token", Msg: msg, Err: err,
+		Header: http.Header{"Www-Authenticate": {`Bearer error="invalid_token"`}}}
+}
+
+// bearer verifies the request's access token of this issuer, refusing revoked ones.
+func (h *Handler) bearer(r *http.Request) (issuer.AccessClaims, error) {
+	scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
+		return issuer.AccessClaims{}, &httperr.Error{Status: http.StatusUnauthorized, Code: "missing_credentials",
+			Msg: "this call needs the access token as Authorization: Bearer", Header: http.Header{"Www-Authenticate": {`Bearer realm="authgate"`}}}
+	}
+	c, err := h.o.Minter.Parse(strings.TrimSpace(tok), h.o.Leeway)
+	switch {
+	case errors.Is(err, issuer.ErrTokenExpired):
+		return c, &httperr.Error{Status: http.StatusUnauthorized, Code: "expired_token", Msg: "the access token has expired", Err: err,
+			Header: http.Header{"Www-Authenticate": {`Bearer error="invalid_token"`}}}
+	case err != nil:
+		return c, tokenError("the access token is not valid", err)
+	}
+	revoked, err := h.o.Revoked(r.Context(), c.ID)
+	switch {
+	case err != nil:
+		return c, unavailable(err)
+	case revoked:
+		return c, &httperr.Error{Status: http.StatusUnauthorized, Code: "revoked_token", Msg: "the access token has been revoked",
+			Header: http.Header{"Www-Authenticate": {`Bearer error="invalid_token"`}}}
+	}
+	info := reqinfo.From(r.Context())
+	info.Auth, info.Subject = "jwt", c.Subject
+	return c, nil
+}
+
+func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
+	c, err := h.bearer(r)
+	if err != nil {
+		reject(w, r, err)
+		return
+	}
+	var req RefreshRequest
+	if r.ContentLength != 0 {
+		if err := apijson.Decode(r, &req); err != nil {
+			reject(w, r, err)
+			return
+		}
+	}
+	if err := h.o.RevokeAccess(r.Context(), c.ID, c.ExpiresAt); err != nil {
+		reject(w, r, unavailable(err))
+		return
+	}
+	if req.Refresh != "" {
+		// Only the caller's own family: a stolen refresh token of someone else is not
+		// a way to log them out. An unknown token changes nothing.
+		if err := h.o.Refresh.RevokeFamily(r.Context(), c.Subject, req.Refresh); err != nil && !errors.Is(err, issuer.ErrRefreshInvalid) {
+			reject(w, r, unavailable(err))
+			return
+		}
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// EnrollAnswer is the answer of POST /mfa/totp/enroll/.
+type EnrollAnswer struct {
+	Secret     string `json:"secret"`
+	OTPAuthURL string `json:"otpauth_url"`
+}
+
+func (h *Handler) enroll(w http.ResponseWriter, r *http.Request) {
+	c, err := h.bearer(r)
+	if err != nil {
+		reject(w, r, err)
+		return
+	}
+	u, err := h.currentUser(r, c.Subject)
+	if err != nil {
+		reject(w, r, err)
+		return
+	}
+	if u.MFAEnabled {
+		reject(w, r, &httperr.Error{Status: http.StatusConflict, Code: "mfa_already_enabled",
+			Msg: "TOTP is on already; an admin can remove it (PATCH users/{id} mfa_enabled: false)"})
+		return
+	}
+	secret, url, err := issuer.NewTOTPSecret(h.o.Issuer, u.Email)
+	if err != nil {
+		reject(w, r, err)
+		return
+	}
+	u.TOTPSecret = secret // pending until verify proves the user's authenticator has it
+	if err := h.o.Users.Update(r.Context(), u); err != nil {
+		reject(w, r, unavailable(err))
+		return
+	}
+	apijson.Write(w, http.StatusOK, EnrollAnswer{Secret: secret, OTPAuthURL: url})
+}
+
+// VerifyRequest is the body of POST /mfa/totp/verify/.
+type VerifyRequest struct {
+	Code string `json:"code"`
+}
+
+func (h *Handler) verifyTOTP(w http.ResponseWriter, r *http.Request) {
+	c, err := h.bearer(r)
+	if err != nil {
+		reject(w, r, err)
+		return
+	}
+	var req VerifyRequest
+	if err := apijson.Decode(r, &req); err != nil {
+		reject(w, r, err)
+		return
+	}
+	u, err := h.currentUser(r, c.Subject)
+	if err != nil {
+		reject(w, r, err)
+		return
+	}
+	if u.MFAEnabled || u.TOTPSecret == "" {
+		reject(w, r, &httperr.Error{Status: http.StatusConflict, Code: "mfa_not_pending", Msg: "call enroll first"})
+		return
+	}
+	if err := h.o.TOTP.Check(r.Context(), u.ID, u.TOTPSecret, req.Code); err != nil {
+		if errors.Is(err, issuer.ErrTOTPInvalid) || errors.Is(err, issuer.ErrTOTPReplayed) {
+			reject(w, r, &httperr.Error{Status: http.StatusBadRequest, Code: "invalid_totp", Msg: "the code is wrong or was used already", Err: err})
+			return
+		}
+		reject(w, r, unavailable(err))
+		return
+	}
+	u.MFAEnabled = true
+	if err := h.o.Users.Update(r.Context(), u); err != nil {
+		reject(w, r, unavailable(err))
+		return
+	}
+	apijson.Write(w, http.StatusOK, map[string]bool{"mfa_enabled": true})
+}
+
+// currentUser loads the token's user, who must still exist and be enabled.
+func (h *Handler) currentUser(r *http.Request, id string) (user.User, error) {
+	u, err := h.o.Users.Get(r.Context(), id)
+	switch {
+	case errors.Is(err, user.ErrNotFound) || err == nil && u.Disabled:
+		return u, tokenError("the access token's user is disabled or gone", err)
+	case err != nil:
+		return u, unavailable(err)
+	}
+	return u, nil
+}
+
+func (h *Handler) jwks(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	_, _ = w.Write(h.o.Keys.JWKS())
+}
+
+func clientIP(r *http.Request) string {
+	if ip := reqinfo.From(r.Context()).ClientIP; ip.IsValid() {
+		return ip.String()
+	}
+	return ""
+}

@@ -1,0 +1,168 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/authgate/authgate/config"
+	"github.com/authgate/authgate/gateway/auth"
+	"github.com/authgate/authgate/gateway/credcache"
+	"github.com/authgate/authgate/gateway/issuer"
+	"github.com/authgate/authgate/gateway/jwtauth"
+	"github.com/authgate/authgate/gateway/login"
+	"github.com/authgate/authgate/gateway/ratelimit"
+	"github.com/authgate/authgate/gateway/store"
+	"github.com/authgate/authgate/policy"
+)
+
+// tokenChannel is the pub/sub channel of the verified-token cache's invalidations (logout,
+// user changes). Keys have their own (credcache.DefaultChannel).
+const tokenChannel = "invalidate-tokens"
+
+// tokens is the JWT machinery of one process: the verifier of configured issuers and the
+// built-in one, the verified-token cache, and the built-in issuer's calls. Built once:
+// changes to jwt or issuer need a restart (Reload warns).
+type tokens struct {
+	verifier    *jwtauth.Verifier
+	cache       *credcache.Cache[*auth.CachedToken]
+	inv         *credcache.Invalidator
+	authn       *auth.TokenAuthenticator
+	revocations *issuer.Revocations
+	refresh     issuer.RefreshStore // nil without the issuer
+	login       *login.Handler      // nil without the issuer
+	stop        context.CancelFunc
+}
+
+// newLimiter is the limiter of rate_limits.mode: Redis (falling back to local limits
+// while Redis is unreachable) or local.
+func (s *Server) newLimiter(cfg *config.Config, st store.Store) ratelimit.Limiter {
+	local := ratelimit.NewLocal(ratelimit.LocalOptions{})
+	r, ok := st.(*store.Redis)
+	if !ok || cfg.RateLimits.Mode != "redis" {
+		return local
+	}
+	return ratelimit.NewFallback(ratelimit.NewRedis(r.Client(), cfg.Store.Redis.KeyPrefix), local, ratelimit.FallbackOptions{
+		Logger: s.logger,
+		OnFallback: func(active bool) {
+			if active {
+				s.metrics.RateLimitFallback.Set(1)
+			} else {
+				s.metrics.RateLimitFallback.Set(0)
+			}
+		},
+	})
+}
+
+func (s *Server) newTokens(cfg *config.Config, st store.Store) (*tokens, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	t := &tokens{stop: cancel, revocations: issuer.NewRevocations(st)}
+	ok := false
+	defer func() {
+		if !ok {
+			cancel()
+		}
+	}()
+	var issuers []jwtauth.IssuerConfig
+	for _, ic := range cfg.JWT.Issuers {
+		keys, err := jwtauth.LoadPublicKeyFiles(ic.PublicKeyFiles)
+		if err != nil {
+			return nil, fmt.Errorf("gateway: jwt issuer %s: %w", ic.Issuer, err)
+		}
+		issuers = append(issuers, jwtauth.IssuerConfig{Issuer: ic.Issuer, Audiences: ic.Audiences,
+			Algorithms: ic.Algorithms, HMACSecret: []byte(ic.HMACSecret.Value()), PublicKeys: keys,
+			JWKSURL: ic.JWKSURL, RoleClaim: ic.RoleClaim})
+	}
+	var minter *issuer.Minter
+	if cfg.Issuer.Enabled {
+		ks, created, err := issuer.LoadOrCreateKeySet(cfg.Issuer.SigningKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("gateway: issuer.signing_key_file: %w", err)
+		}
+		if created {
+			s.logger.Info("issuer signing key created", slog.String("file", cfg.Issuer.SigningKeyFile), slog.String("kid", ks.SigningKID()))
+		}
+		if ks.Insecure() {
+			s.logger.Warn("issuer.signing_key_file is readable by group or others; chmod 600 it", slog.String("file", cfg.Issuer.SigningKeyFile))
+		}
+		minter = &issuer.Minter{Keys: ks, Issuer: cfg.Issuer.Name, TTL: cfg.Issuer.AccessTTL, Now: time.Now}
+		issuers = append(issuers, jwtauth.IssuerConfig{Issuer: cfg.Issuer.Name, Audiences: []string{cfg.Issuer.Name},
+			Algorithms: ks.Algorithms(), Keys: ks.Public(), RoleClaim: "role"})
+		if r, isRedis := st.(*store.Redis); isRedis {
+			t.refresh = issuer.NewRedisRefreshStore(r.Client(), cfg.Store.Redis.KeyPrefix, time.Now)
+		} else {
+			t.refresh = issuer.NewMemRefreshStore(time.Now)
+		}
+		t.login, err = login.New(login.Options{Prefix: cfg.AuthAPI.Prefix, Issuer: cfg.Issuer.Name, Users: s.keys.users,
+			Minter: minter, Keys: ks, Refresh: t.refresh, RefreshTTL: cfg.Issuer.RefreshTTL,
+			TOTP: issuer.NewTOTPChecker(st, time.Now), MFA: func() string { return s.Config().Issuer.MFA },
+			IsAdmin:      func(role string) bool { return policy.Grants(s.Config().Policy.Roles[role], "admin") },
+			RevokeAccess: t.revoke, Revoked: t.revocations.Revoked,
+			Limiter: s.limiter, LoginLimit: func() ratelimit.Limit {
+				l := s.Config().RateLimits.Login
+				return ratelimit.Limit{Requests: l.Requests, Per: l.Per}
+			},
+			Leeway: cfg.JWT.Leeway, PasswordParams: s.passwordParams(),
+			OnLogin: func(result string) { s.metrics.Logins.WithLabelValues(result).Inc() },
+			Logger:  s.logger})
+		if err != nil {
+			return nil, fmt.Errorf("gateway: login: %w", err)
+		}
+	}
+	var err error
+	if len(issuers) > 0 {
+		t.verifier, err = jwtauth.New(ctx, issuers, jwtauth.Options{Leeway: cfg.JWT.Leeway, Logger: s.logger,
+			OnJWKSRefresh: func(iss, result string) { s.metrics.JWKSRefresh.WithLabelValues(iss, result).Inc() }})
+		if err != nil {
+			return nil, fmt.Errorf("gateway: jwt: %w", err)
+		}
+	}
+	stale := cfg.Store.Cache.StaleTTL
+	failClosed := cfg.Store.OnStoreError == "fail_closed"
+	if failClosed || stale < cfg.Store.Cache.TTL {
+		stale = 0
+	}
+	t.cache, err = credcache.New[*auth.CachedToken](credcache.Options{MaxEntries: cfg.Store.Cache.MaxEntries,
+		TTL: cfg.Store.Cache.TTL, NegativeTTL: negativeTTL, StaleTTL: stale, Metrics: s.metrics})
+	if err != nil {
+		return nil, fmt.Errorf("gateway: token cache: %w", err)
+	}
+	if t.inv, err = credcache.NewInvalidator(t.cache, st, credcache.InvalidatorOptions{Channel: tokenChannel, Logger: s.logger, Metrics: s.metrics}); err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	if t.verifier != nil {
+		builtin := ""
+		if cfg.Issuer.Enabled {
+			builtin = cfg.Issuer.Name
+		}
+		t.authn = auth.NewTokenAuthenticator(auth.TokenAuthenticatorOptions{Verifier: t.verifier, Cache: t.cache,
+			Builtin: builtin, Owners: s.keys.users, Revoked: t.revocations.Revoked,
+			Roles:  func() map[string][]string { return s.Config().Policy.Roles },
+			Leeway: cfg.JWT.Leeway, FailClosed: failClosed, StoreDown: s.health.down.Load,
+			StoreError: func(op string) { s.metrics.StoreErrors.WithLabelValues(op).Inc() }})
+	}
+	ok = true
+	return t, nil
+}
+
+// revoke revokes an access token until it expires, on every replica: the revocation is
+// stored (a replica that has not seen the token reads it there), then the token's cache
+// entries are dropped everywhere.
+func (t *tokens) revoke(ctx context.Context, jti string, exp time.Time) error {
+	if err := t.revocations.Revoke(ctx, jti, exp); err != nil {
+		return fmt.Errorf("gateway: revoke token: %w", err)
+	}
+	if err := t.inv.Publish(ctx, auth.TokenTag(jti)); err != nil {
+		return fmt.Errorf("gateway: revoke token: %w", err)
+	}
+	return nil
+}
+
+// close stops the verifier's background work.
+func (t *tokens) close() {
+	if t.verifier != nil {
+		t.verifier.Close()
+	}
+	t.stop()
+}

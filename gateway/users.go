@@ -1,0 +1,89 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/authgate/authgate/config"
+	"github.com/authgate/authgate/gateway/admin"
+	"github.com/authgate/authgate/gateway/auth"
+	"github.com/authgate/authgate/gateway/user"
+)
+
+// passwordParams are the argon2id costs of new password hashes.
+func (s *Server) passwordParams() user.Params {
+	if s.opts.PasswordParams != nil {
+		return *s.opts.PasswordParams
+	}
+	return user.DefaultParams
+}
+
+// userChanged makes a change to a user take effect at once on every replica: their
+// cached personal keys and tokens are dropped (by owner tag), and with ch.Sessions their
+// refresh tokens stop working.
+func (s *Server) userChanged(ctx context.Context, id string, ch admin.UserChange) error {
+	var errs []error
+	if ch.Access || ch.Sessions {
+		if err := s.keys.inv.Publish(ctx, auth.OwnerTag(id)); err != nil {
+			errs = append(errs, fmt.Errorf("invalidate keys of user %s: %w", id, err))
+		}
+		if err := s.tokens.inv.Publish(ctx, auth.OwnerTag(id)); err != nil {
+			errs = append(errs, fmt.Errorf("invalidate tokens of user %s: %w", id, err))
+		}
+	}
+	if ch.Sessions && s.tokens.refresh != nil {
+		if err := s.tokens.refresh.RevokeUser(ctx, id); err != nil {
+			errs = append(errs, fmt.Errorf("revoke refresh tokens of %s: %w", id, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// registerBootstrapAdmin creates bootstrap.admin_email as an admin user when the store
+// has no user at all, retrying while the store is unreachable. Replicas starting at
+// once race on Count; the email index makes all but one Create fail with ErrConflict.
+func (s *Server) registerBootstrapAdmin(ctx context.Context, cfg *config.Config) {
+	email, pw := cfg.Bootstrap.AdminEmail, cfg.Bootstrap.AdminPassword.Value()
+	if email == "" || pw == "" {
+		return
+	}
+	for {
+		err := s.createBootstrapAdmin(ctx, email, pw)
+		if err == nil {
+			return
+		}
+		s.logger.Error("bootstrap admin user not created yet; retrying", slog.String("error", err.Error()))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
+func (s *Server) createBootstrapAdmin(ctx context.Context, email, pw string) error {
+	n, err := s.keys.users.Count(ctx)
+	if err != nil {
+		return fmt.Errorf("count users: %w", err)
+	}
+	if n > 0 {
+		return nil // created once, when no user exists: later changes are the admins' own
+	}
+	h, err := user.HashPassword(pw, s.passwordParams())
+	if err != nil {
+		return fmt.Errorf("bootstrap.admin_password: %w", err)
+	}
+	u := user.User{ID: user.NewID(), Email: email, PasswordHash: h, Role: "admin"}
+	err = s.keys.users.Create(ctx, u)
+	switch {
+	case errors.Is(err, user.ErrConflict):
+		return nil // another replica was first
+	case err != nil:
+		return fmt.Errorf("create: %w", err)
+	}
+	s.logger.Info("bootstrap admin user created", slog.String("user_id", u.ID), slog.String("email", user.NormalizeEmail(email)))
+	return nil
+}
