@@ -1,8 +1,8 @@
 package gateway_test
 
 import (
-	"context"
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"path/filepath"
