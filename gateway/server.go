@@ -175,6 +175,11 @@ func (s *Server) warnRestartOnly(old, cfg *config.Config) {
 	changed("tls", old.TLS != cfg.TLS)
 	changed("server", old.Server != cfg.Server)
 	changed("store", !reflect.DeepEqual(old.Store, cfg.Store)) // not fmt.Sprint: it redacts the password
+	changed("jwt", !reflect.DeepEqual(old.JWT, cfg.JWT))
+	oi, ni := old.Issuer, cfg.Issuer
+	oi.MFA, ni.MFA = "", "" // issuer.mfa applies at once
+	changed("issuer", oi != ni)
+	changed("rate_limits.mode", old.RateLimits.Mode != cfg.RateLimits.Mode)
 }
 
 // Listen opens the main and ops listeners on the configured addresses.
