@@ -10,6 +10,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -416,11 +417,9 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req RefreshRequest
-	if r.ContentLength != 0 {
-		if err := apijson.Decode(r, &req); err != nil {
-			reject(w, r, err)
-			return
-		}
+	if err := apijson.Decode(r, &req); err != nil && !errors.Is(err, io.EOF) {
+		reject(w, r, err) // the body is optional; one that is there must be right
+		return
 	}
 	if err := h.o.RevokeAccess(r.Context(), c.ID, c.ExpiresAt); err != nil {
 		reject(w, r, unavailable(err))
