@@ -138,7 +138,11 @@ func runBench(ctx context.Context, o options, stdout, stderr io.Writer) (err err
 	if err != nil {
 		return err
 	}
-	targets, err := startTargets(ctx, ps, tmp, authgate, o.scenarios)
+	keys, err := newJWTKeys(tmp)
+	if err != nil {
+		return err
+	}
+	targets, err := startTargets(ctx, ps, tmp, authgate, o.scenarios, keys, tokenTTL(o, len(o.scenarios)))
 	if err != nil {
 		return err
 	}
@@ -187,8 +191,9 @@ func runBench(ctx context.Context, o options, stdout, stderr io.Writer) (err err
 }
 
 // startTargets starts the upstream, then the process behind each scenario: the bare proxy,
-// or one authgate per distinct configuration.
-func startTargets(ctx context.Context, ps *procs, dir, authgate string, names []string) ([]target, error) {
+// or one authgate per distinct configuration, which gets keys' environment. JWT rows get
+// their tokens, minted from keys and valid for ttl.
+func startTargets(ctx context.Context, ps *procs, dir, authgate string, names []string, keys *jwtKeys, ttl time.Duration) ([]target, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("own executable: %w", err)
@@ -210,9 +215,14 @@ func startTargets(ctx context.Context, ps *procs, dir, authgate string, names []
 	byConfig := map[string]target{} // gateway text -> its process and base URL
 	gateways := 0
 	var targets []target
+	now := time.Now()
 	for _, sc := range scenarios {
 		if !slices.Contains(names, sc.name) {
 			continue
+		}
+		sc, err := sc.withCredential(keys, now, ttl)
+		if err != nil {
+			return nil, err
 		}
 		if t, ok := byConfig[sc.gateway]; ok {
 			targets = append(targets, target{scenario: sc, proc: t.proc, url: t.url + sc.path})
@@ -231,7 +241,7 @@ func startTargets(ctx context.Context, ps *procs, dir, authgate string, names []
 			}
 		} else {
 			gateways++
-			p, err = startAuthgate(ctx, ps, dir, authgate, fmt.Sprintf("authgate-%d", gateways), addr, upURL, sc, readyIn)
+			p, err = startAuthgate(ctx, ps, dir, authgate, fmt.Sprintf("authgate-%d", gateways), addr, upURL, sc, keys.env(), readyIn)
 		}
 		if err != nil {
 			return nil, err
@@ -244,8 +254,9 @@ func startTargets(ctx context.Context, ps *procs, dir, authgate string, names []
 	return targets, nil
 }
 
-// startAuthgate writes sc's configuration and runs `authgate serve` on it until /readyz.
-func startAuthgate(ctx context.Context, ps *procs, dir, bin, name, addr, upURL string, sc scenario, readyIn time.Duration) (*proc, error) {
+// startAuthgate writes sc's configuration and runs `authgate serve` on it, with sc's
+// environment and env, until /readyz.
+func startAuthgate(ctx context.Context, ps *procs, dir, bin, name, addr, upURL string, sc scenario, env []string, readyIn time.Duration) (*proc, error) {
 	opsAddr, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -254,7 +265,7 @@ func startAuthgate(ctx context.Context, ps *procs, dir, bin, name, addr, upURL s
 	if err := os.WriteFile(cfgPath, []byte(gatewayConfig(addr, opsAddr, upURL, sc.gateway)), 0o600); err != nil {
 		return nil, fmt.Errorf("%s config: %w", name, err)
 	}
-	p, err := ps.start(dir, name, []string{bin, "serve", "--config", cfgPath}, sc.env)
+	p, err := ps.start(dir, name, []string{bin, "serve", "--config", cfgPath}, append(slices.Clone(sc.env), env...))
 	if err != nil {
 		return nil, err
 	}

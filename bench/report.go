@@ -71,9 +71,13 @@ type row struct {
 	CPUVsBare        float64 `json:"cpu_per_req_vs_bare"`
 	AddedP50Ms       float64 `json:"added_p50_ms"`
 	AddedP99Ms       float64 `json:"added_p99_ms"`
-	Errors           int64   `json:"errors"`
-	NotWanted        int64   `json:"responses_not_wanted_status"`
-	PerRound         []round `json:"per_round"`
+	// Compared with the row's ref (e.g. the JWT rows with authgate-apikey), when it ran.
+	Ref             string  `json:"ref,omitempty"`
+	ThroughputVsRef float64 `json:"throughput_vs_ref,omitempty"`
+	CPUVsRef        float64 `json:"cpu_per_req_vs_ref,omitempty"`
+	Errors          int64   `json:"errors"`
+	NotWanted       int64   `json:"responses_not_wanted_status"`
+	PerRound        []round `json:"per_round"`
 }
 
 type round struct {
@@ -98,7 +102,7 @@ func newReport(o options, tool string, targets []target, results [][]roundResult
 	for i, t := range targets {
 		rs := results[i]
 		r := row{
-			Name: t.name, About: t.about, Rejection: t.rejection, Path: t.path, WantStatus: t.want,
+			Name: t.name, About: t.about, Rejection: t.rejection, Path: t.path, WantStatus: t.want, Ref: t.ref,
 			ReqPerS:    median(rs, func(r roundResult) float64 { return r.RPS }),
 			P50Ms:      median(rs, func(r roundResult) float64 { return ms(r.P50) }),
 			P99Ms:      median(rs, func(r roundResult) float64 { return ms(r.P99) }),
@@ -123,6 +127,16 @@ func newReport(o options, tool string, targets []target, results [][]roundResult
 			r.AddedP50Ms = r.P50Ms - b.P50Ms
 			r.AddedP99Ms = r.P99Ms - b.P99Ms
 		}
+	}
+	for j := range rep.Rows {
+		r := &rep.Rows[j]
+		i := slices.IndexFunc(rep.Rows, func(x row) bool { return x.Name == r.Ref })
+		if i < 0 {
+			r.Ref = "" // not selected in this run: nothing to compare with
+			continue
+		}
+		r.ThroughputVsRef = ratio(r.ReqPerS, rep.Rows[i].ReqPerS)
+		r.CPUVsRef = ratio(r.CPUUsPerRq, rep.Rows[i].CPUUsPerRq)
 	}
 	return rep
 }
@@ -168,6 +182,8 @@ func (rep report) print(w io.Writer) {
 		}
 	}
 
+	rep.printRefs(w, width)
+
 	fmt.Fprintln(w)
 	for _, r := range rep.Rows {
 		fmt.Fprintf(w, "%s: %s\n", label(r), r.About)
@@ -177,6 +193,22 @@ func (rep report) print(w io.Writer) {
 	}
 	if rep.Rate == 0 {
 		fmt.Fprintln(w, "latency at max rate includes queueing; for SPEC's added-latency target use a fixed, unsaturated rate: go run ./bench -rate 2000")
+	}
+}
+
+// printRefs writes the comparison of each row that has a ref with that row.
+func (rep report) printRefs(w io.Writer, width int) {
+	header := false
+	for _, r := range rep.Rows {
+		if r.Ref == "" {
+			continue
+		}
+		if !header {
+			fmt.Fprintf(w, "\nvs own reference row (same run; SPEC: JWT within 5 %% of the API-key figure)\n")
+			fmt.Fprintf(w, "%-*s  %-20s  %11s  %11s\n", width, "target", "reference", "throughput", "CPU-µs/req")
+			header = true
+		}
+		fmt.Fprintf(w, "%-*s  %-20s  %10.3fx  %10.3fx\n", width, r.Name, r.Ref, r.ThroughputVsRef, r.CPUVsRef)
 	}
 }
 

@@ -25,15 +25,19 @@ func upstreamCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	return serve(ctx, newServer(*listen, upstreamHandler()))
+}
+
+// upstreamHandler answers every request 200 with upstreamBody.
+func upstreamHandler() http.Handler {
 	length := strconv.Itoa(len(upstreamBody))
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hd := w.Header()
 		hd["Content-Type"] = []string{"application/json"}
 		hd["Content-Length"] = []string{length}
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write(upstreamBody)
 	})
-	return serve(ctx, newServer(*listen, h))
 }
 
 // bareProxyCmd is `bench bareproxy --listen ADDR --upstream URL`: the reference of SPEC

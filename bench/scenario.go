@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"net/http"
+	"time"
 )
 
 // scenario is one row of the table: which proxy serves it, what request it gets and which
@@ -23,6 +24,14 @@ type scenario struct {
 	// path is requested on the proxy, with header.
 	path   string
 	header http.Header
+	// jwtAlg, when set (algHS256, algEdDSA), adds Authorization: Bearer with a token of
+	// that algorithm's bench issuer, minted at start from the run's keys (newJWTKeys).
+	// Every request sends the same token, so after the first the row measures the
+	// verified-token cache, not a signature check.
+	jwtAlg string
+	// ref names a row this one is judged against besides the baseline, e.g. the JWT rows
+	// against authgate-apikey (SPEC section 10: within 5 %).
+	ref string
 	// want is the status every response must have; others are counted and reported.
 	want int
 	// rejection marks a row that measures refusing a request, not serving it: it never
@@ -36,9 +45,9 @@ const baseline = "bare"
 // scenarios are measured in this order in every round, so each round alternates between
 // the bare proxy and authgate under the same conditions.
 //
-// To add a row (API-key auth with local or redis limits, JWT HS256 or EdDSA), append a
-// literal: its gateway text (a const like publicAndProtected, with the keys, issuers and
-// limits it needs), the path, the credential header, and want: 200.
+// To add a row (e.g. API-key auth with local or redis limits), append a literal: its
+// gateway text (a const like publicAndProtected, with the keys, issuers and limits it
+// needs), the path, the credential header (or jwtAlg), and want: 200.
 var scenarios = []scenario{
 	{
 		name:  baseline,
@@ -62,6 +71,24 @@ var scenarios = []scenario{
 		want:    http.StatusOK,
 	},
 	{
+		name:    "authgate-jwt-hs256",
+		about:   "authgate, JWT HS256 bearer (verified-token cache hit) + route scopes, memory store",
+		gateway: publicAndProtected,
+		path:    "/private",
+		jwtAlg:  algHS256,
+		want:    http.StatusOK,
+		ref:     "authgate-apikey",
+	},
+	{
+		name:    "authgate-jwt-eddsa",
+		about:   "authgate, JWT EdDSA bearer (verified-token cache hit) + route scopes, memory store",
+		gateway: publicAndProtected,
+		path:    "/private",
+		jwtAlg:  algEdDSA,
+		want:    http.StatusOK,
+		ref:     "authgate-apikey",
+	},
+	{
 		name:      "authgate-reject-401",
 		about:     "REJECTION COST: authgate, protected route, no credential: 401 before the upstream",
 		gateway:   publicAndProtected,
@@ -75,13 +102,26 @@ var scenarios = []scenario{
 // key of the benchmark's gateway only.
 const benchKey = "sk_live_t6sD8z2BHSAvcnHmYJlMAYmgE2gwAf2KFDvW"
 
-// publicAndProtected serves GET /bench to anyone and GET /private only with a credential.
+// publicAndProtected serves GET /bench to anyone and GET /private only with a credential
+// holding benchScope: the bootstrap admin key, or a bearer JWT of either bench issuer.
+// The API-key and JWT rows share this one process, so their figures compare like for
+// like. The issuers' keys come from the environment (jwtKeys.env).
 const publicAndProtected = `
 store: {type: memory}
 bootstrap: {admin_key: "` + benchKey + `"}
+jwt:
+  issuers:
+    - issuer: "` + issuerHS256 + `"
+      audiences: ["` + benchAudience + `"]
+      hmac_secret: "${` + envHMACSecret + `}"
+      algorithms: ["` + algHS256 + `"]
+    - issuer: "` + issuerEdDSA + `"
+      audiences: ["` + benchAudience + `"]
+      public_key_files: ["${` + envEdDSAKeyFile + `}"]
+      algorithms: ["` + algEdDSA + `"]
 routes:
   - {name: bench, match: ["GET /bench"], upstream: bench, public: true}
-  - {name: private, match: ["GET /private"], upstream: bench, scopes: ["bench:read"]}
+  - {name: private, match: ["GET /private"], upstream: bench, scopes: ["` + benchScope + `"]}
 `
 
 // gatewayConfig is a whole authgate configuration: the part every scenario shares, then
@@ -95,4 +135,22 @@ log: {level: info, access_log: false}
 upstreams:
   bench: {url: %q, timeout: 10s}
 %s`, listen, opsListen, upstreamURL, own)
+}
+
+// withCredential returns sc with its bearer token, when it has a jwtAlg, minted from k at
+// now for ttl and added to a copy of its header.
+func (sc scenario) withCredential(k *jwtKeys, now time.Time, ttl time.Duration) (scenario, error) {
+	if sc.jwtAlg == "" {
+		return sc, nil
+	}
+	tok, err := k.mint(sc.jwtAlg, now, ttl)
+	if err != nil {
+		return sc, fmt.Errorf("%s: %w", sc.name, err)
+	}
+	sc.header = sc.header.Clone()
+	if sc.header == nil {
+		sc.header = http.Header{}
+	}
+	sc.header.Set("Authorization", "Bearer "+tok)
+	return sc, nil
 }

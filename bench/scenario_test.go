@@ -2,6 +2,7 @@ package main
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -11,6 +12,10 @@ import (
 // TestScenarioConfigs checks every scenario's generated configuration the way authgate
 // will load it, so a broken row fails `go test` rather than `make bench`.
 func TestScenarioConfigs(t *testing.T) {
+	keys, err := newJWTKeys(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
 	seen := map[string]bool{}
 	for _, sc := range scenarios {
 		t.Run(sc.name, func(t *testing.T) {
@@ -24,11 +29,14 @@ func TestScenarioConfigs(t *testing.T) {
 			if http.StatusText(sc.want) == "" {
 				t.Errorf("want %d: not an HTTP status", sc.want)
 			}
+			if sc.ref != "" && !slices.ContainsFunc(scenarios, func(o scenario) bool { return o.name == sc.ref && o.name != sc.name }) {
+				t.Errorf("ref %q: no such other scenario", sc.ref)
+			}
 			if sc.gateway == "" {
 				return // the bare proxy
 			}
 			env := map[string]string{}
-			for _, kv := range sc.env {
+			for _, kv := range append(slices.Clone(sc.env), keys.env()...) {
 				k, v, _ := strings.Cut(kv, "=")
 				env[k] = v
 			}
