@@ -108,8 +108,13 @@ store:
   cache: {ttl: "${CACHE_TTL}", stale_ttl: 5m}
   on_store_error: "${ON_STORE_ERROR}"
 rate_limits:
-  mode: local
-  api_key: {requests: 1000000, per: 1m}
+  mode: "${RL_MODE:-local}"
+  api_key:
+    requests: ${RL_KEY:-1000000}
+    per: "${RL_PER:-1m}"
+  jwt:
+    requests: ${RL_JWT:-1000000}
+    per: "${RL_PER:-1m}"
 bootstrap:
   admin_key: "${ADMIN_KEY}"
   admin_email: "${ADMIN_EMAIL:-}"
@@ -122,6 +127,13 @@ routes:
     match: ["GET /api/v1/reports/{$}"]
     upstream: api
     scopes: ["reports:read"]
+  - name: reports-generate
+    match: ["POST /api/v1/reports/generate/{$}"]
+    upstream: api
+    scopes: ["reports:generate"]
+    rate_limit:
+      requests: ${RL_ROUTE:-1000000}
+      per: "${RL_PER:-1m}"
   - name: widgets
     match: ["GET /api/v1/widgets/{$}"]
     upstream: mixed

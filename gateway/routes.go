@@ -17,6 +17,7 @@ import (
 	"github.com/authgate/authgate/gateway/httperr"
 	"github.com/authgate/authgate/gateway/ipallow"
 	"github.com/authgate/authgate/gateway/proxy"
+	"github.com/authgate/authgate/gateway/ratelimit"
 	"github.com/authgate/authgate/gateway/reqinfo"
 	"github.com/authgate/authgate/policy"
 )
@@ -62,6 +63,7 @@ func (p *pipeline) routeHandler(rt *route, fwd http.Handler) http.Handler {
 		mws = append(mws,
 			p.authenticate,      // credential -> principal (and its allowed_ips), else 401/400/403/503
 			rt.checkEnvironment, // a test key needs an upstream with test_url
+			p.limit(rt),         // the credential's rate limit, else 429
 			rt.authorize,        // route scopes (any of scopes, all of scopes_all), else 403
 		)
 	}
@@ -310,6 +312,9 @@ func (p *pipeline) authenticate(next http.Handler) http.Handler {
 			return
 		}
 		info.Subject, info.KeyID, info.Scopes, info.Org, info.Env = pr.Subject, pr.KeyID, pr.Scopes, pr.Org, pr.Env
+		if pr.RateLimit != nil {
+			info.OwnLimit = ratelimit.Limit{Requests: pr.RateLimit.Requests, Per: pr.RateLimit.Per}
+		}
 		if len(pr.AllowedIPs) > 0 && !ipallow.Contains(pr.AllowedIPs, info.ClientIP) {
 			// The credential's own allowed_ips: right after authentication, before anything
 			// is spent on a request that may not come from here.

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 
 	"github.com/authgate/authgate/gateway/httperr"
+	"github.com/authgate/authgate/gateway/ratelimit"
 )
 
 // Info is the per-request record. It is created once per request by the outermost
@@ -27,6 +28,8 @@ type Info struct {
 	Env         string   // "live" or "test"
 	Scopes      []string // effective scopes, when authenticated
 	Org         string   // organisation of the user, when known
+	// OwnLimit is the credential's own rate limit (an API key's rate_limit); zero: none.
+	OwnLimit ratelimit.Limit
 	// KeepCredentials forwards Authorization and X-API-Key (route forward_credentials).
 	KeepCredentials bool
 	Reason          string // error code of a rejection, "" when forwarded
