@@ -268,19 +268,12 @@ func (rt *route) authorize(next http.Handler) http.Handler {
 		return next
 	}
 	need := strings.Join(append(slices.Clone(anyOf), allOf...), " ")
-	msg := "route " + rt.cfg.Name + " needs one of: " + strings.Join(anyOf, ", ")
-	if len(allOf) > 0 {
-		msg = "route " + rt.cfg.Name + " needs all of: " + strings.Join(allOf, ", ")
-		if len(anyOf) > 0 {
-			msg += "; and one of: " + strings.Join(anyOf, ", ")
-		}
-	}
+	msg := policy.Needs(rt.cfg.Name, anyOf, allOf)
 	refusal := &httperr.Error{Status: http.StatusForbidden, Code: "insufficient_scope", Msg: msg,
 		Header: http.Header{"Www-Authenticate": {`Bearer error="insufficient_scope", scope="` + need + `"`}}}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		info := reqinfo.From(r.Context())
-		okAny := len(anyOf) == 0 || slices.ContainsFunc(anyOf, func(s string) bool { return policy.Grants(info.Scopes, s) })
-		if !okAny || !policy.GrantsAll(info.Scopes, allOf) {
+		if !policy.Satisfies(info.Scopes, anyOf, allOf) {
 			info.Reject(w, refusal)
 			return
 		}

@@ -22,6 +22,8 @@ type Match struct {
 	Status int
 	// Allow lists the methods that would match, with Status 405.
 	Allow string
+	// Pattern is the pattern that matched, for explanations.
+	Pattern string
 }
 
 // Router matches requests to routes with net/http.ServeMux: its pattern syntax, its
@@ -96,12 +98,12 @@ func (rt *Router) Match(r *http.Request) Match {
 		mr.Host = CleanHost(r.Host)
 		r = &mr
 	}
-	h, _ := rt.mux.Handler(r)
+	h, pattern := rt.mux.Handler(r)
 	switch h := h.(type) {
 	case routeIndex:
-		return Match{Route: int(h)}
+		return Match{Route: int(h), Pattern: pattern}
 	case reservedPattern:
-		return Match{Route: -1, Reserved: string(h)}
+		return Match{Route: -1, Reserved: string(h), Pattern: pattern}
 	}
 	status, allow := Unmatched(h, r)
 	return Match{Route: -1, Status: status, Allow: allow}

@@ -59,7 +59,12 @@ func TestRouterMatch(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			r := httptest.NewRequest(tt.method, tt.path, nil)
 			r.Host = tt.host
-			if got := rt.Match(r); got != tt.want {
+			got := rt.Match(r)
+			if (got.Pattern == "") != (got.Route < 0 && got.Reserved == "") {
+				t.Errorf("Match(%s %s%s): pattern %q for %+v", tt.method, tt.host, tt.path, got.Pattern, got)
+			}
+			got.Pattern = "" // checked above; the cases name routes, not patterns
+			if got != tt.want {
 				t.Fatalf("Match(%s %s%s) = %+v, want %+v", tt.method, tt.host, tt.path, got, tt.want)
 			}
 		})

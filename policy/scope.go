@@ -32,3 +32,30 @@ func GrantsAll(scopes, want []string) bool {
 	}
 	return true
 }
+
+// Satisfies reports whether a credential holding scopes may use a route that needs any
+// one of anyOf (none: no requirement) and every one of allOf.
+func Satisfies(scopes, anyOf, allOf []string) bool {
+	okAny := len(anyOf) == 0
+	for _, s := range anyOf {
+		if Grants(scopes, s) {
+			okAny = true
+			break
+		}
+	}
+	return okAny && GrantsAll(scopes, allOf)
+}
+
+// Needs describes what route name needs, as refusals and explanations say it:
+// "route reports-read needs one of: reports:read".
+func Needs(name string, anyOf, allOf []string) string {
+	switch {
+	case len(anyOf) == 0 && len(allOf) == 0:
+		return "route " + name + " needs any valid credential"
+	case len(allOf) == 0:
+		return "route " + name + " needs one of: " + strings.Join(anyOf, ", ")
+	case len(anyOf) == 0:
+		return "route " + name + " needs all of: " + strings.Join(allOf, ", ")
+	}
+	return "route " + name + " needs all of: " + strings.Join(allOf, ", ") + "; and one of: " + strings.Join(anyOf, ", ")
+}
