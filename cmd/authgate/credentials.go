@@ -16,8 +16,17 @@ import (
 )
 
 // credentials is what `authgate token set` and `authgate login` save for remote commands.
+// A file written by `token set` has Token only; one written by login has every field.
 type credentials struct {
+	// Token is the credential remote commands send: an API key, or login's access token.
 	Token string `json:"token"`
+	// Refresh is login's refresh token: remote commands renew Token with it once when the
+	// gateway at Addr answers expired_token.
+	Refresh string `json:"refresh,omitempty"`
+	// Email is the user who logged in (the default of the next login's --email).
+	Email string `json:"email,omitempty"`
+	// Addr is the gateway that issued the tokens; the refresh token is sent nowhere else.
+	Addr string `json:"addr,omitempty"`
 }
 
 // credentialsPath is $XDG_CONFIG_HOME/authgate/credentials.json, else

@@ -6,13 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/authgate/authgate/gateway/admin"
 	"io"
-	"io/fs"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/authgate/authgate/gateway/admin"
 )
 
 // remoteTimeout bounds one management call, connection included.
@@ -34,51 +34,26 @@ func openBackend(ctx context.Context, kf keysFlags, set map[string]bool, getenv 
 		d.warn = func(format string, args ...any) { fmt.Fprintf(stderr, format, args...) }
 		return d, nil
 	}
-	addr := kf.addr
-	if addr == "" {
-		addr = getenv("AUTHGATE_ADDR")
+	path, saved, err := loadSaved(getenv)
+	if err != nil {
+		return nil, err
 	}
-	if addr == "" {
-		addr = "http://localhost:8080"
+	addr, err := resolveAddr("keys", kf.addr, getenv, saved)
+	if err != nil {
+		return nil, err
 	}
-	if !strings.Contains(addr, "://") {
-		addr = "http://" + addr
-	}
-	u, err := url.Parse(addr)
-	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-		return nil, fmt.Errorf("keys: --addr %q: want a URL such as http://localhost:8080", addr)
-	}
-	tok, err := remoteToken(kf.token, getenv)
+	// The session sends the credential, and renews a saved login once when its access
+	// token has expired.
+	s, err := openSession("keys", kf.token, getenv, path, saved, addr, kf.prefix,
+		func(format string, args ...any) { fmt.Fprintf(stderr, format, args...) })
 	if err != nil {
 		return nil, err
 	}
 	return &remoteKeys{
 		base:   strings.TrimRight(addr, "/") + "/" + strings.Trim(kf.prefix, "/") + "/api-keys/",
-		token:  tok,
-		client: &http.Client{Timeout: remoteTimeout},
+		token:  s.current(),
+		client: &http.Client{Timeout: remoteTimeout, Transport: s},
 	}, nil
-}
-
-// remoteToken is --token, else $AUTHGATE_TOKEN, else the saved credential.
-func remoteToken(flagTok string, getenv func(string) string) (string, error) {
-	if flagTok != "" {
-		return flagTok, nil
-	}
-	if t := getenv("AUTHGATE_TOKEN"); t != "" {
-		return t, nil
-	}
-	path, err := credentialsPath(getenv)
-	if err == nil {
-		var c credentials
-		c, err = loadCredentials(path)
-		if err == nil && c.Token != "" {
-			return c.Token, nil
-		}
-	}
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return "", err
-	}
-	return "", errors.New("keys: no credential: pass --token, set AUTHGATE_TOKEN, or save one with `authgate token set <key>`")
 }
 
 // authorization is the header value for tok: "Token <key>" for an API key, else

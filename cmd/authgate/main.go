@@ -1,21 +1,32 @@
-// Command authgate is the gateway binary: serve, config validate, version.
+// Command authgate is the gateway binary: serve, config validate, keys, users, login,
+// version.
 package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "authgate:", err)
+	if err := runIO(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
 		stop()
+		var es exitStatus
+		if errors.As(err, &es) {
+			os.Exit(int(es)) // the command said all it had to say
+		}
+		fmt.Fprintln(os.Stderr, "authgate:", err)
+		var ue usageError
+		if errors.As(err, &ue) {
+			os.Exit(2)
+		}
 		os.Exit(1)
 	}
 }
@@ -33,14 +44,31 @@ commands:
                            see authgate keys help
   keys generate [--env live|test] [--prefix sk]
                            print a new well-formed API key; touches nothing
+  policy explain [--config F] "METHOD /path" [--scopes a,b] [--role r]
+                           whether the route policy lets such a request through, and
+                           why (exit 0 allow, 1 deny)
+  users create|list|show|set-role|disable|enable|delete|reset-mfa ... [--json]
+                           manage users (admins only), through the API or --config;
+                           see authgate users help
+  login --email E [--addr URL] [--password-stdin] [--totp CODE]
+                           log in to the built-in issuer; save the access and refresh
+                           tokens for the remote commands
+  logout                   end the saved login session and forget its tokens
   token set <credential>   save the credential remote commands send
   token remove             delete the saved credential
   version                  print the version
 `
 
-// run executes one command. It takes the process's resources as arguments so tests can
-// call it.
+// run executes one command with an empty standard input (no terminal): what tests of
+// commands that never read it use.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	return runIO(ctx, args, getenv, strings.NewReader(""), stdout, stderr)
+}
+
+// runIO executes one command. It takes the process's resources as arguments so tests can
+// call it; stdin is read by login and users create (passwords), and prompted on when it
+// is a terminal.
+func runIO(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("no command")
@@ -56,8 +84,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return validateCmd(args[2:], getenv, stdout, stderr)
 	case "keys":
 		return keysCmd(ctx, args[1:], getenv, stdout, stderr)
+	case "policy":
+		return policyCmd(args[1:], getenv, stdout, stderr)
 	case "token":
 		return tokenCmd(args[1:], getenv, stdout, stderr)
+	case "users":
+		return usersCmd(ctx, args[1:], getenv, newPrompter(stdin, stderr), stdout, stderr)
+	case "login":
+		return loginCmd(ctx, args[1:], getenv, newPrompter(stdin, stderr), stdout, stderr)
+	case "logout":
+		return logoutCmd(ctx, args[1:], getenv, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "authgate", version())
 		return nil

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestPolicyExplainBinary runs `authgate policy explain` as a user does, on the embedded
+// example policy and on a file, and checks the explanation and the exit status: 0 allow,
+// 1 deny, 2 usage or configuration error.
+func TestPolicyExplainBinary(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "gateway.yaml")
+	writeConfig(t, file, `upstreams:
+  api: {url: "http://127.0.0.1:9000"}
+policy:
+  roles:
+    auditor: ["reports:read", "exports:read"]
+routes:
+  - name: exports
+    match: ["GET /exports/{id}/{$}"]
+    upstream: api
+    scopes_all: ["reports:read", "exports:read"]
+`)
+	tests := []struct {
+		name   string
+		args   []string
+		status int
+		stdout []string // lines that must appear
+		stderr string
+	}{
+		{"allowed by a scope", []string{"GET /api/v1/reports/7/", "--scopes", "reports:read"}, 0,
+			[]string{"route:    reports-read (pattern GET /api/v1/reports/{id}/{$})", "needs:    route reports-read needs one of: reports:read",
+				"decision: ALLOW: reports:read grants reports:read"}, ""},
+		{"allowed by a wildcard", []string{"--scopes", "*:read", "GET /api/v1/reports/"}, 0,
+			[]string{"decision: ALLOW: *:read grants reports:read"}, ""},
+		{"refused for a role", []string{"POST /api/v1/reports//generate/", "--role", "viewer"}, 1,
+			[]string{"path:     /api/v1/reports/generate/ (cleaned)", "route:    reports-generate (pattern POST /api/v1/reports/generate/{$})",
+				"scopes:   reports:read dashboards:read goals:read usage:read keys:manage",
+				"decision: DENY 403 insufficient_scope: none of reports:read, dashboards:read, goals:read, usage:read, keys:manage grants one of: reports:generate"}, ""},
+		{"allowed for a role", []string{"POST /api/v1/reports/generate/", "--role", "member"}, 0,
+			[]string{"decision: ALLOW: reports:* grants reports:generate"}, ""},
+		{"public", []string{"GET /health"}, 0, []string{"decision: ALLOW: public route", "scopes:   (none)"}, ""},
+		{"no route", []string{"GET /nowhere"}, 1, []string{"route:    none", "decision: DENY 404 no_route: no route matches"}, ""},
+		{"path trick", []string{"GET /api/v1/reports/..;/generate/", "--scopes", "*"}, 1, []string{"decision: DENY 400 malformed_request"}, ""},
+		{"wrong method", []string{"DELETE /health"}, 1, []string{"decision: DENY 405 method_not_allowed: a route matches this path for GET, HEAD only"}, ""},
+		{"gateway's own path", []string{"POST /api/auth/api-keys/"}, 1, []string{"route:    authgate", "decision: NOT A ROUTE"}, ""},
+		{"scopes_all from a file", []string{"--config", file, "GET /exports/9/", "--role", "auditor"}, 0,
+			[]string{"needs:    route exports needs all of: reports:read, exports:read", "decision: ALLOW: reports:read grants reports:read; exports:read grants exports:read"}, ""},
+		{"scopes_all missing one", []string{"--config", file, "GET /exports/9/", "--scopes", "reports:read"}, 1,
+			[]string{"decision: DENY 403 insufficient_scope: missing exports:read"}, ""},
+		{"unknown role", []string{"GET /health", "--role", "root"}, 2, nil, `unknown role "root"`},
+		{"no request", []string{"--scopes", "a"}, 2, nil, "want one request"},
+		{"request without a path", []string{"GET"}, 2, nil, `want "METHOD /path"`},
+		{"bad config", []string{"--config", filepath.Join(dir, "missing.yaml"), "GET /"}, 2, nil, "no such file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := exec.Command(binPath, append([]string{"policy", "explain"}, tt.args...)...)
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			err := cmd.Run()
+			status := 0
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				status = ee.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if status != tt.status {
+				t.Errorf("exit status %d, want %d\nstdout:\n%s\nstderr:\n%s", status, tt.status, stdout.String(), stderr.String())
+			}
+			for _, line := range tt.stdout {
+				if !strings.Contains(stdout.String(), line+"\n") && !strings.Contains(stdout.String(), line) {
+					t.Errorf("stdout lacks %q:\n%s", line, stdout.String())
+				}
+			}
+			if !strings.Contains(stderr.String(), tt.stderr) {
+				t.Errorf("stderr lacks %q:\n%s", tt.stderr, stderr.String())
+			}
+			if tt.status == 1 && strings.Contains(stderr.String(), "exit status") {
+				t.Errorf("a refusal printed an error: %s", stderr.String())
+			}
+		})
+	}
+}
