@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
 	"syscall"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"github.com/authgate/authgate/gateway"
 	"github.com/authgate/authgate/gateway/apikey"
 	"github.com/authgate/authgate/gateway/demoupstream"
+	"github.com/authgate/authgate/gateway/randid"
 )
 
 func serveCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -45,6 +47,20 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 			return err
 		}
 		cfg.Bootstrap.AdminKey = config.Secret(demoKey)
+	}
+	demoEmail, demoPassword := "", ""
+	if *demo != "" && *path == "" && !cfg.Issuer.Enabled && cfg.Bootstrap.AdminEmail == "" {
+		// `make run` (the embedded config): the built-in issuer too, with a signing key and an admin user that
+		// live as long as this process, so login and JWTs can be tried at once.
+		dir, err := os.MkdirTemp("", "authgate-demo-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		demoEmail, demoPassword = "admin@example.com", randid.New("", 16)
+		cfg.Issuer.Enabled = true
+		cfg.Issuer.SigningKeyFile = filepath.Join(dir, "signing-key.pem")
+		cfg.Bootstrap.AdminEmail, cfg.Bootstrap.AdminPassword = demoEmail, config.Secret(demoPassword)
 	}
 	// go-redis logs reconnect attempts through a process-wide logger; route it to ours so
 	// every line is JSON. This is the one global the binary sets, and only here in main's run.
@@ -100,6 +116,11 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 			fmt.Fprintf(stderr, "  curl -i -H 'X-API-Key: %s' %s/api/v1/reports/\n", demoKey, base)
 			fmt.Fprintf(stderr, "  curl -s -H 'X-API-Key: %s' -d '{\"name\":\"first\",\"scopes\":[\"reports:read\"]}' %s%s/api-keys/\n",
 				demoKey, base, cfg.AuthAPI.Prefix)
+		}
+		if demoEmail != "" {
+			fmt.Fprintf(stderr, "\nadmin user (this run only): %s, password %s\n\n", demoEmail, demoPassword)
+			fmt.Fprintf(stderr, "  curl -s -d '{\"email\":\"%s\",\"password\":\"%s\"}' %s%s/login/\n", demoEmail, demoPassword, base, cfg.AuthAPI.Prefix)
+			fmt.Fprintf(stderr, "  curl -i -H \"Authorization: Bearer $ACCESS\" %s/api/v1/reports/    # ACCESS: the login answer's \"access\"\n", base)
 		}
 		fmt.Fprintln(stderr)
 	}

@@ -1,0 +1,86 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// TestMakeRunDemo runs `authgate serve --demo-upstream` on the embedded config, as `make
+// run` does, and runs the curl lines it prints, as printed: the public route, the admin
+// key on a protected route and the management API, and the admin user's login and bearer
+// token.
+func TestMakeRunDemo(t *testing.T) {
+	curl, err := exec.LookPath("curl")
+	if err != nil {
+		t.Skip("curl is not installed: the printed lines cannot be run as printed")
+	}
+	addrs := freeAddrs(t, 3)
+	cmd := exec.Command(binPath, "serve", "--demo-upstream", addrs[2])
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "TMPDIR=" + t.TempDir(),
+		"AUTHGATE_LISTEN=" + addrs[0], "AUTHGATE_OPS_LISTEN=" + addrs[1], "AUTHGATE_UPSTREAM=http://" + addrs[2]}
+	stderr, stdout := &lineLog{}, &lineLog{}
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("stderr:\n%s\nstdout:\n%s", strings.Join(stderr.all(), "\n"), strings.Join(stdout.all(), "\n"))
+		}
+	})
+	eventually(t, "the demo instructions", func() bool {
+		return strings.Contains(strings.Join(stderr.all(), "\n"), "admin user (this run only)")
+	})
+	var lines []string
+	for _, l := range stderr.all() {
+		if c, ok := strings.CutPrefix(strings.TrimSpace(l), "curl "); ok {
+			lines = append(lines, c)
+		}
+	}
+	if len(lines) != 6 {
+		t.Fatalf("printed %d curl lines, want 6: %q", len(lines), lines)
+	}
+	status := regexp.MustCompile(`HTTP/1\.1 (\d+)`)
+	run := func(line string, env ...string) string {
+		t.Helper()
+		line, _, _ = strings.Cut(line, "    #") // the comment after a line
+		c := exec.Command("sh", "-c", curl+" --max-time 10 "+line)
+		c.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
+		out, err := c.Output()
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			t.Fatalf("curl %s: %v: %s", line, err, ee.Stderr)
+		}
+		return string(out)
+	}
+	want := func(out string, code string) {
+		t.Helper()
+		if m := status.FindStringSubmatch(out); m == nil || m[1] != code {
+			t.Errorf("want HTTP %s, got:\n%s", code, out)
+		}
+	}
+	want(run(lines[0]), "200")                                          // public route
+	want(run(lines[1]), "401")                                          // no credential
+	want(run(lines[2]), "200")                                          // admin key
+	if out := run(lines[3]); !strings.Contains(out, `"key":"sk_live_`) { // a key created
+		t.Errorf("key creation printed:\n%s", out)
+	}
+	var login struct {
+		Access string `json:"access"`
+	}
+	if out := run(lines[4]); json.Unmarshal([]byte(out), &login) != nil || login.Access == "" {
+		t.Fatalf("login printed:\n%s", out)
+	}
+	out := run(lines[5], "ACCESS="+login.Access)
+	want(out, "200")
+	if !strings.Contains(out, "Ratelimit-Policy") && !strings.Contains(strings.ToLower(out), "ratelimit-policy") {
+		t.Errorf("no rate limit headers on a limited route:\n%s", out)
+	}
+}
