@@ -66,9 +66,9 @@ func TestMakeRunDemo(t *testing.T) {
 			t.Errorf("want HTTP %s, got:\n%s", code, out)
 		}
 	}
-	want(run(lines[0]), "200")                                          // public route
-	want(run(lines[1]), "401")                                          // no credential
-	want(run(lines[2]), "200")                                          // admin key
+	want(run(lines[0]), "200")                                           // public route
+	want(run(lines[1]), "401")                                           // no credential
+	want(run(lines[2]), "200")                                           // admin key
 	if out := run(lines[3]); !strings.Contains(out, `"key":"sk_live_`) { // a key created
 		t.Errorf("key creation printed:\n%s", out)
 	}
