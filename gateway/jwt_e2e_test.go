@@ -120,4 +120,7 @@ routes:
 		})
 	}
 	assertNoRequests(t, api)
+	if v := metricValue(t, h.reg, "authgate_jwks_refresh_total", map[string]string{"issuer": "https://ed.example.com/", "result": "success"}); v < 1 {
+		t.Errorf("authgate_jwks_refresh_total{success} = %v, want at least the fetch at start", v)
+	}
 }
