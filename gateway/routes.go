@@ -304,7 +304,7 @@ func (p *pipeline) authenticate(next http.Handler) http.Handler {
 			info.Reject(w, err)
 			return
 		}
-		info.Subject, info.KeyID, info.Scopes, info.Org, info.Env = pr.Subject, pr.KeyID, pr.Scopes, pr.Org, pr.Env
+		info.Subject, info.Issuer, info.KeyID, info.Scopes, info.Org, info.Env = pr.Subject, pr.Issuer, pr.KeyID, pr.Scopes, pr.Org, pr.Env
 		if pr.RateLimit != nil {
 			info.OwnLimit = ratelimit.Limit{Requests: pr.RateLimit.Requests, Per: pr.RateLimit.Per}
 		}

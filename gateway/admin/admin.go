@@ -138,7 +138,14 @@ type caller struct {
 
 func callerOf(r *http.Request) caller {
 	info := reqinfo.From(r.Context())
-	return caller{subject: info.Subject, keyID: info.KeyID, scopes: info.Scopes}
+	subject := info.Subject
+	if info.Issuer != "" {
+		// Another issuer's sub is not one of our users, even when it looks like one: an
+		// IdP token with sub "usr_…" must not manage that user's keys or act as them.
+		// Its keys are owned by "<iss>|<sub>".
+		subject = info.Issuer + "|" + info.Subject
+	}
+	return caller{subject: subject, keyID: info.KeyID, scopes: info.Scopes}
 }
 
 // admin: "admin" (or "*") manages every key, admin keys and users.

@@ -19,6 +19,7 @@ import (
 	"github.com/authgate/authgate/gateway/apikey"
 	"github.com/authgate/authgate/gateway/audit"
 	"github.com/authgate/authgate/gateway/reqinfo"
+	"github.com/authgate/authgate/gateway/user"
 )
 
 // flakyStore is a memory store that fails every call while down is set.
@@ -259,5 +260,43 @@ func TestInvalidInput(t *testing.T) {
 	}
 	if w := f.do(t, "GET", "/api/auth/nothing/", "", "root", "*"); w.Code != http.StatusNotFound || errorCode(t, w) != "not_found" {
 		t.Errorf("unknown call: got %d %s, want 404 not_found", w.Code, w.Body)
+	}
+}
+
+// TestExternalSubjectIsNotAUser: a token of another issuer whose sub looks like one of
+// our user ids does not see, change or create keys as that user.
+func TestExternalSubjectIsNotAUser(t *testing.T) {
+	f := newFixture(t)
+	victim := user.NewID()
+	// The victim's personal key, created as the victim.
+	w := f.do(t, "POST", "/api/auth/api-keys/", `{"name":"mine","scopes":["reports:read"]}`, victim, "keys:manage", "reports:read")
+	if w.Code != http.StatusCreated {
+		t.Fatalf("create as victim: %d %s", w.Code, w.Body)
+	}
+	var k struct {
+		ID string `json:"id"`
+	}
+	_ = json.Unmarshal(w.Body.Bytes(), &k)
+	as := func(method, path, body string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest(method, path, strings.NewReader(body))
+		ctx, info := reqinfo.New(r.Context())
+		info.ID, info.Subject, info.Issuer, info.Scopes = "rid", victim, "https://idp.example.com/", []string{"keys:manage", "reports:read"}
+		w := httptest.NewRecorder()
+		f.api.ServeHTTP(w, r.WithContext(ctx))
+		return w
+	}
+	if w := as("GET", "/api/auth/api-keys/"+k.ID+"/", ""); w.Code != http.StatusNotFound {
+		t.Errorf("external token read the victim's key: %d %s", w.Code, w.Body)
+	}
+	if w := as("DELETE", "/api/auth/api-keys/"+k.ID+"/", ""); w.Code != http.StatusNotFound {
+		t.Errorf("external token revoked the victim's key: %d %s", w.Code, w.Body)
+	}
+	w = as("GET", "/api/auth/api-keys/", "")
+	if w.Code != http.StatusOK || strings.Contains(w.Body.String(), k.ID) {
+		t.Errorf("external token listed the victim's key: %d %s", w.Code, w.Body)
+	}
+	w = as("POST", "/api/auth/api-keys/", `{"name":"theirs"}`)
+	if w.Code != http.StatusCreated || !strings.Contains(w.Body.String(), `"created_by":"https://idp.example.com/|`+victim+`"`) {
+		t.Errorf("external token's key: %d %s", w.Code, w.Body)
 	}
 }

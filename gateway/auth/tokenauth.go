@@ -139,7 +139,11 @@ func (a *TokenAuthenticator) Authenticate(ctx context.Context, c Credential) (Pr
 	if ct.Owner != nil && ct.Owner.Disabled {
 		return Principal{}, tokenError("invalid_token", "the token's user is disabled", nil)
 	}
-	return Principal{Subject: ct.Claims.Subject, Org: ct.Claims.Org, Env: "live", Scopes: a.scopes(ct)}, nil
+	p := Principal{Subject: ct.Claims.Subject, Org: ct.Claims.Org, Env: "live", Scopes: a.scopes(ct)}
+	if ct.Owner == nil {
+		p.Issuer = ct.Claims.Issuer
+	}
+	return p, nil
 }
 
 // builtinState reads what a built-in token depends on: revocation and its user.

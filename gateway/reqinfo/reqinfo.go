@@ -24,6 +24,9 @@ type Info struct {
 	Upstream    string   // upstream name, once chosen
 	Auth        string   // "jwt", "api_key" or "" (none)
 	Subject     string   // user id, when authenticated
+	// Issuer is the iss of an external issuer's token: its Subject is that issuer's, not
+	// one of the gateway's users. "" for API keys and built-in tokens.
+	Issuer string
 	KeyID       string   // API key id, when authenticated by key
 	Env         string   // "live" or "test"
 	Scopes      []string // effective scopes, when authenticated
