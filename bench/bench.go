@@ -107,6 +107,8 @@ type target struct {
 	scenario
 	proc *proc
 	url  string
+	// redis is the run's redis-server for a redis row, measured with proc; else nil.
+	redis *redisServer
 }
 
 // runBench starts the processes, loads each target in alternating rounds and reports.
@@ -142,12 +144,20 @@ func runBench(ctx context.Context, o options, stdout, stderr io.Writer) (err err
 	if err != nil {
 		return err
 	}
-	targets, err := startTargets(ctx, ps, tmp, authgate, o.scenarios, keys, tokenTTL(o, len(o.scenarios)))
+	rs, names, err := redisFor(ctx, ps, tmp, o.scenarios, findRedisServer, logf)
+	if err != nil {
+		return err
+	}
+	if rs != nil {
+		defer rs.Close()
+	}
+	o.scenarios = names
+	targets, err := startTargets(ctx, ps, tmp, authgate, o.scenarios, keys, tokenTTL(o, len(o.scenarios)), rs)
 	if err != nil {
 		return err
 	}
 	for _, t := range targets {
-		if err := probe(ctx, t); err != nil {
+		if err := probe(ctx, t, 10*time.Second); err != nil {
 			return err
 		}
 	}
@@ -172,8 +182,8 @@ func runBench(ctx context.Context, o options, stdout, stderr io.Writer) (err err
 			}
 			rr.Round = r + 1
 			results[i] = append(results[i], rr)
-			logf("round %d/%d %-20s %9.0f req/s  p50 %-9s p99 %-9s %6.1f CPU-µs/req%s",
-				r+1, o.rounds, t.name, rr.RPS, fmtDur(rr.P50), fmtDur(rr.P99), rr.CPUPerReq, rr.problems(t.want))
+			logf("round %d/%d %-21s %9.0f req/s  p50 %-9s p99 %-9s %6.1f CPU-µs/req%s%s",
+				r+1, o.rounds, t.name, rr.RPS, fmtDur(rr.P50), fmtDur(rr.P99), rr.CPUPerReq, rr.redisNote(), rr.problems(t.want))
 		}
 	}
 
@@ -190,10 +200,46 @@ func runBench(ctx context.Context, o options, stdout, stderr io.Writer) (err err
 	return nil
 }
 
+// redisRows returns those of names whose scenario needs a redis-server.
+func redisRows(names []string) []string {
+	var out []string
+	for _, sc := range scenarios {
+		if sc.redis && slices.Contains(names, sc.name) {
+			out = append(out, sc.name)
+		}
+	}
+	return out
+}
+
+// redisFor starts the run's redis-server when names hold a redis row, with the binary
+// find returns. Without one installed it skips those rows, loudly, and returns the other
+// names: a machine without Redis still measures everything else.
+func redisFor(ctx context.Context, ps *procs, dir string, names []string, find func() (string, error), logf func(string, ...any)) (*redisServer, []string, error) {
+	rows := redisRows(names)
+	if len(rows) == 0 {
+		return nil, names, nil
+	}
+	bin, err := find()
+	if errors.Is(err, errNoRedisServer) {
+		logf("!!! SKIPPING %s: %v; install it (apt-get install -y redis-server) to measure mode: redis limits",
+			strings.Join(rows, ", "), err)
+		return nil, slices.DeleteFunc(slices.Clone(names), func(n string) bool { return slices.Contains(rows, n) }), nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	logf("starting redis-server for %s", strings.Join(rows, ", "))
+	rs, err := startRedis(ctx, ps, dir, bin, 10*time.Second)
+	if err != nil {
+		return nil, nil, err
+	}
+	return rs, names, nil
+}
+
 // startTargets starts the upstream, then the process behind each scenario: the bare proxy,
-// or one authgate per distinct configuration, which gets keys' environment. JWT rows get
-// their tokens, minted from keys and valid for ttl.
-func startTargets(ctx context.Context, ps *procs, dir, authgate string, names []string, keys *jwtKeys, ttl time.Duration) ([]target, error) {
+// or one authgate per distinct configuration, which gets keys' environment and, for a
+// redis row, rs's address. JWT rows get their tokens, minted from keys and valid for ttl.
+func startTargets(ctx context.Context, ps *procs, dir, authgate string, names []string, keys *jwtKeys, ttl time.Duration, rs *redisServer) ([]target, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("own executable: %w", err)
@@ -224,8 +270,16 @@ func startTargets(ctx context.Context, ps *procs, dir, authgate string, names []
 		if err != nil {
 			return nil, err
 		}
+		var redis *redisServer
+		env := keys.env()
+		if sc.redis {
+			if rs == nil {
+				return nil, fmt.Errorf("%s: needs a redis-server, none started", sc.name)
+			}
+			redis, env = rs, append(env, rs.env()...)
+		}
 		if t, ok := byConfig[sc.gateway]; ok {
-			targets = append(targets, target{scenario: sc, proc: t.proc, url: t.url + sc.path})
+			targets = append(targets, target{scenario: sc, proc: t.proc, url: t.url + sc.path, redis: redis})
 			continue
 		}
 		addr, err := freeAddr()
@@ -241,12 +295,12 @@ func startTargets(ctx context.Context, ps *procs, dir, authgate string, names []
 			}
 		} else {
 			gateways++
-			p, err = startAuthgate(ctx, ps, dir, authgate, fmt.Sprintf("authgate-%d", gateways), addr, upURL, sc, keys.env(), readyIn)
+			p, err = startAuthgate(ctx, ps, dir, authgate, fmt.Sprintf("authgate-%d", gateways), addr, upURL, sc, env, readyIn)
 		}
 		if err != nil {
 			return nil, err
 		}
-		t := target{scenario: sc, proc: p, url: "http://" + addr}
+		t := target{scenario: sc, proc: p, url: "http://" + addr, redis: redis}
 		byConfig[sc.gateway] = t
 		t.url += sc.path
 		targets = append(targets, t)
@@ -272,11 +326,34 @@ func startAuthgate(ctx context.Context, ps *procs, dir, bin, name, addr, upURL s
 	return p, waitReady(ctx, p, "http://"+opsAddr+"/readyz", http.StatusOK, readyIn)
 }
 
-// probe sends one request of t and checks its status, so a misconfigured scenario (a 404
-// where a 200 was meant) fails before any load rather than producing a fast, wrong row.
-func probe(ctx context.Context, t target) error {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+// probe sends requests of t until one gets t's status, for at most within, so a
+// misconfigured scenario (a 404 where a 200 was meant) fails before any load rather than
+// producing a fast, wrong row. It retries because with a Redis store authgate registers
+// the bootstrap key in the background, after /readyz.
+func probe(ctx context.Context, t target, within time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, within)
 	defer cancel()
+	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		err := probeOnce(ctx, client, t)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			if cerr := context.Cause(ctx); errors.Is(cerr, context.Canceled) {
+				return cerr
+			}
+			return t.proc.failure(fmt.Sprintf("probe (for %s)", within), err)
+		case <-tick.C:
+		}
+	}
+}
+
+// probeOnce sends one request of t and checks its status.
+func probeOnce(ctx context.Context, client *http.Client, t target) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.url, nil)
 	if err != nil {
 		return fmt.Errorf("%s: %w", t.name, err)
@@ -284,23 +361,23 @@ func probe(ctx context.Context, t target) error {
 	for k, vs := range t.header {
 		req.Header[k] = vs
 	}
-	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	resp, err := client.Do(req)
 	if err != nil {
-		return t.proc.failure("probe", err)
+		return err
 	}
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	_ = resp.Body.Close()
 	if resp.StatusCode != t.want {
-		return t.proc.failure("probe", fmt.Errorf("GET %s: status %d, want %d: %s", t.url, resp.StatusCode, t.want, strings.TrimSpace(string(body))))
+		return fmt.Errorf("GET %s: status %d, want %d: %s", t.url, resp.StatusCode, t.want, strings.TrimSpace(string(body)))
 	}
 	return nil
 }
 
-// measure runs one round on t and charges the CPU its process used to the requests done.
+// measure runs one round on t and charges the CPU its process used to the requests done;
+// for a redis row, also the redis-server's CPU and the commands it ran.
 func measure(ctx context.Context, ld loader, l load, t target) (roundResult, error) {
 	l.URL, l.Header = t.url, t.header
-	cpu0, err := procCPU(t.proc.pid())
+	before, err := t.counters(ctx)
 	if err != nil {
 		return roundResult{}, err
 	}
@@ -308,7 +385,7 @@ func measure(ctx context.Context, ld loader, l load, t target) (roundResult, err
 	if err != nil {
 		return roundResult{}, err
 	}
-	cpu1, err := procCPU(t.proc.pid())
+	after, err := t.counters(ctx)
 	if err != nil {
 		return roundResult{}, err
 	}
@@ -317,10 +394,54 @@ func measure(ctx context.Context, ld loader, l load, t target) (roundResult, err
 	}
 	rr := roundResult{
 		Requests: res.Requests, RPS: res.RPS, P50: res.P50, P99: res.P99,
-		CPU: cpu1 - cpu0, Errors: res.Errors, NotWanted: res.NotWanted,
+		CPU: after.cpu - before.cpu, Errors: res.Errors, NotWanted: res.NotWanted,
+	}
+	if t.redis != nil {
+		if dead, err := t.redis.proc.exited(); dead {
+			return roundResult{}, t.redis.proc.failure("died during the round", err)
+		}
+		// The second INFO counts the first: that one is the benchmark's, not authgate's.
+		rr.Redis = &redisRound{
+			CPU:      after.redisCPU - before.redisCPU,
+			Commands: after.redis.commands - before.redis.commands - 1,
+			Scripts:  after.redis.scripts - before.redis.scripts,
+		}
 	}
 	if res.Requests > 0 {
-		rr.CPUPerReq = rr.CPU.Seconds() * 1e6 / float64(res.Requests)
+		n := float64(res.Requests)
+		rr.CPUPerReq = rr.CPU.Seconds() * 1e6 / n
+		if rr.Redis != nil {
+			rr.Redis.CPUPerReq = rr.Redis.CPU.Seconds() * 1e6 / n
+			rr.Redis.CommandsPerReq = float64(rr.Redis.Commands) / n
+			rr.Redis.ScriptsPerReq = float64(rr.Redis.Scripts) / n
+		}
 	}
 	return rr, nil
+}
+
+// counters are the cumulative figures measure takes before and after a round.
+type counters struct {
+	cpu      time.Duration // the proxy's
+	redisCPU time.Duration // the redis-server's, for a redis row
+	redis    redisStats    // the redis-server's commands, for a redis row
+}
+
+// counters reads t's process CPU and, for a redis row, its redis-server's CPU and
+// command count.
+func (t target) counters(ctx context.Context) (counters, error) {
+	var c counters
+	var err error
+	if c.cpu, err = procCPU(t.proc.pid()); err != nil {
+		return c, err
+	}
+	if t.redis == nil {
+		return c, nil
+	}
+	if c.redisCPU, err = procCPU(t.redis.proc.pid()); err != nil {
+		return c, err
+	}
+	if c.redis, err = t.redis.stats(ctx); err != nil {
+		return c, err
+	}
+	return c, nil
 }

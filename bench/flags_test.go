@@ -14,7 +14,7 @@ func TestParseFlags(t *testing.T) {
 		want    []string // scenarios
 		wantErr bool
 	}{
-		{name: "defaults run every row", args: nil, want: []string{"bare", "authgate-public", "authgate-apikey", "authgate-jwt-hs256", "authgate-jwt-eddsa", "authgate-reject-401"}},
+		{name: "defaults run every row", args: nil, want: []string{"bare", "authgate-public", "authgate-apikey", "authgate-jwt-hs256", "authgate-jwt-eddsa", "authgate-apikey-redis", "authgate-reject-401"}},
 		{name: "baseline is always run", args: []string{"-scenarios", "authgate-public"}, want: []string{"bare", "authgate-public"}},
 		{name: "duplicates and blanks ignored", args: []string{"-scenarios", "bare,,authgate-public,bare"}, want: []string{"bare", "authgate-public"}},
 		{name: "unknown scenario", args: []string{"-scenarios", "nope"}, wantErr: true},

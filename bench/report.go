@@ -22,6 +22,25 @@ type roundResult struct {
 	CPUPerReq float64       // CPU-µs per completed request
 	Errors    int64
 	NotWanted int64
+	Redis     *redisRound // the redis-server's share, for a redis row; else nil
+}
+
+// redisRound is what the run's redis-server did during one round of a redis row.
+type redisRound struct {
+	CPU            time.Duration // its user + system time
+	CPUPerReq      float64       // CPU-µs per completed request
+	Commands       int64         // commands it ran, those inside scripts included (the benchmark's INFO excluded)
+	CommandsPerReq float64
+	Scripts        int64 // EVAL/EVALSHA calls: the limiter's round trips
+	ScriptsPerReq  float64
+}
+
+// redisNote is the redis-server's share of a round for the progress line, else "".
+func (r roundResult) redisNote() string {
+	if r.Redis == nil {
+		return ""
+	}
+	return fmt.Sprintf("  + redis-server %.1f CPU-µs/req, %.2f scripts/req, %.2f cmds/req", r.Redis.CPUPerReq, r.Redis.ScriptsPerReq, r.Redis.CommandsPerReq)
 }
 
 // problems is a note for a round that had errors or unexpected statuses, else "".
@@ -75,9 +94,24 @@ type row struct {
 	Ref             string  `json:"ref,omitempty"`
 	ThroughputVsRef float64 `json:"throughput_vs_ref,omitempty"`
 	CPUVsRef        float64 `json:"cpu_per_req_vs_ref,omitempty"`
-	Errors          int64   `json:"errors"`
-	NotWanted       int64   `json:"responses_not_wanted_status"`
-	PerRound        []round `json:"per_round"`
+	// For a redis row: the run's redis-server, measured as its own process (medians).
+	Redis     *redisRow `json:"redis_server,omitempty"`
+	Errors    int64     `json:"errors"`
+	NotWanted int64     `json:"responses_not_wanted_status"`
+	PerRound  []round   `json:"per_round"`
+}
+
+// redisRow is the redis-server's share of a redis row.
+type redisRow struct {
+	CPUUsPerRq float64 `json:"cpu_us_per_req"`
+	// ScriptsPerReq counts EVAL/EVALSHA calls (the limiter's round trips); CommandsPerReq
+	// every command, those the scripts run included.
+	ScriptsPerReq  float64 `json:"scripts_per_req"`
+	CommandsPerReq float64 `json:"commands_per_req"`
+	// WithProxyUsPerRq is the proxy's and the redis-server's CPU per request together, and
+	// WithProxyVsBare that over the baseline's.
+	WithProxyUsPerRq float64 `json:"with_proxy_cpu_us_per_req"`
+	WithProxyVsBare  float64 `json:"with_proxy_cpu_per_req_vs_bare"`
 }
 
 type round struct {
@@ -90,6 +124,11 @@ type round struct {
 	CPUUsPerRq float64 `json:"cpu_us_per_req"`
 	Errors     int64   `json:"errors"`
 	NotWanted  int64   `json:"responses_not_wanted_status"`
+	// For a redis row: the redis-server's CPU and commands in this round.
+	RedisCPUSeconds float64 `json:"redis_cpu_s,omitempty"`
+	RedisCPUUsPerRq float64 `json:"redis_cpu_us_per_req,omitempty"`
+	RedisCommands   int64   `json:"redis_commands,omitempty"`
+	RedisScripts    int64   `json:"redis_scripts,omitempty"`
 }
 
 func newReport(o options, tool string, targets []target, results [][]roundResult) report {
@@ -108,13 +147,26 @@ func newReport(o options, tool string, targets []target, results [][]roundResult
 			P99Ms:      median(rs, func(r roundResult) float64 { return ms(r.P99) }),
 			CPUUsPerRq: median(rs, func(r roundResult) float64 { return r.CPUPerReq }),
 		}
+		if t.redis != nil {
+			r.Redis = &redisRow{
+				CPUUsPerRq:       median(rs, func(r roundResult) float64 { return r.Redis.CPUPerReq }),
+				ScriptsPerReq:    median(rs, func(r roundResult) float64 { return r.Redis.ScriptsPerReq }),
+				CommandsPerReq:   median(rs, func(r roundResult) float64 { return r.Redis.CommandsPerReq }),
+				WithProxyUsPerRq: median(rs, func(r roundResult) float64 { return r.CPUPerReq + r.Redis.CPUPerReq }),
+			}
+		}
 		for _, x := range rs {
 			r.Errors += x.Errors
 			r.NotWanted += x.NotWanted
-			r.PerRound = append(r.PerRound, round{
+			pr := round{
 				Round: x.Round, Requests: x.Requests, ReqPerS: x.RPS, P50Ms: ms(x.P50), P99Ms: ms(x.P99),
 				CPUSeconds: x.CPU.Seconds(), CPUUsPerRq: x.CPUPerReq, Errors: x.Errors, NotWanted: x.NotWanted,
-			})
+			}
+			if x.Redis != nil {
+				pr.RedisCPUSeconds, pr.RedisCPUUsPerRq = x.Redis.CPU.Seconds(), x.Redis.CPUPerReq
+				pr.RedisCommands, pr.RedisScripts = x.Redis.Commands, x.Redis.Scripts
+			}
+			r.PerRound = append(r.PerRound, pr)
 		}
 		rep.Rows = append(rep.Rows, r)
 	}
@@ -126,6 +178,9 @@ func newReport(o options, tool string, targets []target, results [][]roundResult
 			r.CPUVsBare = ratio(r.CPUUsPerRq, b.CPUUsPerRq)
 			r.AddedP50Ms = r.P50Ms - b.P50Ms
 			r.AddedP99Ms = r.P99Ms - b.P99Ms
+			if r.Redis != nil {
+				r.Redis.WithProxyVsBare = ratio(r.Redis.WithProxyUsPerRq, b.CPUUsPerRq)
+			}
 		}
 	}
 	for j := range rep.Rows {
@@ -183,6 +238,7 @@ func (rep report) print(w io.Writer) {
 	}
 
 	rep.printRefs(w, width)
+	rep.printRedis(w, width)
 
 	fmt.Fprintln(w)
 	for _, r := range rep.Rows {
@@ -204,11 +260,34 @@ func (rep report) printRefs(w io.Writer, width int) {
 			continue
 		}
 		if !header {
-			fmt.Fprintf(w, "\nvs own reference row (same run; SPEC: JWT within 5 %% of the API-key figure)\n")
+			fmt.Fprintf(w, "\nvs own reference row (same run; SPEC: the JWT rows within 5 %% of authgate-apikey)\n")
 			fmt.Fprintf(w, "%-*s  %-20s  %11s  %11s\n", width, "target", "reference", "throughput", "CPU-µs/req")
 			header = true
 		}
 		fmt.Fprintf(w, "%-*s  %-20s  %10.3fx  %10.3fx\n", width, r.Name, r.Ref, r.ThroughputVsRef, r.CPUVsRef)
+	}
+}
+
+// printRedis writes, for the redis rows, what the run's redis-server spent on them: the
+// table's CPU column is the proxy's alone, and a Redis limit is a round trip per request.
+func (rep report) printRedis(w io.Writer, width int) {
+	header := false
+	bare := "bare"
+	if bi := slices.IndexFunc(rep.Rows, func(r row) bool { return r.Name == rep.Baseline }); bi >= 0 {
+		bare = rep.Rows[bi].Name
+	}
+	for _, r := range rep.Rows {
+		if r.Redis == nil {
+			continue
+		}
+		if !header {
+			fmt.Fprintf(w, "\nredis-server, measured as its own process (not in the CPU column above);\n")
+			fmt.Fprintf(w, "scripts = EVAL/EVALSHA calls (the limiter's round trips), cmds = all commands incl. those inside scripts\n")
+			fmt.Fprintf(w, "%-*s  %16s  %11s  %8s  %29s\n", width, "target", "redis CPU-µs/req", "scripts/req", "cmds/req", "authgate+redis CPU-µs/req (x "+bare+")")
+			header = true
+		}
+		fmt.Fprintf(w, "%-*s  %16.1f  %11.2f  %8.2f  %20.1f (%5.2fx)\n",
+			width, r.Name, r.Redis.CPUUsPerRq, r.Redis.ScriptsPerReq, r.Redis.CommandsPerReq, r.Redis.WithProxyUsPerRq, r.Redis.WithProxyVsBare)
 	}
 }
 

@@ -44,3 +44,50 @@ func TestReportRefs(t *testing.T) {
 		t.Errorf("printed report compares with a row that did not run:\n%s", out.String())
 	}
 }
+
+// TestReportRedis: a redis row reports the redis-server's medians beside the proxy's, the
+// two together against the baseline's CPU, and per round; other rows have no redis part.
+func TestReportRedis(t *testing.T) {
+	o := options{rounds: 3, duration: 5 * time.Second}
+	rr := func(rps, cpu, redisCPU, cmds float64) roundResult {
+		return roundResult{Round: 1, Requests: int64(rps * 5), RPS: rps, CPUPerReq: cpu,
+			Redis: &redisRound{CPU: time.Second, CPUPerReq: redisCPU, Commands: int64(4 * cmds * rps * 5), CommandsPerReq: 4 * cmds,
+				Scripts: int64(cmds * rps * 5), ScriptsPerReq: cmds}}
+	}
+	plain := func(rps, cpu float64) roundResult { return roundResult{Round: 1, RPS: rps, CPUPerReq: cpu} }
+	targets := []target{
+		{scenario: scenario{name: baseline}},
+		{scenario: scenario{name: "authgate-apikey"}},
+		{scenario: scenario{name: "authgate-apikey-redis", redis: true}, redis: &redisServer{}},
+	}
+	rep := newReport(o, "test", targets, [][]roundResult{
+		{plain(10000, 100), plain(9000, 110), plain(11000, 90)},
+		{plain(12000, 60), plain(12000, 60), plain(12000, 60)},
+		{rr(8000, 80, 30, 1.01), rr(7000, 90, 40, 1.02), rr(9000, 70, 20, 1.00)},
+	})
+	r := rep.Rows[2]
+	if r.Redis == nil {
+		t.Fatal("redis row without its redis-server figures")
+	}
+	want := redisRow{CPUUsPerRq: 30, ScriptsPerReq: 1.01, CommandsPerReq: 4.04, WithProxyUsPerRq: 110, WithProxyVsBare: 1.1}
+	if *r.Redis != want {
+		t.Errorf("redis figures %+v, want %+v", *r.Redis, want)
+	}
+	if rep.Rows[1].Redis != nil || rep.Rows[0].Redis != nil {
+		t.Error("rows without redis have redis figures")
+	}
+	if pr := r.PerRound[0]; pr.RedisCPUSeconds != 1 || pr.RedisCPUUsPerRq != 30 || pr.RedisScripts != 40400 || pr.RedisCommands != 161600 {
+		t.Errorf("round 1: %+v, want 1 s, 30 µs/req, 40400 scripts, 161600 commands of redis-server", pr)
+	}
+
+	var out bytes.Buffer
+	rep.print(&out)
+	for _, line := range []string{
+		"redis-server, measured as its own process",
+		"authgate-apikey-redis              30.0         1.01      4.04                 110.0 ( 1.10x)",
+	} {
+		if !strings.Contains(out.String(), line) {
+			t.Errorf("printed report lacks %q:\n%s", line, out.String())
+		}
+	}
+}

@@ -37,6 +37,10 @@ type scenario struct {
 	// rejection marks a row that measures refusing a request, not serving it: it never
 	// reaches the upstream, so its ratios to the bare proxy are not like for like.
 	rejection bool
+	// redis marks a row whose gateway needs a Redis: the benchmark starts one redis-server
+	// for the run, gives its address to authgate as ${BENCH_REDIS_ADDR} and measures its
+	// CPU alongside the proxy's. Without redis-server installed the row is skipped.
+	redis bool
 }
 
 // baseline is the scenario every other row is compared with.
@@ -45,9 +49,9 @@ const baseline = "bare"
 // scenarios are measured in this order in every round, so each round alternates between
 // the bare proxy and authgate under the same conditions.
 //
-// To add a row (e.g. API-key auth with local or redis limits), append a literal: its
-// gateway text (a const like publicAndProtected, with the keys, issuers and limits it
-// needs), the path, the credential header (or jwtAlg), and want: 200.
+// To add a row, append a literal: its gateway text (a const like publicAndProtected, with
+// the keys, issuers and limits it needs), the path, the credential header (or jwtAlg), and
+// want: 200.
 var scenarios = []scenario{
 	{
 		name:  baseline,
@@ -64,7 +68,7 @@ var scenarios = []scenario{
 	},
 	{
 		name:    "authgate-apikey",
-		about:   "authgate, API key (cached) + route scopes, memory store (no rate limits yet)",
+		about:   "authgate, API key (cached) + route scopes + local limits (never reached), memory store",
 		gateway: publicAndProtected,
 		path:    "/private",
 		header:  http.Header{"X-Api-Key": {benchKey}},
@@ -72,7 +76,7 @@ var scenarios = []scenario{
 	},
 	{
 		name:    "authgate-jwt-hs256",
-		about:   "authgate, JWT HS256 bearer (verified-token cache hit) + route scopes, memory store",
+		about:   "authgate, JWT HS256 bearer (verified-token cache hit) + route scopes + local limits, memory store",
 		gateway: publicAndProtected,
 		path:    "/private",
 		jwtAlg:  algHS256,
@@ -81,12 +85,22 @@ var scenarios = []scenario{
 	},
 	{
 		name:    "authgate-jwt-eddsa",
-		about:   "authgate, JWT EdDSA bearer (verified-token cache hit) + route scopes, memory store",
+		about:   "authgate, JWT EdDSA bearer (verified-token cache hit) + route scopes + local limits, memory store",
 		gateway: publicAndProtected,
 		path:    "/private",
 		jwtAlg:  algEdDSA,
 		want:    http.StatusOK,
 		ref:     "authgate-apikey",
+	},
+	{
+		name:    "authgate-apikey-redis",
+		about:   "authgate, API key (cached) + route scopes + mode: redis limits (one Redis round trip per request), Redis store",
+		gateway: apiKeyRedis,
+		path:    "/private",
+		header:  http.Header{"X-Api-Key": {benchKey}},
+		want:    http.StatusOK,
+		ref:     "authgate-apikey",
+		redis:   true,
 	},
 	{
 		name:      "authgate-reject-401",
@@ -102,13 +116,27 @@ var scenarios = []scenario{
 // key of the benchmark's gateway only.
 const benchKey = "sk_live_t6sD8z2BHSAvcnHmYJlMAYmgE2gwAf2KFDvW"
 
+// benchLimit is the rate limit of every credential in the benchmark's gateways: a burst of
+// a billion requests, refilled at a million per second, so the limiter does all its work on
+// every request but never refuses one during a run (a 429 would make the row measure
+// refusals). Not "per: 1s": redis_rate's GCRA keeps time as float seconds since 2017, whose
+// resolution (~60 ns) is coarser than 1 s / 1e9, so each request's 1 ns would be lost, the
+// script would never write its key, and the redis row would measure a read-only limiter.
+// At one request per µs each request moves the stored time on, as a real limit does.
+const benchLimit = "{requests: 1000000000, per: 1000s}"
+
 // publicAndProtected serves GET /bench to anyone and GET /private only with a credential
 // holding benchScope: the bootstrap admin key, or a bearer JWT of either bench issuer.
 // The API-key and JWT rows share this one process, so their figures compare like for
-// like. The issuers' keys come from the environment (jwtKeys.env).
+// like. The issuers' keys come from the environment (jwtKeys.env). Credentials are limited
+// in process (mode: local) with benchLimit.
 const publicAndProtected = `
 store: {type: memory}
 bootstrap: {admin_key: "` + benchKey + `"}
+rate_limits:
+  mode: local
+  api_key: ` + benchLimit + `
+  jwt: ` + benchLimit + `
 jwt:
   issuers:
     - issuer: "` + issuerHS256 + `"
@@ -121,6 +149,26 @@ jwt:
       algorithms: ["` + algEdDSA + `"]
 routes:
   - {name: bench, match: ["GET /bench"], upstream: bench, public: true}
+  - {name: private, match: ["GET /private"], upstream: bench, scopes: ["` + benchScope + `"]}
+`
+
+// envRedisAddr is the environment variable that gives a redis row's authgate the address
+// of the run's redis-server.
+const envRedisAddr = "BENCH_REDIS_ADDR"
+
+// apiKeyRedis is publicAndProtected's GET /private for the bootstrap admin key, with the
+// keys in Redis and the limits counted there (mode: redis, GCRA, one script call per
+// request) with benchLimit.
+const apiKeyRedis = `
+store:
+  type: redis
+  redis: {addrs: ["${` + envRedisAddr + `}"]}
+bootstrap: {admin_key: "` + benchKey + `"}
+rate_limits:
+  mode: redis
+  api_key: ` + benchLimit + `
+  jwt: ` + benchLimit + `
+routes:
   - {name: private, match: ["GET /private"], upstream: bench, scopes: ["` + benchScope + `"]}
 `
 

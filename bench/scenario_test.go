@@ -40,6 +40,9 @@ func TestScenarioConfigs(t *testing.T) {
 				k, v, _ := strings.Cut(kv, "=")
 				env[k] = v
 			}
+			if sc.redis {
+				env[envRedisAddr] = "127.0.0.1:6379" // the run's redis-server, in a run
+			}
 			yaml := gatewayConfig("127.0.0.1:18080", "127.0.0.1:19090", "http://127.0.0.1:9000", sc.gateway)
 			cfg, err := config.Parse(sc.name+".yaml", []byte(yaml), func(k string) string { return env[k] })
 			if err != nil {
@@ -47,6 +50,17 @@ func TestScenarioConfigs(t *testing.T) {
 			}
 			if cfg.Log.AccessLog {
 				t.Error("access log on: the benchmark would measure log writing")
+			}
+			// A redis row measures Redis limits on a Redis store; every other row local ones.
+			wantStore, wantMode := "memory", "local"
+			if sc.redis {
+				wantStore, wantMode = "redis", "redis"
+			}
+			if cfg.Store.Type != wantStore || cfg.RateLimits.Mode != wantMode {
+				t.Errorf("store.type %q, rate_limits.mode %q; want %q, %q", cfg.Store.Type, cfg.RateLimits.Mode, wantStore, wantMode)
+			}
+			if sc.redis && !slices.Equal(cfg.Store.Redis.Addrs, []string{"127.0.0.1:6379"}) {
+				t.Errorf("store.redis.addrs = %q, want the run's redis-server from $%s", cfg.Store.Redis.Addrs, envRedisAddr)
 			}
 		})
 	}
