@@ -43,6 +43,7 @@ type userRecords interface {
 	Get(ctx context.Context, id string) (user.User, error)
 	ByEmail(ctx context.Context, email string) (user.User, error)
 	Update(ctx context.Context, u user.User) error
+	Modify(ctx context.Context, id string, fn func(*user.User) error) (user.User, error)
 	Delete(ctx context.Context, id string) error
 	List(ctx context.Context) ([]user.User, error)
 	Count(ctx context.Context) (int, error)

@@ -19,6 +19,9 @@ import (
 // credential: a route's limit does not share a count with the method default.
 func limitFor(cfg *config.Config, rt *route, info *reqinfo.Info) (l ratelimit.Limit, bucket, policy string) {
 	cred := "sub:" + info.Subject
+	if info.Issuer != "" {
+		cred = "sub:" + info.Issuer + "|" + info.Subject // another issuer's sub is not our user's
+	}
 	if info.KeyID != "" {
 		cred = "key:" + info.KeyID
 	}

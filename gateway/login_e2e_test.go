@@ -303,15 +303,15 @@ func TestMFA(t *testing.T) {
 }
 
 // TestMFARequired: with issuer.mfa required, a user without TOTP gets a token that can
-// only enrol; it opens no route and no management call.
+// only enrol; every route and management call refuses it with 401 mfa_required.
 func TestMFARequired(t *testing.T) {
 	a, _ := twoIssuerReplicas(t, map[string]string{"MFA_MODE": "required"})
 	la := a.loginAs(adminEmail, adminPass, "")
 	if !la.MFAEnrollmentRequired || la.Refresh != "" {
 		t.Fatalf("login answer: %+v, want an enrolment-only token without refresh", la)
 	}
-	assertRejected(t, a.call("GET", "/api/v1/reports/", "", nil, bearer(la.Access)), http.StatusForbidden, "insufficient_scope")
-	assertRejected(t, a.call("GET", usersAPI, "", nil, bearer(la.Access)), http.StatusForbidden, "insufficient_scope")
+	assertRejected(t, a.call("GET", "/api/v1/reports/", "", nil, bearer(la.Access)), http.StatusUnauthorized, "mfa_required")
+	assertRejected(t, a.call("GET", usersAPI, "", nil, bearer(la.Access)), http.StatusUnauthorized, "mfa_required")
 	wantStatus(t, "enroll", a.call("POST", "/api/auth/mfa/totp/enroll/", "", nil, bearer(la.Access)), http.StatusOK)
 }
 

@@ -142,12 +142,31 @@ func parseRateLimit(r RateLimitJSON) (*apikey.RateLimit, error) {
 	per := time.Minute
 	if r.Per != "" {
 		d, err := time.ParseDuration(r.Per)
-		if err != nil || d <= 0 {
-			return nil, badRequest(fmt.Sprintf("rate_limit.per: %q is not a positive duration", r.Per), err)
+		if err != nil || d < time.Second {
+			return nil, badRequest(fmt.Sprintf("rate_limit.per: %q is not a duration of at least 1s", r.Per), err)
 		}
 		per = d
 	}
 	return &apikey.RateLimit{Requests: r.Requests, Per: per}, nil
+}
+
+// adminOnlyFields refuses fields only admins may set: a key's own rate_limit overrides
+// the route's and the method default, so letting a key's owner set it would let them
+// lift every limit.
+func (a *API) adminOnlyFields(c caller, f KeyFields) error {
+	if f.RateLimit != nil && !c.admin() {
+		return forbidden("only admins set a key's rate_limit")
+	}
+	return nil
+}
+
+// checkBounds applies the calling key's bounds (see keyBounds) to k.
+func (a *API) checkBounds(r *http.Request, c caller, k apikey.Key) error {
+	b, err := a.boundsOf(r, c)
+	if err != nil {
+		return err
+	}
+	return b.check(k)
 }
 
 // Expiry is now + days, or nil (never) for 0.
@@ -170,6 +189,16 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
+	if err := a.adminOnlyFields(c, req.KeyFields); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	bounds, err := a.boundsOf(r, c)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	bounds.defaults(&req)
 	if req.Name == nil {
 		a.fail(w, r, badRequest("name is required", nil))
 		return
@@ -208,6 +237,10 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request) {
 		req.Scopes = &s
 	}
 	if err := a.apply(c, &k, req.KeyFields, now); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if err := bounds.check(k); err != nil {
 		a.fail(w, r, err)
 		return
 	}
@@ -315,7 +348,15 @@ func (a *API) editKey(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
+	if err := a.adminOnlyFields(c, f); err != nil {
+		a.fail(w, r, err)
+		return
+	}
 	if err := a.apply(c, &k, f, a.o.Now()); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if err := a.checkBounds(r, c, k); err != nil {
 		a.fail(w, r, err)
 		return
 	}
@@ -363,6 +404,16 @@ func (a *API) refreshKey(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		a.fail(w, r, err)
 		return
+	}
+	if k.ID != c.keyID {
+		// Another key's new expiry must not outlive the calling key (a key refreshing
+		// itself extends only itself).
+		extended := k
+		extended.ExpiresAt = Expiry(a.o.Now(), k.ExpiresInDays)
+		if err := a.checkBounds(r, c, extended); err != nil {
+			a.fail(w, r, err)
+			return
+		}
 	}
 	a.refresh(w, r, c, k)
 }
@@ -432,6 +483,16 @@ func (a *API) rotateKey(w http.ResponseWriter, r *http.Request) {
 	nk := old
 	nk.ID, nk.CreatedAt, nk.LastUsedAt, nk.RevokedAt = apikey.NewID(), now, nil, nil
 	nk.ExpiresAt = Expiry(now, old.ExpiresInDays)
+	// The new key is a copy with a fresh secret: a key may rotate only keys no wider than
+	// itself, or rotating a wider sibling would hand it that sibling's power.
+	if err := a.checkBounds(r, c, nk); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if !policy.GrantsAll(c.scopes, nk.Scopes) {
+		a.fail(w, r, forbidden("you cannot rotate a key with scopes you lack"))
+		return
+	}
 	plain, err := a.create(r.Context(), &nk)
 	if err != nil {
 		a.fail(w, r, err)

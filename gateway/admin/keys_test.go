@@ -268,8 +268,12 @@ func TestInvalidInput(t *testing.T) {
 func TestExternalSubjectIsNotAUser(t *testing.T) {
 	f := newFixture(t)
 	victim := user.NewID()
-	// The victim's personal key, created as the victim.
-	w := f.do(t, "POST", "/api/auth/api-keys/", `{"name":"mine","scopes":["reports:read"]}`, victim, "keys:manage", "reports:read")
+	// The victim's personal key, created as the victim (signed in with a token).
+	r := httptest.NewRequest("POST", "/api/auth/api-keys/", strings.NewReader(`{"name":"mine","scopes":["reports:read"]}`))
+	ctx, info := reqinfo.New(r.Context())
+	info.ID, info.Subject, info.Scopes = "rid", victim, []string{"keys:manage", "reports:read"}
+	w := httptest.NewRecorder()
+	f.api.ServeHTTP(w, r.WithContext(ctx))
 	if w.Code != http.StatusCreated {
 		t.Fatalf("create as victim: %d %s", w.Code, w.Body)
 	}

@@ -22,6 +22,7 @@ type userStore interface {
 	Get(ctx context.Context, id string) (user.User, error)
 	ByEmail(ctx context.Context, email string) (user.User, error)
 	Update(ctx context.Context, u user.User) error
+	Modify(ctx context.Context, id string, fn func(*user.User) error) (user.User, error)
 	Delete(ctx context.Context, id string) error
 	List(ctx context.Context) ([]user.User, error)
 }
@@ -75,6 +76,9 @@ func (f UserFields) ApplyUser(u *user.User, roles map[string][]string, params us
 	if f.Organization != nil {
 		if len(*f.Organization) > 256 {
 			return ch, badRequest("organization: at most 256 bytes", nil)
+		}
+		if *f.Organization != u.Organization {
+			ch.Access = true // X-Auth-Org of the user's tokens follows at once
 		}
 		u.Organization = *f.Organization
 	}
@@ -230,22 +234,36 @@ func (a *API) editUser(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, badRequest("you cannot disable yourself or give up admin; ask another admin", nil))
 		return
 	}
-	ch, err := f.ApplyUser(&u, a.o.Roles(), a.o.PasswordParams)
-	if err != nil {
-		a.fail(w, r, err)
-		return
+	// A new password is hashed once, outside the store's retry loop (argon2id is costly).
+	rest, hash := f, ""
+	if f.Password != nil {
+		pw := UserFields{Password: f.Password}
+		var probe user.User
+		if _, err := pw.ApplyUser(&probe, nil, a.o.PasswordParams); err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		rest.Password, hash = nil, probe.PasswordHash
 	}
-	if err := a.o.Users.Update(r.Context(), u); err != nil {
+	var ch UserChange
+	// Applied to the record as it is at the write, so a concurrent change (the user
+	// enrolling TOTP, another admin) is neither lost nor undone.
+	u, err = a.o.Users.Modify(r.Context(), u.ID, func(cur *user.User) error {
+		var err error
+		if ch, err = rest.ApplyUser(cur, a.o.Roles(), a.o.PasswordParams); err != nil {
+			return err
+		}
+		if hash != "" {
+			cur.PasswordHash, ch.Sessions = hash, true
+		}
+		return nil
+	})
+	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
 	a.userChanged(r, u.ID, ch)
 	a.auditUser(r, audit.UserEdited, u.ID, c, "fields: "+strings.Join(f.names(), ","))
-	u, err = a.o.Users.Get(r.Context(), u.ID)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
 	apijson.Write(w, http.StatusOK, u)
 }
 

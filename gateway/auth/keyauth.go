@@ -33,7 +33,8 @@ type CachedKey struct {
 // Owner is what a personal key's scopes depend on.
 type Owner struct {
 	Role     string
-	Disabled bool // also true for an owner that no longer exists
+	Org      string // the user's organisation, for X-Auth-Org
+	Disabled bool   // also true for an owner that no longer exists
 }
 
 // owners finds the user a personal key belongs to.
@@ -170,14 +171,14 @@ func (a *KeyAuthenticator) Authenticate(ctx context.Context, c Credential) (Prin
 	case apikey.StatusExpired:
 		return Principal{}, keyError("expired_api_key", "the API key has expired", nil)
 	}
-	scopes := k.Scopes
+	scopes, org := k.Scopes, ""
 	if ck.Owner != nil {
 		if ck.Owner.Disabled {
 			return Principal{}, keyError("invalid_api_key", "the API key's owner is disabled", nil)
 		}
-		scopes = EffectiveScopes(k.Scopes, a.o.Roles()[ck.Owner.Role])
+		scopes, org = EffectiveScopes(k.Scopes, a.o.Roles()[ck.Owner.Role]), ck.Owner.Org
 	}
-	return Principal{Subject: k.CreatedBy, KeyID: k.ID, Env: k.Environment, Scopes: scopes,
+	return Principal{Subject: k.CreatedBy, KeyID: k.ID, Env: k.Environment, Scopes: scopes, Org: org,
 		AllowedIPs: ck.AllowedIPs, KeyType: k.Type, RateLimit: k.RateLimit}, nil
 }
 
@@ -194,7 +195,7 @@ func (a *KeyAuthenticator) owner(ctx context.Context, k apikey.Key) (*Owner, err
 		a.o.StoreError("owner_lookup")
 		return nil, fmt.Errorf("auth: key owner: %w", err)
 	}
-	return &Owner{Role: u.Role, Disabled: u.Disabled}, nil
+	return &Owner{Role: u.Role, Org: u.Organization, Disabled: u.Disabled}, nil
 }
 
 // EffectiveScopes is what a personal key may do: the scopes both the key and its owner's

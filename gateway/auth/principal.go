@@ -12,14 +12,14 @@ import (
 
 // Principal is who a verified credential speaks for.
 type Principal struct {
-	Subject string   // user id (JWT sub, or the key's owner)
+	Subject string // user id (JWT sub, or the key's owner)
 	// Issuer is the iss of a token of a configured (external) issuer; "" for API keys and
 	// the built-in issuer's tokens, whose Subject is one of the gateway's own users.
 	Issuer string
-	KeyID   string   // API key id; "" for JWTs
-	Org     string   // organisation, when known
-	Env     string   // "live" or "test"
-	Scopes  []string // effective scopes
+	KeyID  string   // API key id; "" for JWTs
+	Org    string   // organisation, when known
+	Env    string   // "live" or "test"
+	Scopes []string // effective scopes
 	// AllowedIPs restricts where the credential may be used from; empty means anywhere.
 	AllowedIPs []netip.Prefix
 	// KeyType is "personal" or "admin" for API keys.

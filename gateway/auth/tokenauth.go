@@ -136,14 +136,21 @@ func (a *TokenAuthenticator) Authenticate(ctx context.Context, c Credential) (Pr
 	if ct.Revoked {
 		return Principal{}, tokenError("revoked_token", "the token has been revoked", nil)
 	}
-	if ct.Owner != nil && ct.Owner.Disabled {
+	if ct.Owner == nil {
+		return Principal{Subject: ct.Claims.Subject, Issuer: ct.Claims.Issuer, Org: ct.Claims.Org, Env: "live", Scopes: a.scopes(ct)}, nil
+	}
+	if ct.Owner.Disabled {
 		return Principal{}, tokenError("invalid_token", "the token's user is disabled", nil)
 	}
-	p := Principal{Subject: ct.Claims.Subject, Org: ct.Claims.Org, Env: "live", Scopes: a.scopes(ct)}
-	if ct.Owner == nil {
-		p.Issuer = ct.Claims.Issuer
+	if enroll, _ := ct.Claims.Raw["mfa_enroll"].(bool); enroll {
+		// It may only enrol TOTP, which the issuer's own calls check themselves: no route
+		// and no management call accepts it, not even one that needs no scope.
+		return Principal{}, &httperr.Error{Status: http.StatusUnauthorized, Code: "mfa_required",
+			Msg:    "this token may only set up TOTP; log in again with a code afterwards",
+			Header: http.Header{"Www-Authenticate": {`Bearer error="invalid_token", error_description="mfa_required"`}}}
 	}
-	return p, nil
+	// The user's current organisation, not the one in the token: a move takes effect at once.
+	return Principal{Subject: ct.Claims.Subject, Org: ct.Owner.Org, Env: "live", Scopes: a.scopes(ct)}, nil
 }
 
 // builtinState reads what a built-in token depends on: revocation and its user.
@@ -162,21 +169,18 @@ func (a *TokenAuthenticator) builtinState(ctx context.Context, ct *CachedToken) 
 		a.o.StoreError("owner_lookup")
 		return fmt.Errorf("auth: token user: %w", err)
 	default:
-		ct.Owner = &Owner{Role: u.Role, Disabled: u.Disabled}
+		ct.Owner = &Owner{Role: u.Role, Org: u.Organization, Disabled: u.Disabled}
 	}
 	return nil
 }
 
 // scopes are the token's effective scopes. A built-in token has its user's current
-// role's (none while it may only enrol TOTP); another issuer's token has its scope
+// role's; another issuer's token has its scope
 // claims plus those of its role claim mapped through policy.roles. The slices returned
 // are shared: callers must not modify them.
 func (a *TokenAuthenticator) scopes(ct *CachedToken) []string {
 	roles := a.o.Roles()
 	if ct.Owner != nil {
-		if enroll, _ := ct.Claims.Raw["mfa_enroll"].(bool); enroll {
-			return nil
-		}
 		return roles[ct.Owner.Role]
 	}
 	fromRole := roles[ct.Claims.Role]

@@ -165,9 +165,23 @@ func TestTokenAuthBuiltin(t *testing.T) {
 func TestTokenAuthEnrollOnly(t *testing.T) {
 	f := newTokenFixture(t, false)
 	tok := f.token("enrol", jwtauth.Claims{Issuer: "authgate", Subject: f.ann.ID, ID: "j1", Raw: map[string]any{"mfa_enroll": true}})
-	p, err := f.authn(tok)
-	if err != nil || len(p.Scopes) != 0 {
-		t.Fatalf("enrol-only token: %+v, %v; want no scopes", p, err)
+	for range 2 { // verified, then cached
+		_, err := f.authn(tok)
+		wantCode(t, err, http.StatusUnauthorized, "mfa_required")
+	}
+}
+
+// TestTokenAuthOrgFollowsUser: a built-in token's organisation is the user's current one,
+// not the one it was minted with.
+func TestTokenAuthOrgFollowsUser(t *testing.T) {
+	f := newTokenFixture(t, false)
+	tok := f.token("ann", jwtauth.Claims{Issuer: "authgate", Subject: f.ann.ID, ID: "j1", Org: "old-org"})
+	f.ann.Organization = "new-org"
+	if err := f.users.Update(context.Background(), f.ann); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := f.authn(tok); err != nil || p.Org != "new-org" || p.Issuer != "" {
+		t.Errorf("principal %+v, %v; want org new-org and no issuer", p, err)
 	}
 }
 
@@ -177,7 +191,7 @@ func TestTokenAuthExternalScopes(t *testing.T) {
 		Scopes: []string{"billing:read"}, Role: "guest", Org: "acme"})
 	reads := f.users.reads.Load()
 	p, err := f.authn(tok)
-	if err != nil || fmt.Sprint(p.Scopes) != "[billing:read usage:read]" || p.Org != "acme" || p.Subject != "u-42" {
+	if err != nil || fmt.Sprint(p.Scopes) != "[billing:read usage:read]" || p.Org != "acme" || p.Subject != "u-42" || p.Issuer != "https://login.example.com/" {
 		t.Fatalf("external token: %+v, %v", p, err)
 	}
 	if f.users.reads.Load() != reads {

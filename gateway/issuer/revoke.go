@@ -36,8 +36,9 @@ func NewRevocationsClock(st store.Store, now func() time.Time) *Revocations {
 	return &Revocations{st: st, now: now}
 }
 
-// Revoke records jti as revoked until exp plus one minute, then forgets it. A token already
-// past that point needs no record, and Revoke stores nothing.
+// Revoke records jti as revoked until exp plus one minute, then forgets it. Pass as exp
+// the last moment the token could still be accepted: its exp claim plus jwt.leeway. A
+// token already past that point needs no record, and Revoke stores nothing.
 func (r *Revocations) Revoke(ctx context.Context, jti string, exp time.Time) error {
 	if jti == "" {
 		return errors.New("issuer: revoke: empty token ID")

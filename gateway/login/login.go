@@ -13,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -45,7 +46,7 @@ const (
 type users interface {
 	Get(ctx context.Context, id string) (user.User, error)
 	ByEmail(ctx context.Context, email string) (user.User, error)
-	Update(ctx context.Context, u user.User) error
+	Modify(ctx context.Context, id string, fn func(*user.User) error) (user.User, error)
 }
 
 // Options configure the Handler.
@@ -306,10 +307,17 @@ func (h *Handler) limit(r *http.Request, email string) error {
 	}
 	l := h.o.LoginLimit()
 	sum := sha256.Sum256([]byte(email))
-	keys := []string{"login:email:" + hex.EncodeToString(sum[:16])}
+	var keys []string
 	if ip := reqinfo.From(r.Context()).ClientIP; ip.IsValid() {
-		keys = append(keys, "login:ip:"+ip.String())
+		// Per client first, so a client over its limit does not use up the email's. An
+		// IPv6 client counts per /64: one host usually holds a whole one.
+		p := netip.PrefixFrom(ip, ip.BitLen())
+		if ip.Is6() && !ip.Is4In6() {
+			p, _ = ip.Prefix(64)
+		}
+		keys = append(keys, "login:ip:"+p.String())
 	}
+	keys = append(keys, "login:email:"+hex.EncodeToString(sum[:16]))
 	for _, k := range keys {
 		res, err := h.o.Limiter.Allow(r.Context(), k, l)
 		if err != nil {
@@ -363,9 +371,19 @@ func (h *Handler) refresh(w http.ResponseWriter, r *http.Request) {
 		reject(w, r, unavailable(err))
 		return
 	}
+	if h.mfaRequiredOf(u) && !u.MFAEnabled {
+		// MFA became required of this user (issuer.mfa changed, or a promotion) after the
+		// family began: it must not go on minting full tokens. A new login gives an
+		// enrolment-only token.
+		_ = h.o.Refresh.RevokeUser(r.Context(), u.ID)
+		reject(w, r, mfaRequired("TOTP is now required for this account: log in again to set it up"))
+		return
+	}
 	amr := []string{"pwd"}
 	if u.MFAEnabled {
-		amr = append(amr, "otp") // the family began with a login that passed TOTP
+		// Turning TOTP on ends every refresh family (verifyTOTP), so a family of a user
+		// with TOTP began with a login that passed it.
+		amr = append(amr, "otp")
 	}
 	ans := RefreshAnswer{Refresh: rot.Token}
 	if ans.Access, _, err = h.o.Minter.Mint(issuer.AccessClaims{Subject: u.ID, Email: u.Email, Role: u.Role,
@@ -421,7 +439,9 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
 		reject(w, r, err) // the body is optional; one that is there must be right
 		return
 	}
-	if err := h.o.RevokeAccess(r.Context(), c.ID, c.ExpiresAt); err != nil {
+	// Kept until the token could no longer pass anyway: exp plus the leeway it is
+	// accepted with.
+	if err := h.o.RevokeAccess(r.Context(), c.ID, c.ExpiresAt.Add(h.o.Leeway)); err != nil {
 		reject(w, r, unavailable(err))
 		return
 	}
@@ -453,19 +473,25 @@ func (h *Handler) enroll(w http.ResponseWriter, r *http.Request) {
 		reject(w, r, err)
 		return
 	}
-	if u.MFAEnabled {
-		reject(w, r, &httperr.Error{Status: http.StatusConflict, Code: "mfa_already_enabled",
-			Msg: "TOTP is on already; an admin can remove it (PATCH users/{id} mfa_enabled: false)"})
-		return
-	}
 	secret, url, err := issuer.NewTOTPSecret(h.o.Issuer, u.Email)
 	if err != nil {
 		reject(w, r, err)
 		return
 	}
-	u.TOTPSecret = secret // pending until verify proves the user's authenticator has it
-	if err := h.o.Users.Update(r.Context(), u); err != nil {
-		reject(w, r, unavailable(err))
+	// Only the TOTP fields, on the record as it is at the write: a change an admin makes
+	// meanwhile (disable, new password) must not be undone.
+	_, err = h.o.Users.Modify(r.Context(), u.ID, func(cur *user.User) error {
+		switch {
+		case cur.Disabled:
+			return tokenError("the access token's user is disabled or gone", nil)
+		case cur.MFAEnabled:
+			return errMFAOn
+		}
+		cur.TOTPSecret = secret // pending until verify proves the user's authenticator has it
+		return nil
+	})
+	if err != nil {
+		reject(w, r, modifyError(err))
 		return
 	}
 	apijson.Write(w, http.StatusOK, EnrollAnswer{Secret: secret, OTPAuthURL: url})
@@ -493,7 +519,7 @@ func (h *Handler) verifyTOTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if u.MFAEnabled || u.TOTPSecret == "" {
-		reject(w, r, &httperr.Error{Status: http.StatusConflict, Code: "mfa_not_pending", Msg: "call enroll first"})
+		reject(w, r, errNotPending)
 		return
 	}
 	if err := h.o.TOTP.Check(r.Context(), u.ID, u.TOTPSecret, req.Code); err != nil {
@@ -504,12 +530,45 @@ func (h *Handler) verifyTOTP(w http.ResponseWriter, r *http.Request) {
 		reject(w, r, unavailable(err))
 		return
 	}
-	u.MFAEnabled = true
-	if err := h.o.Users.Update(r.Context(), u); err != nil {
-		reject(w, r, unavailable(err))
+	checked := u.TOTPSecret
+	_, err = h.o.Users.Modify(r.Context(), u.ID, func(cur *user.User) error {
+		switch {
+		case cur.Disabled:
+			return tokenError("the access token's user is disabled or gone", nil)
+		case cur.MFAEnabled || cur.TOTPSecret != checked:
+			return errNotPending // enrolled again, or removed, meanwhile
+		}
+		cur.MFAEnabled = true
+		return nil
+	})
+	if err != nil {
+		reject(w, r, modifyError(err))
 		return
 	}
+	// Every session from before TOTP ends: a refresh family of a user with TOTP then
+	// always began with a login that passed it.
+	if err := h.o.Refresh.RevokeUser(r.Context(), u.ID); err != nil {
+		h.o.Logger.ErrorContext(r.Context(), "refresh tokens not revoked after TOTP was turned on", slog.String("error", err.Error()))
+	}
 	apijson.Write(w, http.StatusOK, map[string]bool{"mfa_enabled": true})
+}
+
+var (
+	errMFAOn = &httperr.Error{Status: http.StatusConflict, Code: "mfa_already_enabled",
+		Msg: "TOTP is on already; an admin can remove it (PATCH users/{id} mfa_enabled: false)"}
+	errNotPending = &httperr.Error{Status: http.StatusConflict, Code: "mfa_not_pending", Msg: "call enroll first"}
+)
+
+// modifyError maps the errors of Users.Modify: the callback's own answers pass through.
+func modifyError(err error) error {
+	var he *httperr.Error
+	switch {
+	case errors.As(err, &he):
+		return err
+	case errors.Is(err, user.ErrNotFound):
+		return tokenError("the access token's user is disabled or gone", err)
+	}
+	return unavailable(err)
 }
 
 // currentUser loads the token's user, who must still exist and be enabled.

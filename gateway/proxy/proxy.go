@@ -136,6 +136,11 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	if info.Auth != "" {
 		h.Set("X-Auth-Method", info.Auth)
 		h.Set("X-Auth-Subject", info.Subject)
+		if info.Issuer != "" {
+			// Another issuer's sub: the upstream must not take it for one of the gateway's
+			// users with the same id.
+			h.Set("X-Auth-Issuer", info.Issuer)
+		}
 		if info.KeyID != "" {
 			h.Set("X-Auth-Key-Id", info.KeyID)
 		}

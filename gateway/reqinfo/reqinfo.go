@@ -20,17 +20,17 @@ type Info struct {
 	// PeerTrusted is true when the socket peer is a trusted proxy, whose X-Forwarded-*
 	// headers are then passed on.
 	PeerTrusted bool
-	Route       string   // matched route name; "" when none matched
-	Upstream    string   // upstream name, once chosen
-	Auth        string   // "jwt", "api_key" or "" (none)
-	Subject     string   // user id, when authenticated
+	Route       string // matched route name; "" when none matched
+	Upstream    string // upstream name, once chosen
+	Auth        string // "jwt", "api_key" or "" (none)
+	Subject     string // user id, when authenticated
 	// Issuer is the iss of an external issuer's token: its Subject is that issuer's, not
 	// one of the gateway's users. "" for API keys and built-in tokens.
 	Issuer string
-	KeyID       string   // API key id, when authenticated by key
-	Env         string   // "live" or "test"
-	Scopes      []string // effective scopes, when authenticated
-	Org         string   // organisation of the user, when known
+	KeyID  string   // API key id, when authenticated by key
+	Env    string   // "live" or "test"
+	Scopes []string // effective scopes, when authenticated
+	Org    string   // organisation of the user, when known
 	// OwnLimit is the credential's own rate limit (an API key's rate_limit); zero: none.
 	OwnLimit ratelimit.Limit
 	// KeepCredentials forwards Authorization and X-API-Key (route forward_credentials).

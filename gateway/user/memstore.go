@@ -97,6 +97,35 @@ func (m *MemStore) Update(ctx context.Context, u User) error {
 	return nil
 }
 
+// Modify is Store.Modify: fn changes the current record under the store's lock.
+func (m *MemStore) Modify(ctx context.Context, id string, fn func(*User) error) (User, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	old, ok := m.byID[id]
+	if !ok {
+		return User{}, fmt.Errorf("user: modify %s: %w", id, ErrNotFound)
+	}
+	nu := old
+	if err := fn(&nu); err != nil {
+		return User{}, err
+	}
+	nu.ID = id
+	nu, err := prepare(nu)
+	if err != nil {
+		return User{}, fmt.Errorf("user: modify %s: %w", id, err)
+	}
+	if nu.Email != old.Email {
+		if owner, taken := m.byEmail[nu.Email]; taken && owner != id {
+			return User{}, fmt.Errorf("user: modify %s: email: %w", id, ErrConflict)
+		}
+		delete(m.byEmail, old.Email)
+		m.byEmail[nu.Email] = id
+	}
+	nu.CreatedAt, nu.UpdatedAt = old.CreatedAt, m.now().UTC().Round(0)
+	m.byID[id] = nu
+	return nu, nil
+}
+
 // Delete removes the user with ID id and frees its email. It returns ErrNotFound for
 // an unknown id.
 func (m *MemStore) Delete(ctx context.Context, id string) error {

@@ -165,6 +165,44 @@ func (s *Store) Update(ctx context.Context, u User) error {
 	return nil
 }
 
+// Modify changes user id by fn and stores the result only if nobody changed the user
+// between the read and the write; otherwise it reads again and re-applies fn. So a
+// change never undoes a concurrent one (an admin's disable, a new password), which
+// Update's whole-record write could. fn's error is returned as is. It returns the
+// stored user, or ErrNotFound, ErrInvalid, ErrConflict.
+func (s *Store) Modify(ctx context.Context, id string, fn func(*User) error) (User, error) {
+	for range casAttempts {
+		old, oldRec, err := s.get(ctx, id)
+		if err != nil {
+			return User{}, fmt.Errorf("user: modify %s: %w", id, err)
+		}
+		nu := old
+		if err := fn(&nu); err != nil {
+			return User{}, err
+		}
+		nu.ID = id
+		if nu, err = prepare(nu); err != nil {
+			return User{}, fmt.Errorf("user: modify %s: %w", id, err)
+		}
+		nu.CreatedAt, nu.UpdatedAt = old.CreatedAt, s.now().UTC().Round(0)
+		rec, err := encodeRecord(nu)
+		if err != nil {
+			return User{}, err
+		}
+		res, err := casScript.Run(ctx, s.rdb, []string{s.recsKey(), s.emailsKey()},
+			id, oldRec, rec, old.Email, nu.Email).Text()
+		switch {
+		case err != nil:
+			return User{}, fmt.Errorf("user: modify %s: %w", id, err)
+		case res == "conflict":
+			return User{}, fmt.Errorf("user: modify %s: email: %w", id, ErrConflict)
+		case res == "ok":
+			return nu, nil
+		}
+	}
+	return User{}, fmt.Errorf("user: modify %s: record kept changing after %d attempts: %w", id, casAttempts, ErrConflict)
+}
+
 // Delete removes the user with ID id and frees its email. It returns ErrNotFound for
 // an unknown id.
 func (s *Store) Delete(ctx context.Context, id string) error {

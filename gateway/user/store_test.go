@@ -20,6 +20,7 @@ type store interface {
 	Get(ctx context.Context, id string) (User, error)
 	ByEmail(ctx context.Context, email string) (User, error)
 	Update(ctx context.Context, u User) error
+	Modify(ctx context.Context, id string, fn func(*User) error) (User, error)
 	Delete(ctx context.Context, id string) error
 	List(ctx context.Context) ([]User, error)
 	Count(ctx context.Context) (int, error)
@@ -338,6 +339,59 @@ func TestStoreConcurrentCreateSameEmail(t *testing.T) {
 		}
 		if c, _ := s.Count(ctx); ok != 1 || c != 1 {
 			t.Errorf("%d Creates succeeded, Count %d; want 1 and 1", ok, c)
+		}
+	})
+}
+
+// TestStoreModifyKeepsConcurrentChanges: Modify re-reads when the user changed between its
+// read and its write, so it never undoes another writer's change (an admin disabling the
+// user while the user enrols TOTP).
+func TestStoreModifyKeepsConcurrentChanges(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s store, clk *clocktest.Clock) {
+		ctx := context.Background()
+		u := newUser("ann@example.com")
+		if err := s.Create(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		calls := 0
+		got, err := s.Modify(ctx, u.ID, func(cur *User) error {
+			calls++
+			if _, mem := s.(*MemStore); calls == 1 && !mem {
+				// Another writer lands between Modify's read and its write. (The memory
+				// store runs fn under its lock, so nobody can.)
+				other, err := s.Get(ctx, u.ID)
+				if err != nil {
+					return err
+				}
+				other.Disabled = true
+				if err := s.Update(ctx, other); err != nil {
+					return err
+				}
+			} else if mem {
+				cur.Disabled = true
+			}
+			cur.TOTPSecret = "JBSWY3DPEHPK3PXP"
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !got.Disabled || got.TOTPSecret == "" {
+			t.Errorf("after Modify: disabled=%t secret set=%t; want both (the concurrent disable kept)", got.Disabled, got.TOTPSecret != "")
+		}
+		stored, err := s.Get(ctx, u.ID)
+		if err != nil || !stored.Disabled || stored.TOTPSecret == "" {
+			t.Errorf("stored: %+v, %v", stored, err)
+		}
+		if _, ok := s.(*Store); ok && calls != 2 {
+			t.Errorf("fn ran %d times, want 2 (once more after the conflict)", calls)
+		}
+		wantErr := errors.New("stop")
+		if _, err := s.Modify(ctx, u.ID, func(*User) error { return wantErr }); !errors.Is(err, wantErr) {
+			t.Errorf("fn's error: got %v", err)
+		}
+		if _, err := s.Modify(ctx, NewID(), func(*User) error { return nil }); !errors.Is(err, ErrNotFound) {
+			t.Errorf("unknown user: %v", err)
 		}
 	})
 }
