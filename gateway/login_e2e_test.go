@@ -141,6 +141,10 @@ func TestLoginRefreshLogout(t *testing.T) {
 	assertRejected(t, a.call("GET", "/api/v1/reports/", "", nil, bearer(l2.Access)), http.StatusUnauthorized, "revoked_token")
 	// Logout revoked the refresh family too.
 	assertRejected(t, a.call("POST", refreshAPI, "", map[string]string{"refresh": l2.Refresh}), http.StatusUnauthorized, "invalid_token")
+	// Without a body, logout ends the access token's own session (its sid) as well.
+	l3 := b.loginAs(adminEmail, adminPass, "")
+	wantStatus(t, "logout without a body", b.call("POST", logoutAPI, "", nil, bearer(l3.Access)), http.StatusNoContent)
+	assertRejected(t, a.call("POST", refreshAPI, "", map[string]string{"refresh": l3.Refresh}), http.StatusUnauthorized, "invalid_token")
 	if c := api.count(); c != n {
 		t.Errorf("upstream saw %d refused requests", c-n)
 	}

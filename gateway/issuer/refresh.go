@@ -39,6 +39,11 @@ const (
 type RefreshStore interface {
 	// Issue starts a new family for userID and returns its first token.
 	Issue(ctx context.Context, userID string, ttl time.Duration) (token string, exp time.Time, err error)
+	// IssueSession is Issue that also returns the family id, which access tokens carry
+	// as their session (sid), so logout can end the family with the access token alone.
+	IssueSession(ctx context.Context, userID string, ttl time.Duration) (Rotated, error)
+	// RevokeSession revokes family, when it belongs to userID (else ErrRefreshInvalid).
+	RevokeSession(ctx context.Context, userID, family string) error
 	// Rotate spends token and returns the next one of its family (new expiry = now + ttl).
 	// A token used before: ErrReused, and the family is revoked at once (so its newest token fails too).
 	// Unknown or expired: ErrRefreshInvalid. Family revoked: ErrRefreshRevoked.

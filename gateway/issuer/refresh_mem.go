@@ -56,11 +56,17 @@ func NewMemRefreshStore(now func() time.Time) *MemRefreshStore {
 
 // Issue starts a new family for userID and returns its first token, valid for ttl.
 func (m *MemRefreshStore) Issue(ctx context.Context, userID string, ttl time.Duration) (string, time.Time, error) {
+	s, err := m.IssueSession(ctx, userID, ttl)
+	return s.Token, s.ExpiresAt, err
+}
+
+// IssueSession is Issue, with the new family's id.
+func (m *MemRefreshStore) IssueSession(ctx context.Context, userID string, ttl time.Duration) (Rotated, error) {
 	if err := checkIssue(userID, ttl); err != nil {
-		return "", time.Time{}, err
+		return Rotated{}, err
 	}
 	if err := ctx.Err(); err != nil {
-		return "", time.Time{}, fmt.Errorf("issuer: refresh issue: %w", err)
+		return Rotated{}, fmt.Errorf("issuer: refresh issue: %w", err)
 	}
 	token, hash := newRefreshToken()
 	fam := newFamilyID()
@@ -75,7 +81,22 @@ func (m *MemRefreshStore) Issue(ctx context.Context, userID string, ttl time.Dur
 	}
 	m.users[userID][fam] = exp
 	m.maybeSweep(now)
-	return token, exp, nil
+	return Rotated{UserID: userID, Family: fam, Token: token, ExpiresAt: exp}, nil
+}
+
+// RevokeSession revokes family when it belongs to userID.
+func (m *MemRefreshStore) RevokeSession(ctx context.Context, userID, family string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("issuer: refresh revoke session: %w", err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	f, ok := m.fams[family]
+	if !ok || f.user != userID {
+		return ErrRefreshInvalid
+	}
+	f.revoked = true
+	return nil
 }
 
 // Rotate spends token and returns the next token of its family, valid for ttl. See

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -68,8 +69,14 @@ func (r *RedisRefreshStore) userKey(u string) string   { return r.base + "user:"
 
 // Issue starts a new family for userID and returns its first token, valid for ttl.
 func (r *RedisRefreshStore) Issue(ctx context.Context, userID string, ttl time.Duration) (string, time.Time, error) {
+	s, err := r.IssueSession(ctx, userID, ttl)
+	return s.Token, s.ExpiresAt, err
+}
+
+// IssueSession is Issue, with the new family's id.
+func (r *RedisRefreshStore) IssueSession(ctx context.Context, userID string, ttl time.Duration) (Rotated, error) {
 	if err := checkIssue(userID, ttl); err != nil {
-		return "", time.Time{}, err
+		return Rotated{}, err
 	}
 	token, hash := newRefreshToken()
 	fam := newFamilyID()
@@ -77,9 +84,30 @@ func (r *RedisRefreshStore) Issue(ctx context.Context, userID string, ttl time.D
 	exp := expiry(now, ttl)
 	keys := []string{r.tokKey(hash), r.famKey(fam), r.userKey(userID)}
 	if err := r.issue.Run(ctx, r.rdb, keys, userID, fam, exp.UnixMilli(), now.UnixMilli()).Err(); err != nil {
-		return "", time.Time{}, fmt.Errorf("issuer: refresh issue: %w", err)
+		return Rotated{}, fmt.Errorf("issuer: refresh issue: %w", err)
 	}
-	return token, exp, nil
+	return Rotated{UserID: userID, Family: fam, Token: token, ExpiresAt: exp}, nil
+}
+
+// RevokeSession revokes family when it belongs to userID.
+func (r *RedisRefreshStore) RevokeSession(ctx context.Context, userID, family string) error {
+	if !strings.HasPrefix(family, familyPrefix) || len(family) != len(familyPrefix)+familyChars {
+		return ErrRefreshInvalid
+	}
+	owner, err := r.rdb.HGet(ctx, r.famKey(family), "u").Result()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return ErrRefreshInvalid
+	case err != nil:
+		return fmt.Errorf("issuer: refresh revoke session: %w", err)
+	case owner != userID:
+		return ErrRefreshInvalid
+	}
+	keys := []string{r.userKey(userID), r.famKey(family)}
+	if err := r.revoke.Run(ctx, r.rdb, keys, r.now().UnixMilli(), family).Err(); err != nil {
+		return fmt.Errorf("issuer: refresh revoke session: %w", err)
+	}
+	return nil
 }
 
 // Rotate spends token and returns the next token of its family, valid for ttl, in one

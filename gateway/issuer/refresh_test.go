@@ -326,3 +326,46 @@ func TestRedisRefreshKeys(t *testing.T) {
 		t.Errorf("spent token record s = %q, %v; want \"1\"", got, err)
 	}
 }
+
+// TestRefreshSessions: IssueSession names the family, Rotate keeps it, and RevokeSession
+// ends it for its own user only (logout with the access token's sid).
+func TestRefreshSessions(t *testing.T) {
+	for _, impl := range refreshImpls(t) {
+		t.Run(impl.name, func(t *testing.T) {
+			s, _ := impl.new(t)
+			sess, err := s.IssueSession(t.Context(), "usr_1", refreshTTL)
+			if err != nil || sess.Token == "" || !strings.HasPrefix(sess.Family, familyPrefix) || sess.UserID != "usr_1" {
+				t.Fatalf("IssueSession: %+v, %v", sess, err)
+			}
+			next := rotate(t, s, sess.Token)
+			if next.Family != sess.Family {
+				t.Fatalf("rotation changed the family: %s -> %s", sess.Family, next.Family)
+			}
+			other, err := s.IssueSession(t.Context(), "usr_1", refreshTTL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.RevokeSession(t.Context(), "usr_2", sess.Family); !errors.Is(err, ErrRefreshInvalid) {
+				t.Errorf("another user's session: %v, want ErrRefreshInvalid", err)
+			}
+			if err := s.RevokeSession(t.Context(), "usr_1", "fam_nonsense"); !errors.Is(err, ErrRefreshInvalid) {
+				t.Errorf("unknown session: %v, want ErrRefreshInvalid", err)
+			}
+			newest, err := s.Rotate(t.Context(), next.Token, refreshTTL)
+			if err != nil {
+				t.Fatalf("the family is alive before RevokeSession: %v", err)
+			}
+			if err := s.RevokeSession(t.Context(), "usr_1", sess.Family); err != nil {
+				t.Fatalf("RevokeSession: %v", err)
+			}
+			if _, err := s.Rotate(t.Context(), newest.Token, refreshTTL); !errors.Is(err, ErrRefreshRevoked) {
+				t.Errorf("the revoked family's newest token: %v, want ErrRefreshRevoked", err)
+			}
+			// The user's other session is untouched.
+			latest, _ := s.Rotate(t.Context(), other.Token, refreshTTL)
+			if latest.Token == "" {
+				t.Errorf("the other session ended too")
+			}
+		})
+	}
+}

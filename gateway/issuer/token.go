@@ -29,6 +29,9 @@ type AccessClaims struct {
 	AMR []string
 	// EnrollOnly marks a token that may only enroll TOTP (MFA required but not set up yet).
 	EnrollOnly bool
+	// Session is the refresh family the token belongs to (claim sid), so logout can end
+	// it with the access token alone; "" for a token without one.
+	Session string
 	// ID is the token ID (jti), filled by Mint.
 	ID string
 	// IssuedAt and ExpiresAt are filled by Mint, in whole seconds (UTC).
@@ -56,6 +59,7 @@ type jwtClaims struct {
 	Org       string   `json:"org,omitempty"`
 	AMR       []string `json:"amr,omitempty"`
 	MFAEnroll bool     `json:"mfa_enroll,omitempty"`
+	Session   string   `json:"sid,omitempty"`
 }
 
 // Validate adds our required claims to jwt's checks; the parser calls it.
@@ -117,6 +121,7 @@ func (m *Minter) Mint(c AccessClaims) (token string, out AccessClaims, err error
 		Org:       c.Org,
 		AMR:       c.AMR,
 		MFAEnroll: c.EnrollOnly,
+		Session:   c.Session,
 	}
 	tok := jwt.NewWithClaims(jwt.GetSigningMethod(sk.alg), claims)
 	tok.Header["kid"] = sk.kid
@@ -162,6 +167,7 @@ func (m *Minter) Parse(token string, leeway time.Duration) (AccessClaims, error)
 		Org:        claims.Org,
 		AMR:        claims.AMR,
 		EnrollOnly: claims.MFAEnroll,
+		Session:    claims.Session,
 		ID:         claims.ID,
 		ExpiresAt:  claims.ExpiresAt.Time.UTC(),
 	}

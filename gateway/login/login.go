@@ -271,17 +271,19 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	}
 	ans := LoginAnswer{User: UserJSON{ID: u.ID, Email: u.Email, Organization: u.Organization, Role: u.Role},
 		MFAEnrollmentRequired: claims.EnrollOnly}
-	if ans.Access, _, err = h.o.Minter.Mint(claims); err != nil {
-		h.o.OnLogin(ResultError)
-		reject(w, r, err)
-		return
-	}
 	if !claims.EnrollOnly {
-		if ans.Refresh, _, err = h.o.Refresh.Issue(r.Context(), u.ID, h.o.RefreshTTL); err != nil {
+		sess, err := h.o.Refresh.IssueSession(r.Context(), u.ID, h.o.RefreshTTL)
+		if err != nil {
 			h.o.OnLogin(ResultError)
 			reject(w, r, unavailable(err))
 			return
 		}
+		ans.Refresh, claims.Session = sess.Token, sess.Family
+	}
+	if ans.Access, _, err = h.o.Minter.Mint(claims); err != nil {
+		h.o.OnLogin(ResultError)
+		reject(w, r, err)
+		return
 	}
 	h.o.OnLogin(ResultSuccess)
 	reqinfo.From(r.Context()).Subject = u.ID
@@ -387,7 +389,7 @@ func (h *Handler) refresh(w http.ResponseWriter, r *http.Request) {
 	}
 	ans := RefreshAnswer{Refresh: rot.Token}
 	if ans.Access, _, err = h.o.Minter.Mint(issuer.AccessClaims{Subject: u.ID, Email: u.Email, Role: u.Role,
-		Org: u.Organization, AMR: amr}); err != nil {
+		Org: u.Organization, AMR: amr, Session: rot.Family}); err != nil {
 		reject(w, r, err)
 		return
 	}
@@ -445,9 +447,16 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
 		reject(w, r, unavailable(err))
 		return
 	}
+	// The session's refresh family ends too: the one the access token names (sid), and
+	// the one of a refresh token sent along. Only the caller's own: a stolen refresh token
+	// of someone else is not a way to log them out. An unknown one changes nothing.
+	if c.Session != "" {
+		if err := h.o.Refresh.RevokeSession(r.Context(), c.Subject, c.Session); err != nil && !errors.Is(err, issuer.ErrRefreshInvalid) {
+			reject(w, r, unavailable(err))
+			return
+		}
+	}
 	if req.Refresh != "" {
-		// Only the caller's own family: a stolen refresh token of someone else is not
-		// a way to log them out. An unknown token changes nothing.
 		if err := h.o.Refresh.RevokeFamily(r.Context(), c.Subject, req.Refresh); err != nil && !errors.Is(err, issuer.ErrRefreshInvalid) {
 			reject(w, r, unavailable(err))
 			return
