@@ -48,49 +48,11 @@ func startServe(t *testing.T, cfgYAML string, bootstrap bool) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "gateway.yaml")
 	writeConfig(t, path, cfgYAML)
-	g := &gatewayProc{t: t, logs: &lineLog{}, stderr: &lineLog{}, done: make(chan struct{})}
-	g.cmd = exec.Command(binPath, "serve", "--config", path)
-	g.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(),
-		"AG_ADMIN_EMAIL=" + rootEmail, "AG_ADMIN_PASSWORD=" + rootPassword}
-	g.cmd.Stdout, g.cmd.Stderr = g.logs, g.stderr
-	if err := g.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		err := g.cmd.Wait()
-		var exitErr *exec.ExitError
-		if errors.As(err, &exitErr) {
-			g.exitCode = exitErr.ExitCode()
-		} else if err != nil {
-			g.exitCode = -1
-		}
-		close(g.done)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-g.done:
-		default:
-			_ = g.cmd.Process.Kill()
-			<-g.done
-		}
-		if t.Failed() {
-			t.Logf("authgate stdout:\n%s\nauthgate stderr:\n%s", strings.Join(g.logs.all(), "\n"), strings.Join(g.stderr.all(), "\n"))
-		}
-	})
-	var serving map[string]any
-	eventually(t, "authgate serving log line", func() bool {
-		select {
-		case <-g.done:
-			t.Fatalf("authgate exited with code %d before serving; stderr:\n%s", g.exitCode, strings.Join(g.stderr.all(), "\n"))
-		default:
-		}
-		serving = g.logLine("authgate serving")
-		return serving != nil
-	})
+	g := startGateway(t, path, "AG_ADMIN_EMAIL="+rootEmail, "AG_ADMIN_PASSWORD="+rootPassword)
 	if bootstrap {
 		eventually(t, "bootstrap admin created", func() bool { return g.logLine("bootstrap admin user created") != nil })
 	}
-	return "http://" + serving["listen"].(string)
+	return "http://" + g.mainAddr
 }
 
 // in runs `authgate args...` in process with stdin as its standard input.

@@ -235,13 +235,14 @@ type gatewayProc struct {
 	scheme   string
 }
 
-// startGateway runs `authgate serve --config path` and waits for its "authgate serving"
-// log line, which names the bound listeners.
-func startGateway(t *testing.T, path string) *gatewayProc {
+// startGateway runs `authgate serve --config path`, with env added to a minimal
+// environment, and waits for its "authgate serving" log line, which names the bound
+// listeners.
+func startGateway(t *testing.T, path string, env ...string) *gatewayProc {
 	t.Helper()
 	g := &gatewayProc{t: t, logs: &lineLog{}, stderr: &lineLog{}, done: make(chan struct{})}
 	g.cmd = exec.Command(binPath, "serve", "--config", path)
-	g.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
+	g.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, env...)
 	g.cmd.Stdout, g.cmd.Stderr = g.logs, g.stderr
 	if err := g.cmd.Start(); err != nil {
 		t.Fatal(err)

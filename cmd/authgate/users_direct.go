@@ -160,7 +160,7 @@ func (d *directUsers) edit(ctx context.Context, id string, f admin.UserFields) (
 		return nil, userErr(err)
 	}
 	d.changed(ctx, u.ID, ch)
-	d.record(ctx, audit.UserEdited, u.ID, "fields: "+strings.Join(fieldNames(f), ",")+" (authgate users --config)")
+	d.record(ctx, audit.UserEdited, u.ID, "fields: "+strings.Join(f.Names(), ",")+" (authgate users --config)")
 	return d.view(ctx, u.ID)
 }
 
@@ -218,17 +218,3 @@ func (d *directUsers) record(ctx context.Context, event, userID, detail string) 
 	_ = d.audit.Record(ctx, audit.Event{Type: event, UserID: userID, Actor: "cli", Detail: detail})
 }
 
-// fieldNames lists the fields f sets, for the audit line (never their values).
-func fieldNames(f admin.UserFields) []string {
-	var out []string
-	for _, x := range []struct {
-		set  bool
-		name string
-	}{{f.Email != nil, "email"}, {f.Password != nil, "password"}, {f.Role != nil, "role"},
-		{f.Organization != nil, "organization"}, {f.Disabled != nil, "disabled"}, {f.MFAEnabled != nil, "mfa_enabled"}} {
-		if x.set {
-			out = append(out, x.name)
-		}
-	}
-	return out
-}

@@ -263,7 +263,7 @@ func (a *API) editUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.userChanged(r, u.ID, ch)
-	a.auditUser(r, audit.UserEdited, u.ID, c, "fields: "+strings.Join(f.names(), ","))
+	a.auditUser(r, audit.UserEdited, u.ID, c, "fields: "+strings.Join(f.Names(), ","))
 	apijson.Write(w, http.StatusOK, u)
 }
 
@@ -308,8 +308,8 @@ func (a *API) userChanged(r *http.Request, id string, ch UserChange) {
 
 func grantsAdmin(scopes []string) bool { return policy.Grants(scopes, "admin") }
 
-// names lists the fields f sets, for the audit line (never their values).
-func (f UserFields) names() []string {
+// Names lists the fields f sets, for audit lines (never their values).
+func (f UserFields) Names() []string {
 	var out []string
 	for _, x := range []struct {
 		set  bool
