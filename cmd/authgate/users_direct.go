@@ -217,4 +217,3 @@ func publishInvalidation(ctx context.Context, st *store.Redis, channel, tag stri
 func (d *directUsers) record(ctx context.Context, event, userID, detail string) {
 	_ = d.audit.Record(ctx, audit.Event{Type: event, UserID: userID, Actor: "cli", Detail: detail})
 }
-
