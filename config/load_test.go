@@ -317,6 +317,12 @@ jwt:
 		want: []string{`bad.yaml:4: jwt.issuers[0].issuer: "authgate" is issuer.name, the built-in issuer's; tokens could not be told apart`},
 	},
 	{
+		name: "console not built yet",
+		yaml: `console: {enabled: true}
+`,
+		want: []string{`bad.yaml:1: console.enabled: the web console is not available in this version yet; use the management API or the CLI`},
+	},
+	{
 		name: "default_expiry_days not allowed",
 		yaml: `api_keys:
   allowed_expiry_days: [30, 365]

@@ -131,6 +131,10 @@ func (c *Config) validate() problems {
 	}
 	checkPath(&ps, "auth_api.refresh_token_path", c.AuthAPI.RefreshTokenPath)
 	checkPath(&ps, "console.path", c.Console.Path)
+	if c.Console.Enabled {
+		// Refused rather than accepted and served as a 404: not built yet.
+		ps.add("console.enabled", "the web console is not available in this version yet; use the management API or the CLI")
+	}
 	checkPath(&ps, "forward_auth.path", c.ForwardAuth.Path)
 
 	if !keyPrefixRE.MatchString(c.APIKeys.Prefix) {

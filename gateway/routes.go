@@ -39,8 +39,9 @@ type pipeline struct {
 type route struct {
 	cfg        config.Route
 	ips        ipallow.List
-	hasTestURL bool // its upstream has a test_url, so test keys may use it
-	handler    http.Handler
+	hasTestURL bool         // its upstream has a test_url, so test keys may use it
+	handler    http.Handler // the route's chain, ending in the upstream
+	decide     http.Handler // the same chain ending in a forward-auth answer (200 + X-Auth-*)
 }
 
 // handler is the chain for every request on the main listener. The first middleware sees
@@ -113,6 +114,7 @@ func newPipeline(s *Server, cfg *config.Config) (*pipeline, error) {
 			return nil, fmt.Errorf("gateway: route %s: unknown upstream %q", rc.Name, rc.Upstream)
 		}
 		rt.handler = p.routeHandler(rt, fwd)
+		rt.decide = p.routeHandler(rt, http.HandlerFunc(allowed))
 		p.routes = append(p.routes, rt)
 	}
 	if p.router, err = policy.NewRouter(prs, cfg.ReservedPatterns()); err != nil {
@@ -197,6 +199,13 @@ var errMalformedRequest = &httperr.Error{Status: http.StatusBadRequest, Code: "m
 // cleaned path is what is matched and what is forwarded (SPEC section 5), so no path trick
 // can reach an upstream resource under a route with weaker scopes.
 func (p *pipeline) dispatch(w http.ResponseWriter, r *http.Request) {
+	p.route(w, r, false)
+}
+
+// route is dispatch for a request to forward (decide false), or one forward-auth asks
+// about (decide true: the route's chain ends in a 200 with the X-Auth-* headers instead
+// of the upstream, and the gateway's own paths are not served).
+func (p *pipeline) route(w http.ResponseWriter, r *http.Request, decide bool) {
 	info := reqinfo.From(r.Context())
 	if !policy.MethodOK(r.Method) {
 		info.Reject(w, errMalformedRequest)
@@ -222,7 +231,17 @@ func (p *pipeline) dispatch(w http.ResponseWriter, r *http.Request) {
 		rt := p.routes[m.Route]
 		info.Route = rt.cfg.Name
 		info.KeepCredentials = rt.cfg.ForwardCredentials
+		if decide {
+			rt.decide.ServeHTTP(w, r)
+			return
+		}
 		rt.handler.ServeHTTP(w, r)
+	case m.Reserved != "" && decide:
+		// The gateway's own calls are never behind another proxy's auth check.
+		info.Reject(w, &httperr.Error{Status: http.StatusNotFound, Code: "no_route", Msg: "no route matches this request"})
+	case m.Reserved != "" && p.cfg.ForwardAuth.Enabled && m.Reserved == p.cfg.ForwardAuth.Path:
+		info.Route = "authgate"
+		p.forwardAuth(w, r)
 	case m.Reserved != "":
 		info.Route = "authgate"
 		p.own.ServeHTTP(w, r)

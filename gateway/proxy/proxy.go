@@ -132,28 +132,36 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 			h.Set("X-Forwarded-Host", v)
 		}
 	}
+	SetIdentity(h, info)
+}
+
+// SetIdentity writes the request id and, for an authenticated request, the X-Auth-*
+// headers of SPEC section 2 from info: onto the forwarded request, or onto a forward-auth
+// answer for the proxy in front to pass on.
+func SetIdentity(h http.Header, info *reqinfo.Info) {
 	h.Set("X-Request-Id", info.ID)
-	if info.Auth != "" {
-		h.Set("X-Auth-Method", info.Auth)
-		h.Set("X-Auth-Subject", info.Subject)
-		if info.Issuer != "" {
-			// Another issuer's sub: the upstream must not take it for one of the gateway's
-			// users with the same id.
-			h.Set("X-Auth-Issuer", info.Issuer)
-		}
-		if info.KeyID != "" {
-			h.Set("X-Auth-Key-Id", info.KeyID)
-		}
-		h.Set("X-Auth-Scopes", strings.Join(info.Scopes, " "))
-		if info.Org != "" {
-			h.Set("X-Auth-Org", info.Org)
-		}
-		env := info.Env
-		if env == "" {
-			env = "live"
-		}
-		h.Set("X-Auth-Environment", env)
+	if info.Auth == "" {
+		return
 	}
+	h.Set("X-Auth-Method", info.Auth)
+	h.Set("X-Auth-Subject", info.Subject)
+	if info.Issuer != "" {
+		// Another issuer's sub: the upstream must not take it for one of the gateway's
+		// users with the same id.
+		h.Set("X-Auth-Issuer", info.Issuer)
+	}
+	if info.KeyID != "" {
+		h.Set("X-Auth-Key-Id", info.KeyID)
+	}
+	h.Set("X-Auth-Scopes", strings.Join(info.Scopes, " "))
+	if info.Org != "" {
+		h.Set("X-Auth-Org", info.Org)
+	}
+	env := info.Env
+	if env == "" {
+		env = "live"
+	}
+	h.Set("X-Auth-Environment", env)
 }
 
 // gatewayOwned reports whether a client-sent header k is, or could be read by an upstream
