@@ -249,12 +249,21 @@ func TestUserChangesReachKeysAndTokens(t *testing.T) {
 	assertRejected(t, b.report(key.Secret), http.StatusForbidden, "insufficient_scope")
 	assertRejected(t, b.call("GET", "/api/v1/reports/", "", nil, bearer(tok)), http.StatusForbidden, "insufficient_scope")
 
+	// A new password through A ends her sessions: the token is refused on B (the key,
+	// not a session, stays as it was).
+	wantStatus(t, "reset password", a.call("PATCH", usersAPI+ann.ID+"/", "", map[string]string{"password": "ann's new long password"}, bearer(root)), http.StatusOK)
+	waitWithin(t, revocationBound, "B to refuse the old token", func() bool {
+		return b.call("GET", "/api/v1/reports/", "", nil, bearer(tok)).status == http.StatusUnauthorized
+	})
+	assertRejected(t, b.call("GET", "/api/v1/reports/", "", nil, bearer(tok)), http.StatusUnauthorized, "revoked_token")
+	assertRejected(t, b.report(key.Secret), http.StatusForbidden, "insufficient_scope")
+
 	// Disable through A: both stop on B, and her password no longer logs in.
 	wantStatus(t, "disable", a.call("PATCH", usersAPI+ann.ID+"/", "", map[string]bool{"disabled": true}, bearer(root)), http.StatusOK)
 	waitWithin(t, revocationBound, "B to refuse the key", func() bool { return b.report(key.Secret).status == http.StatusUnauthorized })
 	assertRejected(t, b.report(key.Secret), http.StatusUnauthorized, "invalid_api_key")
 	assertRejected(t, b.call("GET", "/api/v1/reports/", "", nil, bearer(tok)), http.StatusUnauthorized, "invalid_token")
-	assertRejected(t, b.call("POST", loginAPI, "", map[string]string{"email": "ann@example.com", "password": "ann's long password"}), http.StatusUnauthorized, "invalid_login")
+	assertRejected(t, b.call("POST", loginAPI, "", map[string]string{"email": "ann@example.com", "password": "ann's new long password"}), http.StatusUnauthorized, "invalid_login")
 
 	// An admin cannot lock themselves out.
 	assertRejected(t, a.call("PATCH", usersAPI+"me/", "", map[string]bool{"disabled": true}, bearer(root)), http.StatusBadRequest, "invalid_request")

@@ -148,15 +148,15 @@ func (d *directUsers) get(ctx context.Context, id string) ([]byte, error) {
 }
 
 func (d *directUsers) edit(ctx context.Context, id string, f admin.UserFields) ([]byte, error) {
-	u, err := d.users.Get(ctx, id)
+	var ch admin.UserChange
+	// On the record as it is at the write: a change a running gateway makes meanwhile
+	// (the user enrolling TOTP) is not undone.
+	u, err := d.users.Modify(ctx, id, func(cur *user.User) error {
+		var err error
+		ch, err = f.ApplyUser(cur, d.cfg.Policy.Roles, d.params)
+		return err
+	})
 	if err != nil {
-		return nil, userErr(err)
-	}
-	ch, err := f.ApplyUser(&u, d.cfg.Policy.Roles, d.params)
-	if err != nil {
-		return nil, userErr(err)
-	}
-	if err := d.users.Update(ctx, u); err != nil {
 		return nil, userErr(err)
 	}
 	d.changed(ctx, u.ID, ch)

@@ -53,10 +53,15 @@ type UserChange struct {
 }
 
 // ApplyUser validates f and writes it onto u: the API's rules, shared with the CLI's
-// direct mode. roles are policy.roles; params hash a new password. Errors are
-// *httperr.Error (400 invalid_request).
-func (f UserFields) ApplyUser(u *user.User, roles map[string][]string, params user.Params) (UserChange, error) {
-	var ch UserChange
+// direct mode. roles are policy.roles; params hash a new password. When the change ends
+// the user's sessions, their SessionEpoch moves on, which refuses every access token
+// minted before. Errors are *httperr.Error (400 invalid_request).
+func (f UserFields) ApplyUser(u *user.User, roles map[string][]string, params user.Params) (ch UserChange, err error) {
+	defer func() {
+		if err == nil && ch.Sessions && !u.CreatedAt.IsZero() { // a new user has no sessions to end
+			u.SessionEpoch++
+		}
+	}()
 	if f.Email != nil {
 		email := user.NormalizeEmail(*f.Email)
 		if err := user.ValidateEmail(email); err != nil {
@@ -254,6 +259,9 @@ func (a *API) editUser(w http.ResponseWriter, r *http.Request) {
 			return err
 		}
 		if hash != "" {
+			if !ch.Sessions {
+				cur.SessionEpoch++
+			}
 			cur.PasswordHash, ch.Sessions = hash, true
 		}
 		return nil

@@ -35,6 +35,9 @@ type Owner struct {
 	Role     string
 	Org      string // the user's organisation, for X-Auth-Org
 	Disabled bool   // also true for an owner that no longer exists
+	// SessionEpoch: the user's tokens minted in an earlier epoch are refused (new
+	// password, disabled, TOTP removed). Keys are not sessions and do not use it.
+	SessionEpoch int64
 }
 
 // owners finds the user a personal key belongs to.

@@ -142,6 +142,9 @@ func (a *TokenAuthenticator) Authenticate(ctx context.Context, c Credential) (Pr
 	if ct.Owner.Disabled {
 		return Principal{}, tokenError("invalid_token", "the token's user is disabled", nil)
 	}
+	if sessionEpoch(ct.Claims) < ct.Owner.SessionEpoch {
+		return Principal{}, tokenError("revoked_token", "the token's session has ended (new password, or the user's sessions were ended)", nil)
+	}
 	if enroll, _ := ct.Claims.Raw["mfa_enroll"].(bool); enroll {
 		// It may only enrol TOTP, which the issuer's own calls check themselves: no route
 		// and no management call accepts it, not even one that needs no scope.
@@ -151,6 +154,13 @@ func (a *TokenAuthenticator) Authenticate(ctx context.Context, c Credential) (Pr
 	}
 	// The user's current organisation, not the one in the token: a move takes effect at once.
 	return Principal{Subject: ct.Claims.Subject, Org: ct.Owner.Org, Env: "live", Scopes: a.scopes(ct)}, nil
+}
+
+// sessionEpoch is a built-in token's sep claim: the user's SessionEpoch when it was
+// minted (0 when absent).
+func sessionEpoch(c jwtauth.Claims) int64 {
+	f, _ := c.Raw["sep"].(float64)
+	return int64(f)
 }
 
 // builtinState reads what a built-in token depends on: revocation and its user.
@@ -169,7 +179,7 @@ func (a *TokenAuthenticator) builtinState(ctx context.Context, ct *CachedToken) 
 		a.o.StoreError("owner_lookup")
 		return fmt.Errorf("auth: token user: %w", err)
 	default:
-		ct.Owner = &Owner{Role: u.Role, Org: u.Organization, Disabled: u.Disabled}
+		ct.Owner = &Owner{Role: u.Role, Org: u.Organization, Disabled: u.Disabled, SessionEpoch: u.SessionEpoch}
 	}
 	return nil
 }

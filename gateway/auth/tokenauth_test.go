@@ -235,3 +235,24 @@ func TestTokenAuthStoreDown(t *testing.T) {
 		})
 	}
 }
+
+// TestTokenAuthSessionsEnded: tokens minted in an earlier session epoch of the user (before
+// a new password) are refused; tokens of the current epoch pass.
+func TestTokenAuthSessionsEnded(t *testing.T) {
+	f := newTokenFixture(t, false)
+	old := f.token("old", jwtauth.Claims{Issuer: "authgate", Subject: f.ann.ID, ID: "j1"})
+	if _, err := f.authn(old); err != nil {
+		t.Fatal(err)
+	}
+	f.ann.SessionEpoch = 1
+	if err := f.users.Update(context.Background(), f.ann); err != nil {
+		t.Fatal(err)
+	}
+	f.cache.Invalidate(OwnerTag(f.ann.ID))
+	_, err := f.authn(old)
+	wantCode(t, err, http.StatusUnauthorized, "revoked_token")
+	fresh := f.token("fresh", jwtauth.Claims{Issuer: "authgate", Subject: f.ann.ID, ID: "j2", Raw: map[string]any{"sep": float64(1)}})
+	if _, err := f.authn(fresh); err != nil {
+		t.Errorf("a token of the current epoch: %v", err)
+	}
+}

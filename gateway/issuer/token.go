@@ -32,6 +32,9 @@ type AccessClaims struct {
 	// Session is the refresh family the token belongs to (claim sid), so logout can end
 	// it with the access token alone; "" for a token without one.
 	Session string
+	// SessionEpoch is the user's session epoch at minting (claim sep): ending the user's
+	// sessions moves the epoch on, and older tokens are refused.
+	SessionEpoch int64
 	// ID is the token ID (jti), filled by Mint.
 	ID string
 	// IssuedAt and ExpiresAt are filled by Mint, in whole seconds (UTC).
@@ -60,6 +63,7 @@ type jwtClaims struct {
 	AMR       []string `json:"amr,omitempty"`
 	MFAEnroll bool     `json:"mfa_enroll,omitempty"`
 	Session   string   `json:"sid,omitempty"`
+	Epoch     int64    `json:"sep,omitempty"`
 }
 
 // Validate adds our required claims to jwt's checks; the parser calls it.
@@ -122,6 +126,7 @@ func (m *Minter) Mint(c AccessClaims) (token string, out AccessClaims, err error
 		AMR:       c.AMR,
 		MFAEnroll: c.EnrollOnly,
 		Session:   c.Session,
+		Epoch:     c.SessionEpoch,
 	}
 	tok := jwt.NewWithClaims(jwt.GetSigningMethod(sk.alg), claims)
 	tok.Header["kid"] = sk.kid
@@ -161,15 +166,16 @@ func (m *Minter) Parse(token string, leeway time.Duration) (AccessClaims, error)
 		return AccessClaims{}, fmt.Errorf("%w: %w", ErrTokenInvalid, err)
 	}
 	out := AccessClaims{
-		Subject:    claims.Subject,
-		Email:      claims.Email,
-		Role:       claims.Role,
-		Org:        claims.Org,
-		AMR:        claims.AMR,
-		EnrollOnly: claims.MFAEnroll,
-		Session:    claims.Session,
-		ID:         claims.ID,
-		ExpiresAt:  claims.ExpiresAt.Time.UTC(),
+		Subject:      claims.Subject,
+		Email:        claims.Email,
+		Role:         claims.Role,
+		Org:          claims.Org,
+		AMR:          claims.AMR,
+		EnrollOnly:   claims.MFAEnroll,
+		Session:      claims.Session,
+		SessionEpoch: claims.Epoch,
+		ID:           claims.ID,
+		ExpiresAt:    claims.ExpiresAt.Time.UTC(),
 	}
 	if claims.IssuedAt != nil {
 		out.IssuedAt = claims.IssuedAt.Time.UTC()

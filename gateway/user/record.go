@@ -57,6 +57,10 @@ type User struct {
 	MFAEnabled   bool      `json:"mfa_enabled"`
 	CreatedAt    time.Time `json:"created_at"`
 	UpdatedAt    time.Time `json:"updated_at"`
+	// SessionEpoch counts the times the user's sessions were ended (disabled, new
+	// password, TOTP removed). Access tokens carry the epoch they were minted in; a token
+	// of an earlier epoch is refused.
+	SessionEpoch int64 `json:"-"`
 }
 
 // String describes u without its password hash and TOTP secret.
@@ -179,6 +183,7 @@ type record struct {
 	MFAEnabled   bool      `json:"mfa_enabled"`
 	CreatedAt    time.Time `json:"created_at"`
 	UpdatedAt    time.Time `json:"updated_at"`
+	SessionEpoch int64     `json:"session_epoch,omitempty"`
 }
 
 func encodeRecord(u User) (string, error) {
