@@ -30,6 +30,7 @@ func BenchmarkPipeline(b *testing.B) {
 	yaml := strings.ReplaceAll(`
 log: {access_log: false}
 bootstrap: {admin_key: "`+key+`"}
+rate_limits: {mode: local, api_key: {requests: 1000000000, per: 1000s}}
 upstreams: {api: {url: "UP"}}
 routes:
   - {name: open, match: ["GET /open/{$}"], upstream: api, public: true}
