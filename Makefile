@@ -29,12 +29,16 @@ lint:
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/authgate ./cmd/authgate
 
-## fuzz: each parser's fuzzer for FUZZTIME (path cleaning, credentials, X-Forwarded-For, config)
+## fuzz: each parser's fuzzer for FUZZTIME (path cleaning, credentials, API keys, JWTs, X-Forwarded-For, config)
 fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzCleanPath$$' -fuzztime=$(FUZZTIME) ./policy/
 	$(GO) test -run='^$$' -fuzz='^FuzzExtract$$' -fuzztime=$(FUZZTIME) ./gateway/auth/
 	$(GO) test -run='^$$' -fuzz='^FuzzClientIP$$' -fuzztime=$(FUZZTIME) ./gateway/ipallow/
 	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./config/
+	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./gateway/apikey/
+	$(GO) test -run='^$$' -fuzz='^FuzzVerify$$' -fuzztime=$(FUZZTIME) ./gateway/jwtauth/
+	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./gateway/issuer/
+	$(GO) test -run='^$$' -fuzz='^FuzzLocalKeys$$' -fuzztime=$(FUZZTIME) ./gateway/ratelimit/
 
 clean:
 	rm -rf $(BIN) bench/results
