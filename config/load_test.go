@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -317,10 +318,19 @@ jwt:
 		want: []string{`bad.yaml:4: jwt.issuers[0].issuer: "authgate" is issuer.name, the built-in issuer's; tokens could not be told apart`},
 	},
 	{
-		name: "console not built yet",
+		name: "console without the issuer",
 		yaml: `console: {enabled: true}
 `,
-		want: []string{`bad.yaml:1: console.enabled: the web console is not available in this version yet; use the management API or the CLI`},
+		want: []string{`bad.yaml:1: console.enabled: the web console signs in with the built-in issuer: it needs issuer.enabled`},
+	},
+	{
+		name: "console path without a trailing slash",
+		yaml: `issuer: {enabled: true, signing_key_file: "/tmp/k.pem"}
+console:
+  enabled: true
+  path: /admin
+`,
+		want: []string{`bad.yaml:4: console.path: must end with '/', got "/admin"`},
 	},
 	{
 		name: "default_expiry_days not allowed",
@@ -388,6 +398,23 @@ func TestParseBadConfigs(t *testing.T) {
 				t.Errorf("got problems\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(tt.want, "\n  "))
 			}
 		})
+	}
+}
+
+// TestConsoleWithIssuer: the console is accepted with the issuer on, and its path is
+// then one of the gateway's own.
+func TestConsoleWithIssuer(t *testing.T) {
+	cfg, err := Parse("good.yaml", []byte(`issuer: {enabled: true, signing_key_file: "/tmp/k.pem"}
+console: {enabled: true, path: /admin/}
+`), getenv)
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	if !cfg.Console.Enabled || cfg.Console.Path != "/admin/" {
+		t.Errorf("console = %+v", cfg.Console)
+	}
+	if rp := cfg.ReservedPatterns(); !slices.Contains(rp, "/admin/") {
+		t.Errorf("ReservedPatterns() = %q, want /admin/ among them", rp)
 	}
 }
 

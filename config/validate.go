@@ -132,8 +132,12 @@ func (c *Config) validate() problems {
 	checkPath(&ps, "auth_api.refresh_token_path", c.AuthAPI.RefreshTokenPath)
 	checkPath(&ps, "console.path", c.Console.Path)
 	if c.Console.Enabled {
-		// Refused rather than accepted and served as a 404: not built yet.
-		ps.add("console.enabled", "the web console is not available in this version yet; use the management API or the CLI")
+		if !c.Issuer.Enabled {
+			ps.add("console.enabled", "the web console signs in with the built-in issuer: it needs issuer.enabled")
+		}
+		if !strings.HasSuffix(c.Console.Path, "/") {
+			ps.add("console.path", "must end with '/', got %q", c.Console.Path)
+		}
 	}
 	checkPath(&ps, "forward_auth.path", c.ForwardAuth.Path)
 

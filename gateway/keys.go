@@ -221,16 +221,21 @@ func (s *Server) servingFromCache() bool {
 		time.Since(time.Unix(0, s.health.downSince.Load())) < st.Cache.StaleTTL
 }
 
-// ownHandler serves the gateway's own paths: the built-in issuer's calls (login, refresh,
-// logout, TOTP, JWKS), which check their callers themselves, and the management API, for
-// authenticated callers.
+// ownHandler serves the gateway's own paths: the web console (page and session calls)
+// and the built-in issuer's calls (login, refresh, logout, TOTP, JWKS), which check their
+// callers themselves, and the management API, for authenticated callers.
 func (p *pipeline) ownHandler() http.Handler {
 	api := p.authenticate(p.s.keys.api)
 	lg := p.s.tokens.login
 	if lg == nil {
 		return api
 	}
+	con := p.s.tokens.console
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if con != nil && p.cfg.Console.Enabled && con.Serves(r) {
+			con.ServeHTTP(w, r)
+			return
+		}
 		if lg.Serves(r) {
 			lg.ServeHTTP(w, r)
 			return

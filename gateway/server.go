@@ -180,6 +180,7 @@ func (s *Server) warnRestartOnly(old, cfg *config.Config) {
 	oi.MFA, ni.MFA = "", "" // issuer.mfa applies at once
 	changed("issuer", oi != ni)
 	changed("rate_limits.mode", old.RateLimits.Mode != cfg.RateLimits.Mode)
+	changed("console", old.Console != cfg.Console)
 }
 
 // Listen opens the main and ops listeners on the configured addresses.

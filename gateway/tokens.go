@@ -8,6 +8,7 @@ import (
 
 	"github.com/authgate/authgate/config"
 	"github.com/authgate/authgate/gateway/auth"
+	"github.com/authgate/authgate/gateway/console"
 	"github.com/authgate/authgate/gateway/credcache"
 	"github.com/authgate/authgate/gateway/issuer"
 	"github.com/authgate/authgate/gateway/jwtauth"
@@ -32,6 +33,7 @@ type tokens struct {
 	revocations *issuer.Revocations
 	refresh     issuer.RefreshStore // nil without the issuer
 	login       *login.Handler      // nil without the issuer
+	console     *console.Console    // nil without console.enabled
 	stop        context.CancelFunc
 }
 
@@ -108,6 +110,13 @@ func (s *Server) newTokens(cfg *config.Config, st store.Store) (*tokens, error) 
 			Logger:  s.logger})
 		if err != nil {
 			return nil, fmt.Errorf("gateway: login: %w", err)
+		}
+		if cfg.Console.Enabled {
+			t.console, err = console.New(console.Options{Path: cfg.Console.Path, Login: t.login,
+				AuthPrefix: cfg.AuthAPI.Prefix, RefreshTTL: cfg.Issuer.RefreshTTL, Logger: s.logger})
+			if err != nil {
+				return nil, fmt.Errorf("gateway: %w", err)
+			}
 		}
 	}
 	var err error
