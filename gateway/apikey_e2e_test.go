@@ -70,6 +70,8 @@ type liveOpts struct {
 	// ${NAME}s resolved from env.
 	extra string
 	env   map[string]string
+	// recheck is gateway.Options.BootstrapRecheck; 0: the default.
+	recheck time.Duration
 }
 
 // liveGW is one gateway served on real listeners over a real Redis.
@@ -179,7 +181,7 @@ func serveLive(tb testing.TB, rs *redistest.Server, o liveOpts) *liveGW {
 	logs := &lockedBuffer{}
 	reg := prometheus.NewRegistry()
 	s, err := gateway.New(cfg, gateway.Options{Logger: slog.New(slog.NewJSONHandler(logs, nil)), Registry: reg, Getenv: getenv,
-		PasswordParams: &user.TestParams})
+		PasswordParams: &user.TestParams, BootstrapRecheck: o.recheck})
 	if err != nil {
 		tb.Fatalf("gateway.New: %v", err)
 	}

@@ -124,33 +124,41 @@ func (k *keys) registerBootstrap(ctx context.Context, logger *slog.Logger) {
 	if k.bootstrap == "" {
 		return
 	}
-	h := k.hasher.Hash(k.bootstrap)
-	for {
-		_, err := k.records.ByHash(ctx, h)
-		if err == nil {
-			return // already there (another replica, or an earlier start)
-		}
-		if errors.Is(err, apikey.ErrNotFound) {
-			p, _ := apikey.Parse(k.bootstrap, k.keyPrefix) // checked well-formed in newKeys
-			rec := apikey.Key{ID: apikey.NewID(), Name: "bootstrap", Description: "bootstrap.admin_key from the configuration",
-				Type: apikey.Admin, Environment: p.Env, Scopes: []string{"*"}, CreatedBy: "bootstrap",
-				CreatedAt: time.Now(), Start: k.bootstrap[:apikey.StartLen]}
-			if err = k.records.Create(ctx, rec, h); err == nil || errors.Is(err, apikey.ErrConflict) {
-				// A request that tried the key before it was stored left a negative entry,
-				// which no invalidation can reach: without this the new install's admin key
-				// is refused for negativeTTL after start.
-				k.cache.Flush()
-				logger.Info("bootstrap admin key registered", slog.String("key_id", rec.ID))
-				return
-			}
-		}
-		logger.Error("bootstrap admin key not registered yet; retrying", slog.String("error", err.Error()))
+	for !k.ensureBootstrap(ctx, logger) {
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(2 * time.Second):
 		}
 	}
+}
+
+// ensureBootstrap stores the bootstrap key when no key has its hash, and reports whether
+// it is there now. A revoked bootstrap key stays revoked: its record is there.
+func (k *keys) ensureBootstrap(ctx context.Context, logger *slog.Logger) bool {
+	h := k.hasher.Hash(k.bootstrap)
+	_, err := k.records.ByHash(ctx, h)
+	if err == nil {
+		return true // already there (another replica, or an earlier start)
+	}
+	if errors.Is(err, apikey.ErrNotFound) {
+		p, _ := apikey.Parse(k.bootstrap, k.keyPrefix) // checked well-formed in newKeys
+		rec := apikey.Key{ID: apikey.NewID(), Name: "bootstrap", Description: "bootstrap.admin_key from the configuration",
+			Type: apikey.Admin, Environment: p.Env, Scopes: []string{"*"}, CreatedBy: "bootstrap",
+			CreatedAt: time.Now(), Start: k.bootstrap[:apikey.StartLen]}
+		if err = k.records.Create(ctx, rec, h); err == nil || errors.Is(err, apikey.ErrConflict) {
+			// A request that tried the key before it was stored left a negative entry,
+			// which no invalidation can reach: without this the new install's admin key
+			// is refused for negativeTTL after start.
+			k.cache.Flush()
+			logger.Info("bootstrap admin key registered", slog.String("key_id", rec.ID))
+			return true
+		}
+	}
+	if ctx.Err() == nil {
+		logger.Error("bootstrap admin key not registered yet; retrying", slog.String("error", err.Error()))
+	}
+	return false
 }
 
 // authenticator dispatches a credential to the authenticator of its kind.

@@ -13,6 +13,7 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"github.com/authgate/authgate/gateway/admin"
+	"github.com/authgate/authgate/gateway/apikey"
 	"github.com/authgate/authgate/gateway/login"
 	"github.com/authgate/authgate/gateway/store/redistest"
 	"github.com/authgate/authgate/gateway/user"
@@ -349,4 +350,26 @@ func TestJWTCachedNoRedis(t *testing.T) {
 	if d := lookups() - before; d != 0 {
 		t.Errorf("50 requests with a cached token made %d Redis lookups, want 0", d)
 	}
+}
+
+// TestBootstrapSurvivesDataLoss: when Redis loses its data (FLUSHALL here; a restart
+// without persistence in life), the gateway puts the bootstrap admin key and user back
+// by itself, without a restart.
+func TestBootstrapSurvivesDataLoss(t *testing.T) {
+	rs := redistest.Start(t)
+	o := issuerOpts(t.TempDir(), nil)
+	o.recheck = 100 * time.Millisecond
+	g := serveLive(t, rs, o)
+	waitForUser(t, rs, adminEmail)
+	rc := rs.Client(t)
+	if err := rc.FlushAll(context.Background()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	keys := keyStore(t, rs)
+	waitFor(t, "the bootstrap key back in the store", func() bool {
+		_, err := keys.ByHash(context.Background(), apikey.NewHasher("").Hash(g.adminKey))
+		return err == nil
+	})
+	waitForUser(t, rs, adminEmail)
+	g.loginAs(adminEmail, adminPass, "")
 }

@@ -43,6 +43,9 @@ type Options struct {
 	// PasswordParams are the argon2id costs of new password hashes. Default:
 	// user.DefaultParams. Tests use user.TestParams.
 	PasswordParams *user.Params
+	// BootstrapRecheck is how often the bootstrap admin key and user are checked for and
+	// restored when the store lost them. Default: 30s.
+	BootstrapRecheck time.Duration
 }
 
 // Server is one gateway process: main and ops listeners, the current pipeline, the store.
@@ -73,6 +76,9 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	}
 	if opts.Getenv == nil {
 		opts.Getenv = func(string) string { return "" }
+	}
+	if opts.BootstrapRecheck <= 0 {
+		opts.BootstrapRecheck = 30 * time.Second
 	}
 	if opts.Registry == nil {
 		opts.Registry = prometheus.NewRegistry()
@@ -247,8 +253,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	g.Go(func() error { s.keys.recorder.Run(gctx); return nil }) // key activity, flushed on the way out
 	g.Go(func() error { s.watchStore(gctx, time.Second); return nil })
 	g.Go(func() error { return s.tokens.inv.Run(gctx) }) // token cache invalidations (logout, user changes)
-	g.Go(func() error { s.keys.registerBootstrap(gctx, s.logger); return nil })
-	g.Go(func() error { s.registerBootstrapAdmin(gctx, cfg); return nil })
+	g.Go(func() error { s.keepBootstrap(gctx, cfg, s.opts.BootstrapRecheck); return nil })
 	err := g.Wait()
 	s.tokens.close()
 	err = errors.Join(err, s.store.Close()) // last: the loops above write to it until they stop

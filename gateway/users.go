@@ -55,6 +55,9 @@ func (s *Server) registerBootstrapAdmin(ctx context.Context, cfg *config.Config)
 		if err == nil {
 			return
 		}
+		if ctx.Err() != nil {
+			return
+		}
 		s.logger.Error("bootstrap admin user not created yet; retrying", slog.String("error", err.Error()))
 		select {
 		case <-ctx.Done():
@@ -86,4 +89,21 @@ func (s *Server) createBootstrapAdmin(ctx context.Context, email, pw string) err
 	}
 	s.logger.Info("bootstrap admin user created", slog.String("user_id", u.ID), slog.String("email", user.NormalizeEmail(email)))
 	return nil
+}
+
+// keepBootstrap makes sure, now and every interval, that the bootstrap admin key and
+// user exist: a Redis that lost its data (a restart without persistence, FLUSHALL) gets
+// them back without a restart of the gateway. Each check is one store read.
+func (s *Server) keepBootstrap(ctx context.Context, cfg *config.Config, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		s.keys.registerBootstrap(ctx, s.logger)
+		s.registerBootstrapAdmin(ctx, cfg)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
