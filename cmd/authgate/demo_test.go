@@ -83,4 +83,16 @@ func TestMakeRunDemo(t *testing.T) {
 	if !strings.Contains(out, "Ratelimit-Policy") && !strings.Contains(strings.ToLower(out), "ratelimit-policy") {
 		t.Errorf("no rate limit headers on a limited route:\n%s", out)
 	}
+	// The web console it names answers with its page and a strict CSP.
+	var console string
+	for _, l := range stderr.all() {
+		if u, ok := strings.CutPrefix(strings.TrimSpace(l), "web console: "); ok {
+			console, _, _ = strings.Cut(u, " ")
+		}
+	}
+	page := run("-i " + console)
+	want(page, "200")
+	if !strings.Contains(strings.ToLower(page), "content-security-policy: default-src 'none'") {
+		t.Errorf("console page without its CSP:\n%s", page)
+	}
 }

@@ -61,6 +61,7 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 		cfg.Issuer.Enabled = true
 		cfg.Issuer.SigningKeyFile = filepath.Join(dir, "signing-key.pem")
 		cfg.Bootstrap.AdminEmail, cfg.Bootstrap.AdminPassword = demoEmail, config.Secret(demoPassword)
+		cfg.Console.Enabled = true // the web console, to sign in with that user
 	}
 	// go-redis logs reconnect attempts through a process-wide logger; route it to ours so
 	// every line is JSON. This is the one global the binary sets, and only here in main's run.
@@ -121,6 +122,7 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 			fmt.Fprintf(stderr, "\nadmin user (this run only): %s, password %s\n\n", demoEmail, demoPassword)
 			fmt.Fprintf(stderr, "  curl -s -d '{\"email\":\"%s\",\"password\":\"%s\"}' %s%s/login/\n", demoEmail, demoPassword, base, cfg.AuthAPI.Prefix)
 			fmt.Fprintf(stderr, "  curl -i -H \"Authorization: Bearer $ACCESS\" %s/api/v1/reports/    # ACCESS: the login answer's \"access\"\n", base)
+			fmt.Fprintf(stderr, "\nweb console: %s%s (sign in with the admin user)\n", base, cfg.Console.Path)
 		}
 		fmt.Fprintln(stderr)
 	}
