@@ -26,6 +26,8 @@ type options struct {
 	tool        string
 	scenarios   []string
 	out         string
+	// jwtTokens is how many distinct tokens each -uncached row gets.
+	jwtTokens int
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -44,6 +46,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		names[i] = s.name
 	}
 	sel := fs.String("scenarios", strings.Join(names, ","), "comma-separated rows to run; "+baseline+" is always run")
+	fs.IntVar(&o.jwtTokens, "jwt-tokens", 200000, "distinct tokens minted for each -uncached JWT row; more requests than that reuse them (see its cache hit ratio)")
 	fs.StringVar(&o.out, "out", "", "JSON results file (default: bench/results/latest.json in the module)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -64,6 +67,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("-threads must be >= 1, got %d", o.threads)
 	case o.rate < 0:
 		return o, fmt.Errorf("-rate must be >= 0, got %g", o.rate)
+	case o.jwtTokens < 1:
+		return o, fmt.Errorf("-jwt-tokens must be >= 1, got %d", o.jwtTokens)
 	}
 	o.scenarios = []string{baseline}
 	for n := range strings.SplitSeq(*sel, ",") {
@@ -109,6 +114,11 @@ type target struct {
 	url  string
 	// redis is the run's redis-server for a redis row, measured with proc; else nil.
 	redis *redisServer
+	// metrics is the /metrics URL of the authgate process's ops listener; "" for the
+	// bare proxy.
+	metrics string
+	// tokens is a distinctTokens row's pool; else nil.
+	tokens *tokenPool
 }
 
 // runBench starts the processes, loads each target in alternating rounds and reports.
@@ -156,6 +166,9 @@ func runBench(ctx context.Context, o options, stdout, stderr io.Writer) (err err
 	if err != nil {
 		return err
 	}
+	if err := mintPools(ctx, targets, keys, tokenTTL(o, len(o.scenarios)), o.jwtTokens, tmp, logf); err != nil {
+		return err
+	}
 	for _, t := range targets {
 		if err := probe(ctx, t, 10*time.Second); err != nil {
 			return err
@@ -167,7 +180,7 @@ func runBench(ctx context.Context, o options, stdout, stderr io.Writer) (err err
 		for _, t := range targets {
 			logf("warm-up %s for %s", t.name, o.warmup)
 			wl := l
-			wl.URL, wl.Header, wl.Duration = t.url, t.header, o.warmup
+			wl.URL, wl.Header, wl.Duration, wl.Tokens = t.url, t.header, o.warmup, t.tokens
 			if _, err := ld.Run(ctx, wl, t.want); err != nil {
 				return fmt.Errorf("warm-up %s: %w", t.name, err)
 			}
@@ -182,8 +195,8 @@ func runBench(ctx context.Context, o options, stdout, stderr io.Writer) (err err
 			}
 			rr.Round = r + 1
 			results[i] = append(results[i], rr)
-			logf("round %d/%d %-21s %9.0f req/s  p50 %-9s p99 %-9s %6.1f CPU-µs/req%s%s",
-				r+1, o.rounds, t.name, rr.RPS, fmtDur(rr.P50), fmtDur(rr.P99), rr.CPUPerReq, rr.redisNote(), rr.problems(t.want))
+			logf("round %d/%d %-27s %9.0f req/s  p50 %-9s p99 %-9s %6.1f CPU-µs/req%s%s%s",
+				r+1, o.rounds, t.name, rr.RPS, fmtDur(rr.P50), fmtDur(rr.P99), rr.CPUPerReq, rr.redisNote(), rr.cacheNote(), rr.problems(t.want))
 		}
 	}
 
@@ -279,14 +292,17 @@ func startTargets(ctx context.Context, ps *procs, dir, authgate string, names []
 			redis, env = rs, append(env, rs.env()...)
 		}
 		if t, ok := byConfig[sc.gateway]; ok {
-			targets = append(targets, target{scenario: sc, proc: t.proc, url: t.url + sc.path, redis: redis})
+			targets = append(targets, target{scenario: sc, proc: t.proc, url: t.url + sc.path, redis: redis, metrics: t.metrics})
 			continue
 		}
 		addr, err := freeAddr()
 		if err != nil {
 			return nil, err
 		}
-		var p *proc
+		var (
+			p       *proc
+			metrics string
+		)
 		if sc.gateway == "" {
 			p, err = ps.start(dir, "bareproxy", []string{exe, "bareproxy", "--listen", addr, "--upstream", upURL}, nil)
 			if err == nil {
@@ -295,12 +311,12 @@ func startTargets(ctx context.Context, ps *procs, dir, authgate string, names []
 			}
 		} else {
 			gateways++
-			p, err = startAuthgate(ctx, ps, dir, authgate, fmt.Sprintf("authgate-%d", gateways), addr, upURL, sc, env, readyIn)
+			p, metrics, err = startAuthgate(ctx, ps, dir, authgate, fmt.Sprintf("authgate-%d", gateways), addr, upURL, sc, env, readyIn)
 		}
 		if err != nil {
 			return nil, err
 		}
-		t := target{scenario: sc, proc: p, url: "http://" + addr, redis: redis}
+		t := target{scenario: sc, proc: p, url: "http://" + addr, redis: redis, metrics: metrics}
 		byConfig[sc.gateway] = t
 		t.url += sc.path
 		targets = append(targets, t)
@@ -309,21 +325,40 @@ func startTargets(ctx context.Context, ps *procs, dir, authgate string, names []
 }
 
 // startAuthgate writes sc's configuration and runs `authgate serve` on it, with sc's
-// environment and env, until /readyz.
-func startAuthgate(ctx context.Context, ps *procs, dir, bin, name, addr, upURL string, sc scenario, env []string, readyIn time.Duration) (*proc, error) {
+// environment and env, until /readyz. It returns the process and its /metrics URL.
+func startAuthgate(ctx context.Context, ps *procs, dir, bin, name, addr, upURL string, sc scenario, env []string, readyIn time.Duration) (*proc, string, error) {
 	opsAddr, err := freeAddr()
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	cfgPath := filepath.Join(dir, name+".yaml")
 	if err := os.WriteFile(cfgPath, []byte(gatewayConfig(addr, opsAddr, upURL, sc.gateway)), 0o600); err != nil {
-		return nil, fmt.Errorf("%s config: %w", name, err)
+		return nil, "", fmt.Errorf("%s config: %w", name, err)
 	}
 	p, err := ps.start(dir, name, []string{bin, "serve", "--config", cfgPath}, append(slices.Clone(sc.env), env...))
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	return p, waitReady(ctx, p, "http://"+opsAddr+"/readyz", http.StatusOK, readyIn)
+	return p, "http://" + opsAddr + "/metrics", waitReady(ctx, p, "http://"+opsAddr+"/readyz", http.StatusOK, readyIn)
+}
+
+// mintPools gives each distinctTokens target its n tokens, valid for ttl.
+func mintPools(ctx context.Context, targets []target, keys *jwtKeys, ttl time.Duration, n int, dir string, logf func(string, ...any)) error {
+	now := time.Now()
+	for i := range targets {
+		t := &targets[i]
+		if !t.distinctTokens {
+			continue
+		}
+		start := time.Now()
+		p, err := mintPool(ctx, keys, t.jwtAlg, now, ttl, n, dir, t.name)
+		if err != nil {
+			return err
+		}
+		t.tokens = p
+		logf("minted %d distinct %s tokens for %s in %s", n, t.jwtAlg, t.name, time.Since(start).Round(time.Millisecond))
+	}
+	return nil
 }
 
 // probe sends requests of t until one gets t's status, for at most within, so a
@@ -361,6 +396,9 @@ func probeOnce(ctx context.Context, client *http.Client, t target) error {
 	for k, vs := range t.header {
 		req.Header[k] = vs
 	}
+	if t.tokens != nil {
+		req.Header.Set("Authorization", "Bearer "+t.tokens.probe)
+	}
 	resp, err := client.Do(req)
 	if err != nil {
 		return err
@@ -376,7 +414,7 @@ func probeOnce(ctx context.Context, client *http.Client, t target) error {
 // measure runs one round on t and charges the CPU its process used to the requests done;
 // for a redis row, also the redis-server's CPU and the commands it ran.
 func measure(ctx context.Context, ld loader, l load, t target) (roundResult, error) {
-	l.URL, l.Header = t.url, t.header
+	l.URL, l.Header, l.Tokens = t.url, t.header, t.tokens
 	before, err := t.counters(ctx)
 	if err != nil {
 		return roundResult{}, err
@@ -395,6 +433,10 @@ func measure(ctx context.Context, ld loader, l load, t target) (roundResult, err
 	rr := roundResult{
 		Requests: res.Requests, RPS: res.RPS, P50: res.P50, P99: res.P99,
 		CPU: after.cpu - before.cpu, Errors: res.Errors, NotWanted: res.NotWanted,
+	}
+	if t.cacheMeasured() {
+		c := after.cache.sub(before.cache)
+		rr.Cache = &c
 	}
 	if t.redis != nil {
 		if dead, err := t.redis.proc.exited(); dead {
@@ -421,10 +463,15 @@ func measure(ctx context.Context, ld loader, l load, t target) (roundResult, err
 
 // counters are the cumulative figures measure takes before and after a round.
 type counters struct {
-	cpu      time.Duration // the proxy's
-	redisCPU time.Duration // the redis-server's, for a redis row
-	redis    redisStats    // the redis-server's commands, for a redis row
+	cpu      time.Duration     // the proxy's
+	redisCPU time.Duration     // the redis-server's, for a redis row
+	redis    redisStats        // the redis-server's commands, for a redis row
+	cache    cacheLookupCounts // authgate's credential cache lookups, for a JWT row
 }
+
+// cacheMeasured says whether measure reads t's credential cache lookups: for the JWT rows,
+// whose figures depend on the verified-token cache.
+func (t target) cacheMeasured() bool { return t.jwtAlg != "" && t.metrics != "" }
 
 // counters reads t's process CPU and, for a redis row, its redis-server's CPU and
 // command count.
@@ -433,6 +480,12 @@ func (t target) counters(ctx context.Context) (counters, error) {
 	var err error
 	if c.cpu, err = procCPU(t.proc.pid()); err != nil {
 		return c, err
+	}
+	if t.cacheMeasured() {
+		// The first scrape's CPU (well under a millisecond) falls in the round: noise.
+		if c.cache, err = scrapeCache(ctx, http.DefaultClient, t.metrics); err != nil {
+			return c, err
+		}
 	}
 	if t.redis == nil {
 		return c, nil

@@ -14,12 +14,13 @@ func TestParseFlags(t *testing.T) {
 		want    []string // scenarios
 		wantErr bool
 	}{
-		{name: "defaults run every row", args: nil, want: []string{"bare", "authgate-public", "authgate-apikey", "authgate-jwt-hs256", "authgate-jwt-eddsa", "authgate-apikey-redis", "authgate-reject-401"}},
+		{name: "defaults run every row", args: nil, want: []string{"bare", "authgate-public", "authgate-apikey", "authgate-jwt-hs256", "authgate-jwt-eddsa", "authgate-jwt-hs256-uncached", "authgate-jwt-eddsa-uncached", "authgate-apikey-redis", "authgate-reject-401"}},
 		{name: "baseline is always run", args: []string{"-scenarios", "authgate-public"}, want: []string{"bare", "authgate-public"}},
 		{name: "duplicates and blanks ignored", args: []string{"-scenarios", "bare,,authgate-public,bare"}, want: []string{"bare", "authgate-public"}},
 		{name: "unknown scenario", args: []string{"-scenarios", "nope"}, wantErr: true},
 		{name: "round shorter than wrk allows", args: []string{"-duration", "500ms"}, wantErr: true},
 		{name: "no rounds", args: []string{"-rounds", "0"}, wantErr: true},
+		{name: "no tokens for the -uncached rows", args: []string{"-jwt-tokens", "0"}, wantErr: true},
 		{name: "stray argument", args: []string{"extra"}, wantErr: true},
 	}
 	for _, tt := range tests {
@@ -37,7 +38,7 @@ func TestParseFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.duration != 5*time.Second || o.rounds != 3 || o.connections != 64 || o.rate != 0 || o.tool != "auto" {
-		t.Errorf("got defaults %+v, want 5s, 3 rounds, 64 connections, max rate, auto", o)
+	if o.duration != 5*time.Second || o.rounds != 3 || o.connections != 64 || o.rate != 0 || o.tool != "auto" || o.jwtTokens != 200000 {
+		t.Errorf("got defaults %+v, want 5s, 3 rounds, 64 connections, max rate, auto, 200000 tokens", o)
 	}
 }

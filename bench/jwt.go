@@ -79,6 +79,12 @@ func (k *jwtKeys) String() string { return "jwtKeys{ed25519 public key: " + k.ed
 // mint signs a token of alg's bench issuer for subject "bench", audience benchAudience and
 // scope benchScope, issued at now and valid for ttl.
 func (k *jwtKeys) mint(alg string, now time.Time, ttl time.Duration) (string, error) {
+	return k.mintID(alg, now, ttl, "")
+}
+
+// mintID is mint with, when jti is not "", a jti claim: tokens that differ in it alone are
+// distinct strings, so each is a verified-token cache miss of its own.
+func (k *jwtKeys) mintID(alg string, now time.Time, ttl time.Duration, jti string) (string, error) {
 	var (
 		method jwt.SigningMethod
 		key    any
@@ -99,6 +105,9 @@ func (k *jwtKeys) mint(alg string, now time.Time, ttl time.Duration) (string, er
 		"scope": benchScope,
 		"iat":   now.Unix(),
 		"exp":   now.Add(ttl).Unix(),
+	}
+	if jti != "" {
+		claims["jti"] = jti
 	}
 	tok, err := jwt.NewWithClaims(method, claims).SignedString(key)
 	if err != nil {

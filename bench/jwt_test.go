@@ -132,7 +132,7 @@ func TestJWTRowsAccepted(t *testing.T) {
 	now := time.Now()
 	rows := 0
 	for _, base := range scenarios {
-		if base.jwtAlg == "" {
+		if base.jwtAlg == "" || base.distinctTokens { // those: TestUncachedRowsTokens
 			continue
 		}
 		rows++

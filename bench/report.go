@@ -23,6 +23,17 @@ type roundResult struct {
 	Errors    int64
 	NotWanted int64
 	Redis     *redisRound // the redis-server's share, for a redis row; else nil
+	// Cache is the gateway's credential cache lookups during the round, for a JWT row;
+	// else nil.
+	Cache *cacheLookupCounts
+}
+
+// cacheNote is the round's cache hit ratio for the progress line, else "".
+func (r roundResult) cacheNote() string {
+	if r.Cache == nil {
+		return ""
+	}
+	return fmt.Sprintf("  cache hits %.1f%%", 100*r.Cache.hitRatio())
 }
 
 // redisRound is what the run's redis-server did during one round of a redis row.
@@ -95,7 +106,9 @@ type row struct {
 	ThroughputVsRef float64 `json:"throughput_vs_ref,omitempty"`
 	CPUVsRef        float64 `json:"cpu_per_req_vs_ref,omitempty"`
 	// For a redis row: the run's redis-server, measured as its own process (medians).
-	Redis     *redisRow `json:"redis_server,omitempty"`
+	Redis *redisRow `json:"redis_server,omitempty"`
+	// For a JWT row: the gateway's credential cache lookups over all the measured rounds.
+	Cache     *cacheRow `json:"credential_cache,omitempty"`
 	Errors    int64     `json:"errors"`
 	NotWanted int64     `json:"responses_not_wanted_status"`
 	PerRound  []round   `json:"per_round"`
@@ -114,6 +127,15 @@ type redisRow struct {
 	WithProxyVsBare  float64 `json:"with_proxy_cpu_per_req_vs_bare"`
 }
 
+// cacheRow is what authgate_credential_cache_total counted during a row's rounds.
+type cacheRow struct {
+	Hits     int64   `json:"hits"`
+	Misses   int64   `json:"misses"`
+	HitRatio float64 `json:"hit_ratio"`
+	// Tokens is how many distinct tokens the row sent in turn (an -uncached row), else 0.
+	Tokens int `json:"distinct_tokens,omitempty"`
+}
+
 type round struct {
 	Round      int     `json:"round"`
 	Requests   int64   `json:"requests"`
@@ -129,6 +151,9 @@ type round struct {
 	RedisCPUUsPerRq float64 `json:"redis_cpu_us_per_req,omitempty"`
 	RedisCommands   int64   `json:"redis_commands,omitempty"`
 	RedisScripts    int64   `json:"redis_scripts,omitempty"`
+	// For a JWT row: the credential cache lookups in this round.
+	CacheHits   int64 `json:"cache_hits,omitempty"`
+	CacheMisses int64 `json:"cache_misses,omitempty"`
 }
 
 func newReport(o options, tool string, targets []target, results [][]roundResult) report {
@@ -156,6 +181,16 @@ func newReport(o options, tool string, targets []target, results [][]roundResult
 			}
 		}
 		for _, x := range rs {
+			if x.Cache != nil {
+				if r.Cache == nil {
+					r.Cache = &cacheRow{}
+					if t.tokens != nil {
+						r.Cache.Tokens = len(t.tokens.tokens)
+					}
+				}
+				r.Cache.Hits += x.Cache.Hits
+				r.Cache.Misses += x.Cache.Misses
+			}
 			r.Errors += x.Errors
 			r.NotWanted += x.NotWanted
 			pr := round{
@@ -166,7 +201,13 @@ func newReport(o options, tool string, targets []target, results [][]roundResult
 				pr.RedisCPUSeconds, pr.RedisCPUUsPerRq = x.Redis.CPU.Seconds(), x.Redis.CPUPerReq
 				pr.RedisCommands, pr.RedisScripts = x.Redis.Commands, x.Redis.Scripts
 			}
+			if x.Cache != nil {
+				pr.CacheHits, pr.CacheMisses = x.Cache.Hits, x.Cache.Misses
+			}
 			r.PerRound = append(r.PerRound, pr)
+		}
+		if r.Cache != nil {
+			r.Cache.HitRatio = cacheLookupCounts{Hits: r.Cache.Hits, Misses: r.Cache.Misses}.hitRatio()
 		}
 		rep.Rows = append(rep.Rows, r)
 	}
@@ -238,6 +279,7 @@ func (rep report) print(w io.Writer) {
 	}
 
 	rep.printRefs(w, width)
+	rep.printCache(w, width)
 	rep.printRedis(w, width)
 
 	fmt.Fprintln(w)
@@ -260,11 +302,34 @@ func (rep report) printRefs(w io.Writer, width int) {
 			continue
 		}
 		if !header {
-			fmt.Fprintf(w, "\nvs own reference row (same run; SPEC: the JWT rows within 5 %% of authgate-apikey)\n")
+			fmt.Fprintf(w, "\nvs own reference row (same run; SPEC: the JWT rows within 5 %% of authgate-apikey;\n")
+			fmt.Fprintf(w, "an -uncached row against its cached twin: the verified-token cache's effect)\n")
 			fmt.Fprintf(w, "%-*s  %-20s  %11s  %11s\n", width, "target", "reference", "throughput", "CPU-µs/req")
 			header = true
 		}
 		fmt.Fprintf(w, "%-*s  %-20s  %10.3fx  %10.3fx\n", width, r.Name, r.Ref, r.ThroughputVsRef, r.CPUVsRef)
+	}
+}
+
+// printCache writes, for the JWT rows, what the gateway's credential cache did during
+// their rounds, so that a cached row's hits and an -uncached row's misses are shown, not
+// assumed.
+func (rep report) printCache(w io.Writer, width int) {
+	header := false
+	for _, r := range rep.Rows {
+		if r.Cache == nil {
+			continue
+		}
+		if !header {
+			fmt.Fprintf(w, "\ncredential cache during the rounds (authgate_credential_cache_total from the ops listener)\n")
+			fmt.Fprintf(w, "%-*s  %10s  %10s  %9s  %15s\n", width, "target", "hits", "misses", "hit ratio", "distinct tokens")
+			header = true
+		}
+		tokens := "1"
+		if r.Cache.Tokens > 0 {
+			tokens = fmt.Sprint(r.Cache.Tokens)
+		}
+		fmt.Fprintf(w, "%-*s  %10d  %10d  %8.1f%%  %15s\n", width, r.Name, r.Cache.Hits, r.Cache.Misses, 100*r.Cache.HitRatio, tokens)
 	}
 }
 

@@ -91,3 +91,51 @@ func TestReportRedis(t *testing.T) {
 		}
 	}
 }
+
+// TestReportCache: a JWT row sums its rounds' cache lookups into a hit ratio, an -uncached
+// row is compared with its cached twin, and both are printed.
+func TestReportCache(t *testing.T) {
+	o := options{rounds: 2, duration: 5 * time.Second}
+	rr := func(rps, cpu float64, hits, misses int64) roundResult {
+		return roundResult{Round: 1, RPS: rps, CPUPerReq: cpu, Cache: &cacheLookupCounts{Hits: hits, Misses: misses}}
+	}
+	pool := &tokenPool{tokens: make([]string, 200000)}
+	targets := []target{
+		{scenario: scenario{name: baseline}},
+		{scenario: scenario{name: "authgate-jwt-eddsa", jwtAlg: algEdDSA}},
+		{scenario: scenario{name: "authgate-jwt-eddsa-uncached", jwtAlg: algEdDSA, distinctTokens: true, ref: "authgate-jwt-eddsa"}, tokens: pool},
+	}
+	rep := newReport(o, "test", targets, [][]roundResult{
+		{{RPS: 20000, CPUPerReq: 50}, {RPS: 20000, CPUPerReq: 50}},
+		{rr(16000, 60, 80000, 0), rr(16000, 60, 79999, 1)},
+		{rr(8000, 120, 1000, 39000), rr(8000, 120, 0, 40000)},
+	})
+	if rep.Rows[0].Cache != nil {
+		t.Errorf("bare row has cache figures %+v", rep.Rows[0].Cache)
+	}
+	cached, uncached := rep.Rows[1], rep.Rows[2]
+	if want := (cacheRow{Hits: 159999, Misses: 1, HitRatio: 159999.0 / 160000}); cached.Cache == nil || *cached.Cache != want {
+		t.Errorf("cached row: %+v, want %+v", cached.Cache, want)
+	}
+	if want := (cacheRow{Hits: 1000, Misses: 79000, HitRatio: 1000.0 / 80000, Tokens: 200000}); uncached.Cache == nil || *uncached.Cache != want {
+		t.Errorf("uncached row: %+v, want %+v", uncached.Cache, want)
+	}
+	if uncached.ThroughputVsRef != 0.5 || uncached.CPUVsRef != 2 {
+		t.Errorf("uncached vs cached: throughput %v, CPU %v; want 0.5, 2", uncached.ThroughputVsRef, uncached.CPUVsRef)
+	}
+	if pr := uncached.PerRound[0]; pr.CacheHits != 1000 || pr.CacheMisses != 39000 {
+		t.Errorf("round 1: %+v, want 1000 hits, 39000 misses", pr)
+	}
+
+	var out bytes.Buffer
+	rep.print(&out)
+	for _, line := range []string{
+		"authgate-jwt-eddsa-uncached  authgate-jwt-eddsa         0.500x       2.000x",
+		"authgate-jwt-eddsa               159999           1     100.0%                1",
+		"authgate-jwt-eddsa-uncached        1000       79000       1.2%           200000",
+	} {
+		if !strings.Contains(out.String(), line) {
+			t.Errorf("printed report lacks %q:\n%s", line, out.String())
+		}
+	}
+}

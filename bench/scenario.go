@@ -29,6 +29,10 @@ type scenario struct {
 	// Every request sends the same token, so after the first the row measures the
 	// verified-token cache, not a signature check.
 	jwtAlg string
+	// distinctTokens, with jwtAlg, replaces that one token with a pool of distinct ones
+	// (-jwt-tokens of them, see tokenPool), one a request in turn, so every request misses
+	// the verified-token cache: the row measures a signature and claims check each time.
+	distinctTokens bool
 	// ref names a row this one is judged against besides the baseline, e.g. the JWT rows
 	// against authgate-apikey (SPEC section 10: within 5 %).
 	ref string
@@ -91,6 +95,26 @@ var scenarios = []scenario{
 		jwtAlg:  algEdDSA,
 		want:    http.StatusOK,
 		ref:     "authgate-apikey",
+	},
+	{
+		name:           "authgate-jwt-hs256-uncached",
+		about:          "authgate-jwt-hs256, but a different token every request: a verified-token cache miss, HMAC and claims checked each time",
+		gateway:        publicAndProtected,
+		path:           "/private",
+		jwtAlg:         algHS256,
+		distinctTokens: true,
+		want:           http.StatusOK,
+		ref:            "authgate-jwt-hs256",
+	},
+	{
+		name:           "authgate-jwt-eddsa-uncached",
+		about:          "authgate-jwt-eddsa, but a different token every request: a verified-token cache miss, Ed25519 signature and claims checked each time",
+		gateway:        publicAndProtected,
+		path:           "/private",
+		jwtAlg:         algEdDSA,
+		distinctTokens: true,
+		want:           http.StatusOK,
+		ref:            "authgate-jwt-eddsa",
 	},
 	{
 		name:    "authgate-apikey-redis",
@@ -187,8 +211,9 @@ upstreams:
 
 // withCredential returns sc with its bearer token, when it has a jwtAlg, minted from k at
 // now for ttl and added to a copy of its header.
+// A distinctTokens row keeps its header: its tokens come from a tokenPool.
 func (sc scenario) withCredential(k *jwtKeys, now time.Time, ttl time.Duration) (scenario, error) {
-	if sc.jwtAlg == "" {
+	if sc.jwtAlg == "" || sc.distinctTokens {
 		return sc, nil
 	}
 	tok, err := k.mint(sc.jwtAlg, now, ttl)

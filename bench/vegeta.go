@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"runtime/debug"
 	"time"
 
@@ -41,6 +42,9 @@ func (vegetaLoader) Run(ctx context.Context, l load, want int) (loadResult, erro
 	atk := vegeta.NewAttacker(opts...)
 	pacer := vegeta.ConstantPacer{Freq: int(l.Rate), Per: time.Second} // Freq 0: max rate
 	tr := vegeta.NewStaticTargeter(vegeta.Target{Method: "GET", URL: l.URL, Header: l.Header})
+	if l.Tokens != nil {
+		tr = tokenTargeter(l.URL, l.Header, l.Tokens)
+	}
 
 	stop := context.AfterFunc(ctx, func() { atk.Stop() })
 	defer stop()
@@ -76,4 +80,20 @@ func (vegetaLoader) Run(ctx context.Context, l load, want int) (loadResult, erro
 		r.RPS = float64(r.Requests) / elapsed.Seconds()
 	}
 	return r, nil
+}
+
+// tokenTargeter sends GET url with header and, on each request, the pool's next token.
+func tokenTargeter(url string, header http.Header, p *tokenPool) vegeta.Targeter {
+	return func(t *vegeta.Target) error {
+		if t == nil {
+			return vegeta.ErrNilTarget
+		}
+		h := header.Clone()
+		if h == nil {
+			h = http.Header{}
+		}
+		h.Set("Authorization", "Bearer "+p.take())
+		*t = vegeta.Target{Method: http.MethodGet, URL: url, Header: h}
+		return nil
+	}
 }

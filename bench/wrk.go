@@ -23,6 +23,9 @@ type load struct {
 	Connections int
 	Threads     int     // wrk only
 	Rate        float64 // requests per second; 0 = as fast as the connections allow
+	// Tokens, when set, gives each request the next of its bearer tokens (an -uncached
+	// row); Header then holds no Authorization.
+	Tokens *tokenPool
 }
 
 // loadResult is what a load generator measured.
@@ -81,7 +84,12 @@ func (w *wrk) Run(ctx context.Context, l load, want int) (loadResult, error) {
 			args = append(args, "-H", k+": "+v)
 		}
 	}
-	args = append(args, l.URL)
+	if l.Tokens != nil {
+		args = append(args, "-s", l.Tokens.script, l.URL, l.Tokens.file,
+			strconv.FormatInt(l.Tokens.start(), 10), strconv.Itoa(threads))
+	} else {
+		args = append(args, l.URL)
+	}
 	// Bounded: wrk stops itself after -d; the context kills it should it hang.
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(secs)*time.Second+30*time.Second)
 	defer cancel()
@@ -101,6 +109,12 @@ func (w *wrk) Run(ctx context.Context, l load, want int) (loadResult, error) {
 		return loadResult{}, fmt.Errorf("wrk output: %w\n%s", err, stdout.String())
 	}
 	r := out.result()
+	if l.Tokens != nil {
+		if out.TokensPerThread < 0 {
+			return loadResult{}, fmt.Errorf("wrk output: no %q line from the token script\n%s", wrkTokensLine, stdout.String())
+		}
+		l.Tokens.advance(out.TokensPerThread, threads)
+	}
 	if want < 400 {
 		r.NotWanted = out.Non2xx3xx
 	} else {
@@ -118,6 +132,9 @@ type wrkOutput struct {
 	P50, P99     time.Duration
 	SocketErrors int64 // connect + read + write + timeout
 	Non2xx3xx    int64
+	// TokensPerThread is what wrkTokenScript printed: the most tokens a thread sent; -1
+	// without that line.
+	TokensPerThread int64
 }
 
 func (o wrkOutput) result() loadResult {
@@ -137,7 +154,7 @@ func (o wrkOutput) result() loadResult {
 // The request count, the duration, req/s, p50 and p99 are required; the error lines appear
 // only when non-zero.
 func parseWrk(s string) (wrkOutput, error) {
-	var o wrkOutput
+	o := wrkOutput{TokensPerThread: -1}
 	var haveReqs, haveRPS, have50, have99 bool
 	sc := bufio.NewScanner(strings.NewReader(s))
 	for sc.Scan() {
@@ -162,6 +179,8 @@ func parseWrk(s string) (wrkOutput, error) {
 			haveRPS = err == nil
 		case strings.HasPrefix(line, "Non-2xx or 3xx responses:") && len(f) == 5:
 			o.Non2xx3xx, err = strconv.ParseInt(f[4], 10, 64)
+		case strings.HasPrefix(line, wrkTokensLine) && len(f) == 2:
+			o.TokensPerThread, err = strconv.ParseInt(f[1], 10, 64)
 		case strings.HasPrefix(line, "Socket errors:"):
 			o.SocketErrors, err = parseSocketErrors(strings.TrimPrefix(line, "Socket errors:"))
 		}

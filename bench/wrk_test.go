@@ -17,19 +17,25 @@ func TestParseWrk(t *testing.T) {
 			// Recorded: wrk 4.1.0 against the bench upstream.
 			file: "wrk-ok.txt",
 			want: wrkOutput{Requests: 23802, Elapsed: time.Second, RPS: 23690.30,
-				P50: 511 * time.Microsecond, P99: 6670 * time.Microsecond},
+				P50: 511 * time.Microsecond, P99: 6670 * time.Microsecond, TokensPerThread: -1},
 		},
 		{
 			// Recorded: wrk 4.1.0 against authgate's protected route without a credential.
 			file: "wrk-401.txt",
 			want: wrkOutput{Requests: 24314, Elapsed: 1010 * time.Millisecond, RPS: 23966.75,
-				P50: 2100 * time.Microsecond, P99: 18710 * time.Microsecond, Non2xx3xx: 24314},
+				P50: 2100 * time.Microsecond, P99: 18710 * time.Microsecond, Non2xx3xx: 24314, TokensPerThread: -1},
 		},
 		{
 			// Socket errors and latencies in seconds, in wrk 4's format.
 			file: "wrk-errors.txt",
 			want: wrkOutput{Requests: 7993, Elapsed: 10020 * time.Millisecond, RPS: 797.72,
-				P50: 598200 * time.Microsecond, P99: 1870 * time.Millisecond, SocketErrors: 312, Non2xx3xx: 17},
+				P50: 598200 * time.Microsecond, P99: 1870 * time.Millisecond, SocketErrors: 312, Non2xx3xx: 17, TokensPerThread: -1},
+		},
+		{
+			// Recorded: wrk 4.1.0 with wrkTokenScript (an -uncached row), against an httptest server.
+			file: "wrk-tokens.txt",
+			want: wrkOutput{Requests: 92, Elapsed: time.Second, RPS: 91.79,
+				P50: 43950 * time.Microsecond, P99: 48060 * time.Microsecond, TokensPerThread: 49},
 		},
 		{file: "wrk-nolatency.txt", wantErr: true}, // run without --latency
 	}
