@@ -79,14 +79,8 @@ func (s *Server) newKeys(cfg *config.Config, st store.Store) (*keys, error) {
 		k.users = user.NewMemStore(time.Now)
 		sink = activity.NewMemorySink()
 	}
-	stale := cfg.Store.Cache.StaleTTL
-	failClosed := cfg.Store.OnStoreError == "fail_closed"
-	if failClosed || stale < cfg.Store.Cache.TTL {
-		stale = 0
-	}
 	var err error
-	k.cache, err = credcache.New[*auth.CachedKey](credcache.Options{MaxEntries: cfg.Store.Cache.MaxEntries,
-		TTL: cfg.Store.Cache.TTL, NegativeTTL: negativeTTL, StaleTTL: stale, Metrics: s.metrics})
+	k.cache, err = credcache.New[*auth.CachedKey](s.cacheOptions(cfg))
 	if err != nil {
 		return nil, fmt.Errorf("gateway: credential cache: %w", err)
 	}
@@ -94,9 +88,8 @@ func (s *Server) newKeys(cfg *config.Config, st store.Store) (*keys, error) {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	k.authn = auth.NewKeyAuthenticator(auth.KeyAuthenticatorOptions{Prefix: cfg.APIKeys.Prefix, Hasher: k.hasher,
-		Records: k.records, Cache: k.cache, FailClosed: failClosed, StoreDown: s.health.down.Load,
-		Owners: k.users, Roles: func() map[string][]string { return s.Config().Policy.Roles },
-		StoreError: func(op string) { s.metrics.StoreErrors.WithLabelValues(op).Inc() }})
+		Records: k.records, Cache: k.cache, StorePolicy: s.storePolicy(cfg),
+		Owners: k.users, Roles: func() map[string][]string { return s.Config().Policy.Roles }})
 	k.audit = audit.New(s.logger, rdb, prefix, s.metrics.APIKeyEvents, time.Now)
 	k.recorder = activity.New(sink, activity.Options{Touch: k.records.TouchLastUsed, Logger: s.logger,
 		NewIP: func(ctx context.Context, e activity.Event) {
@@ -116,6 +109,23 @@ func (s *Server) newKeys(cfg *config.Config, st store.Store) (*keys, error) {
 		k.bootstrap = bk
 	}
 	return k, nil
+}
+
+// cacheOptions are the options of the credential caches (keys, tokens) from store.cache:
+// stale entries are kept for on_store_error: serve_cached only.
+func (s *Server) cacheOptions(cfg *config.Config) credcache.Options {
+	c := cfg.Store.Cache
+	stale := c.StaleTTL
+	if cfg.Store.OnStoreError == "fail_closed" || stale < c.TTL {
+		stale = 0
+	}
+	return credcache.Options{MaxEntries: c.MaxEntries, TTL: c.TTL, NegativeTTL: negativeTTL, StaleTTL: stale, Metrics: s.metrics}
+}
+
+// storePolicy is the authenticators' behaviour towards the store (on_store_error).
+func (s *Server) storePolicy(cfg *config.Config) auth.StorePolicy {
+	return auth.StorePolicy{FailClosed: cfg.Store.OnStoreError == "fail_closed", StoreDown: s.health.down.Load,
+		StoreError: func(op string) { s.metrics.StoreErrors.WithLabelValues(op).Inc() }}
 }
 
 // registerBootstrap stores bootstrap.admin_key (hashed) as the admin key "bootstrap" when

@@ -127,13 +127,7 @@ func (s *Server) newTokens(cfg *config.Config, st store.Store) (*tokens, error) 
 			return nil, fmt.Errorf("gateway: jwt: %w", err)
 		}
 	}
-	stale := cfg.Store.Cache.StaleTTL
-	failClosed := cfg.Store.OnStoreError == "fail_closed"
-	if failClosed || stale < cfg.Store.Cache.TTL {
-		stale = 0
-	}
-	t.cache, err = credcache.New[*auth.CachedToken](credcache.Options{MaxEntries: cfg.Store.Cache.MaxEntries,
-		TTL: cfg.Store.Cache.TTL, NegativeTTL: negativeTTL, StaleTTL: stale, Metrics: s.metrics})
+	t.cache, err = credcache.New[*auth.CachedToken](s.cacheOptions(cfg))
 	if err != nil {
 		return nil, fmt.Errorf("gateway: token cache: %w", err)
 	}
@@ -148,8 +142,7 @@ func (s *Server) newTokens(cfg *config.Config, st store.Store) (*tokens, error) 
 		t.authn = auth.NewTokenAuthenticator(auth.TokenAuthenticatorOptions{Verifier: t.verifier, Cache: t.cache,
 			Builtin: builtin, Owners: s.keys.users, Revoked: t.revocations.Revoked,
 			Roles:  func() map[string][]string { return s.Config().Policy.Roles },
-			Leeway: cfg.JWT.Leeway, FailClosed: failClosed, StoreDown: s.health.down.Load,
-			StoreError: func(op string) { s.metrics.StoreErrors.WithLabelValues(op).Inc() }})
+			Leeway: cfg.JWT.Leeway, StorePolicy: s.storePolicy(cfg)})
 	}
 	ok = true
 	return t, nil

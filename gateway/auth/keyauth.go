@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/netip"
 	"slices"
-	"time"
 
 	"github.com/authgate/authgate/gateway/apikey"
 	"github.com/authgate/authgate/gateway/credcache"
@@ -67,25 +66,13 @@ type KeyAuthenticatorOptions struct {
 	Hasher  apikey.Hasher // how plaintexts become stored hashes
 	Records keyRecords
 	Cache   keyCache
-	// FailClosed answers 503 to every key while the store is down (on_store_error:
-	// fail_closed); otherwise cached good keys keep working for stale_ttl (serve_cached).
-	FailClosed bool
-	// StoreDown reports whether the store is known to be unreachable; with FailClosed, a
-	// cache hit is refused while it is. Default: never.
-	StoreDown func() bool
-	// RetryAfter is sent with 503 store_unavailable. Default: 1s.
-	RetryAfter time.Duration
-	// Now is the clock. Default: time.Now.
-	Now func() time.Time
+	StorePolicy
 	// Owners, when set, ties personal keys of users to their owner's current role: the
 	// effective scopes are the key's scopes ∩ the role's (no key scopes: all the role's),
 	// and a disabled or deleted owner disables the key.
 	Owners owners
 	// Roles returns policy.roles of the configuration being served. Required with Owners.
 	Roles func() map[string][]string
-	// StoreError, when set, is told of every failed store read by operation ("key_lookup",
-	// "owner_lookup"), for authgate_store_errors_total.
-	StoreError func(op string)
 }
 
 // KeyAuthenticator verifies API keys: form and checksum first (no store access for a
@@ -96,27 +83,11 @@ type KeyAuthenticator struct {
 
 // NewKeyAuthenticator returns a KeyAuthenticator.
 func NewKeyAuthenticator(o KeyAuthenticatorOptions) *KeyAuthenticator {
-	if o.StoreDown == nil {
-		o.StoreDown = func() bool { return false }
-	}
-	if o.RetryAfter <= 0 {
-		o.RetryAfter = time.Second
-	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-	if o.StoreError == nil {
-		o.StoreError = func(string) {}
-	}
+	o.StorePolicy = o.StorePolicy.withDefaults()
 	return &KeyAuthenticator{o: o}
 }
 
-func keyError(code, msg string, err error) *httperr.Error {
-	return &httperr.Error{Status: http.StatusUnauthorized, Code: code, Msg: msg, Err: err,
-		Header: http.Header{"Www-Authenticate": {`Bearer error="invalid_token"`}}}
-}
-
-var errMalformedKey = keyError("invalid_api_key", "the API key is not valid", apikey.ErrMalformed)
+var errMalformedKey = unauthorized("invalid_api_key", "the API key is not valid", apikey.ErrMalformed)
 
 // Authenticate verifies c, which must be an API key. Store trouble is never a 401: the
 // caller did nothing wrong, so it is 503 store_unavailable unless a cached good key may
@@ -129,10 +100,10 @@ func (a *KeyAuthenticator) Authenticate(ctx context.Context, c Credential) (Prin
 	ck, res := a.o.Cache.Get(h)
 	switch res {
 	case credcache.NegativeHit:
-		return Principal{}, keyError("invalid_api_key", "the API key is not valid", apikey.ErrNotFound)
+		return Principal{}, unauthorized("invalid_api_key", "the API key is not valid", apikey.ErrNotFound)
 	case credcache.Hit:
 		if a.o.FailClosed && a.o.StoreDown() {
-			return Principal{}, a.unavailable(errors.New("auth: store down, fail_closed"))
+			return Principal{}, a.o.unavailable(errors.New("auth: store down, fail_closed"))
 		}
 	default: // Miss or Stale: ask the store, unless it is known to be down
 		if a.o.StoreDown() {
@@ -141,18 +112,18 @@ func (a *KeyAuthenticator) Authenticate(ctx context.Context, c Credential) (Prin
 			if res == credcache.Stale && !a.o.FailClosed {
 				break
 			}
-			return Principal{}, a.unavailable(errors.New("auth: store down"))
+			return Principal{}, a.o.unavailable(errors.New("auth: store down"))
 		}
 		epoch := a.o.Cache.Epoch()
 		rec, err := a.o.Records.ByHash(ctx, h)
 		switch {
 		case errors.Is(err, apikey.ErrNotFound):
 			a.o.Cache.PutNegativeIfCurrent(epoch, h)
-			return Principal{}, keyError("invalid_api_key", "the API key is not valid", err)
+			return Principal{}, unauthorized("invalid_api_key", "the API key is not valid", err)
 		case err != nil:
 			a.o.StoreError("key_lookup")
 			if res != credcache.Stale || a.o.FailClosed {
-				return Principal{}, a.unavailable(err)
+				return Principal{}, a.o.unavailable(err)
 			}
 			// serve_cached: a key verified good within stale_ttl keeps working.
 		default:
@@ -162,7 +133,7 @@ func (a *KeyAuthenticator) Authenticate(ctx context.Context, c Credential) (Prin
 			}
 			ck = &CachedKey{Key: rec, AllowedIPs: ips}
 			if ck.Owner, err = a.owner(ctx, rec); err != nil {
-				return Principal{}, a.unavailable(err)
+				return Principal{}, a.o.unavailable(err)
 			}
 			a.o.Cache.PutIfCurrent(epoch, h, ck, KeyTag(rec.ID), OwnerTag(rec.CreatedBy))
 		}
@@ -170,14 +141,14 @@ func (a *KeyAuthenticator) Authenticate(ctx context.Context, c Credential) (Prin
 	k := ck.Key
 	switch k.Status(a.o.Now()) {
 	case apikey.StatusRevoked:
-		return Principal{}, keyError("revoked_api_key", "the API key has been revoked", nil)
+		return Principal{}, unauthorized("revoked_api_key", "the API key has been revoked", nil)
 	case apikey.StatusExpired:
-		return Principal{}, keyError("expired_api_key", "the API key has expired", nil)
+		return Principal{}, unauthorized("expired_api_key", "the API key has expired", nil)
 	}
 	scopes, org := k.Scopes, ""
 	if ck.Owner != nil {
 		if ck.Owner.Disabled {
-			return Principal{}, keyError("invalid_api_key", "the API key's owner is disabled", nil)
+			return Principal{}, unauthorized("invalid_api_key", "the API key's owner is disabled", nil)
 		}
 		scopes, org = EffectiveScopes(k.Scopes, a.o.Roles()[ck.Owner.Role]), ck.Owner.Org
 	}
@@ -190,15 +161,7 @@ func (a *KeyAuthenticator) owner(ctx context.Context, k apikey.Key) (*Owner, err
 	if a.o.Owners == nil || k.Type != apikey.Personal || !user.IsID(k.CreatedBy) {
 		return nil, nil
 	}
-	u, err := a.o.Owners.Get(ctx, k.CreatedBy)
-	switch {
-	case errors.Is(err, user.ErrNotFound):
-		return &Owner{Disabled: true}, nil
-	case err != nil:
-		a.o.StoreError("owner_lookup")
-		return nil, fmt.Errorf("auth: key owner: %w", err)
-	}
-	return &Owner{Role: u.Role, Org: u.Organization, Disabled: u.Disabled}, nil
+	return a.o.lookupOwner(ctx, a.o.Owners, k.CreatedBy)
 }
 
 // EffectiveScopes is what a personal key may do: the scopes both the key and its owner's
@@ -227,11 +190,6 @@ func EffectiveScopes(key, role []string) []string {
 		}
 	}
 	return out
-}
-
-func (a *KeyAuthenticator) unavailable(err error) error {
-	return &httperr.Error{Status: http.StatusServiceUnavailable, Code: "store_unavailable",
-		Msg: "credentials cannot be checked right now; retry shortly", Err: err, RetryAfter: a.o.RetryAfter}
 }
 
 func parseIPs(list []string) ([]netip.Prefix, error) {

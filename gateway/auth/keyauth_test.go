@@ -53,8 +53,8 @@ func newKeyFixture(t *testing.T, failClosed bool) *keyFixture {
 	}
 	f.storeErrors = map[string]int{}
 	f.auth = NewKeyAuthenticator(KeyAuthenticatorOptions{Prefix: "sk", Hasher: f.hasher, Records: f.records,
-		Cache: cache, FailClosed: failClosed, StoreDown: f.down.Load, Now: clock,
-		StoreError: func(op string) { f.storeErrors[op]++ }})
+		Cache: cache, StorePolicy: StorePolicy{FailClosed: failClosed, StoreDown: f.down.Load, Now: clock,
+			StoreError: func(op string) { f.storeErrors[op]++ }}})
 	return f
 }
 

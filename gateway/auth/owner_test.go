@@ -55,7 +55,7 @@ func TestKeyAuthFollowsOwner(t *testing.T) {
 	}
 	hasher := apikey.NewHasher("")
 	a := NewKeyAuthenticator(KeyAuthenticatorOptions{Prefix: "sk", Hasher: hasher, Records: keys, Cache: cache,
-		Owners: users, Roles: func() map[string][]string { return roles }, Now: clock})
+		Owners: users, Roles: func() map[string][]string { return roles }, StorePolicy: StorePolicy{Now: clock}})
 
 	hash, err := user.HashPassword("correct horse battery", user.TestParams)
 	if err != nil {

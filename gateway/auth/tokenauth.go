@@ -12,7 +12,6 @@ import (
 	"github.com/authgate/authgate/gateway/credcache"
 	"github.com/authgate/authgate/gateway/httperr"
 	"github.com/authgate/authgate/gateway/jwtauth"
-	"github.com/authgate/authgate/gateway/user"
 )
 
 var errStoreDown = errors.New("auth: store down")
@@ -58,13 +57,9 @@ type TokenAuthenticatorOptions struct {
 	Roles func() map[string][]string
 	// Leeway is jwt.leeway: a cached token expires at exp + Leeway, as a verified one would.
 	Leeway time.Duration
-	// FailClosed, StoreDown, RetryAfter, StoreError, Now: as for KeyAuthenticatorOptions.
-	// Only built-in tokens need the store; tokens of other issuers are verified without it.
-	FailClosed bool
-	StoreDown  func() bool
-	RetryAfter time.Duration
-	StoreError func(op string)
-	Now        func() time.Time
+	// StorePolicy applies to built-in tokens only; tokens of other issuers are verified
+	// without the store.
+	StorePolicy
 }
 
 // TokenAuthenticator verifies bearer JWTs: the cache first (a hit costs a hash and a map
@@ -76,24 +71,8 @@ type TokenAuthenticator struct {
 
 // NewTokenAuthenticator returns a TokenAuthenticator.
 func NewTokenAuthenticator(o TokenAuthenticatorOptions) *TokenAuthenticator {
-	if o.StoreDown == nil {
-		o.StoreDown = func() bool { return false }
-	}
-	if o.RetryAfter <= 0 {
-		o.RetryAfter = time.Second
-	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-	if o.StoreError == nil {
-		o.StoreError = func(string) {}
-	}
+	o.StorePolicy = o.StorePolicy.withDefaults()
 	return &TokenAuthenticator{o: o}
-}
-
-func tokenError(code, msg string, err error) *httperr.Error {
-	return &httperr.Error{Status: http.StatusUnauthorized, Code: code, Msg: msg, Err: err,
-		Header: http.Header{"Www-Authenticate": {`Bearer error="invalid_token"`}}}
 }
 
 // Authenticate verifies c, which must be a JWT.
@@ -103,7 +82,7 @@ func (a *TokenAuthenticator) Authenticate(ctx context.Context, c Credential) (Pr
 	switch res {
 	case credcache.Hit:
 		if ct.Claims.Issuer == a.o.Builtin && a.o.FailClosed && a.o.StoreDown() {
-			return Principal{}, a.unavailable(errors.New("auth: store down, fail_closed"))
+			return Principal{}, a.o.unavailable(errors.New("auth: store down, fail_closed"))
 		}
 	default:
 		epoch := a.o.Cache.Epoch()
@@ -122,7 +101,7 @@ func (a *TokenAuthenticator) Authenticate(ctx context.Context, c Credential) (Pr
 				// within stale_ttl (serve_cached), else 503. Never a 401: the caller did
 				// nothing wrong.
 				if res != credcache.Stale || a.o.FailClosed {
-					return Principal{}, a.unavailable(err)
+					return Principal{}, a.o.unavailable(err)
 				}
 				break
 			}
@@ -131,19 +110,19 @@ func (a *TokenAuthenticator) Authenticate(ctx context.Context, c Credential) (Pr
 		a.o.Cache.PutIfCurrent(epoch, h, ct, TokenTag(claims.ID), OwnerTag(claims.Subject))
 	}
 	if a.o.Now().After(ct.Claims.ExpiresAt.Add(a.o.Leeway)) {
-		return Principal{}, tokenError("expired_token", "the token has expired", nil)
+		return Principal{}, unauthorized("expired_token", "the token has expired", nil)
 	}
 	if ct.Revoked {
-		return Principal{}, tokenError("revoked_token", "the token has been revoked", nil)
+		return Principal{}, unauthorized("revoked_token", "the token has been revoked", nil)
 	}
 	if ct.Owner == nil {
 		return Principal{Subject: ct.Claims.Subject, Issuer: ct.Claims.Issuer, Org: ct.Claims.Org, Env: "live", Scopes: a.scopes(ct)}, nil
 	}
 	if ct.Owner.Disabled {
-		return Principal{}, tokenError("invalid_token", "the token's user is disabled", nil)
+		return Principal{}, unauthorized("invalid_token", "the token's user is disabled", nil)
 	}
 	if sessionEpoch(ct.Claims) < ct.Owner.SessionEpoch {
-		return Principal{}, tokenError("revoked_token", "the token's session has ended (new password, or the user's sessions were ended)", nil)
+		return Principal{}, unauthorized("revoked_token", "the token's session has ended (new password, or the user's sessions were ended)", nil)
 	}
 	if enroll, _ := ct.Claims.Raw["mfa_enroll"].(bool); enroll {
 		// It may only enrol TOTP, which the issuer's own calls check themselves: no route
@@ -171,17 +150,8 @@ func (a *TokenAuthenticator) builtinState(ctx context.Context, ct *CachedToken) 
 		return fmt.Errorf("auth: revocation: %w", err)
 	}
 	ct.Revoked = revoked
-	u, err := a.o.Owners.Get(ctx, ct.Claims.Subject)
-	switch {
-	case errors.Is(err, user.ErrNotFound):
-		ct.Owner = &Owner{Disabled: true}
-	case err != nil:
-		a.o.StoreError("owner_lookup")
-		return fmt.Errorf("auth: token user: %w", err)
-	default:
-		ct.Owner = &Owner{Role: u.Role, Org: u.Organization, Disabled: u.Disabled, SessionEpoch: u.SessionEpoch}
-	}
-	return nil
+	ct.Owner, err = a.o.lookupOwner(ctx, a.o.Owners, ct.Claims.Subject)
+	return err
 }
 
 // scopes are the token's effective scopes. A built-in token has its user's current
@@ -210,17 +180,12 @@ func (a *TokenAuthenticator) scopes(ct *CachedToken) []string {
 func verifyError(err error) error {
 	switch {
 	case errors.Is(err, jwtauth.ErrExpired):
-		return tokenError("expired_token", "the token has expired", err)
+		return unauthorized("expired_token", "the token has expired", err)
 	case errors.Is(err, jwtauth.ErrNoKeys):
 		// The issuer's keys were never loaded (JWKS unreachable since start): not the
 		// caller's fault, and retrying may work.
 		return &httperr.Error{Status: http.StatusServiceUnavailable, Code: "store_unavailable",
 			Msg: "the token issuer's keys cannot be fetched right now; retry shortly", Err: err, RetryAfter: 5 * time.Second}
 	}
-	return tokenError("invalid_token", "the bearer token is not valid", err)
-}
-
-func (a *TokenAuthenticator) unavailable(err error) error {
-	return &httperr.Error{Status: http.StatusServiceUnavailable, Code: "store_unavailable",
-		Msg: "credentials cannot be checked right now; retry shortly", Err: err, RetryAfter: a.o.RetryAfter}
+	return unauthorized("invalid_token", "the bearer token is not valid", err)
 }

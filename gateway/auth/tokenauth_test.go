@@ -19,11 +19,15 @@ import (
 // fakeVerifier answers from a table of token -> claims and counts its calls.
 type fakeVerifier struct {
 	tokens map[string]jwtauth.Claims
+	errs   map[string]error // refusals by token, beyond "not in tokens"
 	calls  atomic.Int64
 }
 
 func (f *fakeVerifier) Verify(_ context.Context, tok string) (jwtauth.Claims, error) {
 	f.calls.Add(1)
+	if err, ok := f.errs[tok]; ok {
+		return jwtauth.Claims{}, err
+	}
 	c, ok := f.tokens[tok]
 	if !ok {
 		return jwtauth.Claims{}, fmt.Errorf("fake: %w", jwtauth.ErrSignature)
@@ -77,7 +81,7 @@ func newTokenFixture(t *testing.T, failClosed bool) *tokenFixture {
 			return f.revoked[jti], nil
 		},
 		Roles: func() map[string][]string { return roles }, Leeway: 10 * time.Second,
-		FailClosed: failClosed, StoreDown: f.down.Load, Now: f.clock.Now})
+		StorePolicy: StorePolicy{FailClosed: failClosed, StoreDown: f.down.Load, Now: f.clock.Now}})
 	f.ann = user.User{ID: user.NewID(), Email: "ann@example.com", Role: "member"}
 	if err := f.users.Create(context.Background(), f.ann); err != nil {
 		t.Fatal(err)
@@ -254,5 +258,33 @@ func TestTokenAuthSessionsEnded(t *testing.T) {
 	fresh := f.token("fresh", jwtauth.Claims{Issuer: "authgate", Subject: f.ann.ID, ID: "j2", Raw: map[string]any{"sep": float64(1)}})
 	if _, err := f.authn(fresh); err != nil {
 		t.Errorf("a token of the current epoch: %v", err)
+	}
+}
+
+// TestTokenAuthVerifierRefusals: the verifier's refusals become the SPEC's codes; an issuer
+// whose keys were never fetched is the gateway's trouble (503 with Retry-After), never 401.
+func TestTokenAuthVerifierRefusals(t *testing.T) {
+	f := newTokenFixture(t, false)
+	f.ver.errs = map[string]error{
+		"expired": fmt.Errorf("v: %w", jwtauth.ErrExpired),
+		"nokeys":  fmt.Errorf("v: %w", jwtauth.ErrNoKeys),
+		"alg":     fmt.Errorf("v: %w", jwtauth.ErrAlgorithm),
+		"early":   fmt.Errorf("v: %w", jwtauth.ErrNotYetValid),
+	}
+	for tok, want := range map[string]struct {
+		status int
+		code   string
+	}{
+		"expired": {http.StatusUnauthorized, "expired_token"},
+		"nokeys":  {http.StatusServiceUnavailable, "store_unavailable"},
+		"alg":     {http.StatusUnauthorized, "invalid_token"},
+		"early":   {http.StatusUnauthorized, "invalid_token"},
+	} {
+		_, err := f.authn(tok)
+		wantCode(t, err, want.status, want.code)
+		var he *httperr.Error
+		if errors.As(err, &he) && (want.status == http.StatusServiceUnavailable) != (he.RetryAfter > 0) {
+			t.Errorf("%s: Retry-After %v", tok, he.RetryAfter)
+		}
 	}
 }
