@@ -6,12 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/authgate/authgate/gateway/store/redistest"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -27,20 +27,13 @@ type redisServer struct {
 	client *redis.Client
 }
 
-// findRedisServer looks for redis-server the way gateway/store/redistest does: on PATH,
-// then at /usr/bin and /usr/sbin (Debian's place, which PATH may lack).
+// findRedisServer finds redis-server as the tests do (redistest.FindBinary).
 func findRedisServer() (string, error) {
-	path, err := exec.LookPath("redis-server")
-	if err == nil {
-		return path, nil
+	bin, err := redistest.FindBinary()
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", errNoRedisServer, err)
 	}
-	fallback := []string{"/usr/bin/redis-server", "/usr/sbin/redis-server"}
-	for _, p := range fallback {
-		if fi, statErr := os.Stat(p); statErr == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("%w: not on PATH (%v) nor at %s", errNoRedisServer, err, strings.Join(fallback, " or "))
+	return bin, nil
 }
 
 // startRedis runs bin on a free loopback port with no persistence and waits until it

@@ -18,9 +18,10 @@ import (
 	"github.com/authgate/authgate/policy"
 )
 
-// tokenChannel is the pub/sub channel of the verified-token cache's invalidations (logout,
-// user changes). Keys have their own (credcache.DefaultChannel).
-const tokenChannel = "invalidate-tokens"
+// TokenChannel is the pub/sub channel of the verified-token cache's invalidations (logout,
+// user changes). Keys have their own (credcache.DefaultChannel). Tools that change users
+// outside a gateway (authgate users --config) publish on both.
+const TokenChannel = "invalidate-tokens"
 
 // tokens is the JWT machinery of one process: the verifier of configured issuers and the
 // built-in one, the verified-token cache, and the built-in issuer's calls. Built once:
@@ -131,7 +132,7 @@ func (s *Server) newTokens(cfg *config.Config, st store.Store) (*tokens, error) 
 	if err != nil {
 		return nil, fmt.Errorf("gateway: token cache: %w", err)
 	}
-	if t.inv, err = credcache.NewInvalidator(t.cache, st, credcache.InvalidatorOptions{Channel: tokenChannel, Logger: s.logger, Metrics: s.metrics}); err != nil {
+	if t.inv, err = credcache.NewInvalidator(t.cache, st, credcache.InvalidatorOptions{Channel: TokenChannel, Logger: s.logger, Metrics: s.metrics}); err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	if t.verifier != nil {

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/authgate/authgate/gateway"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/authgate/authgate/config"
@@ -23,10 +25,6 @@ import (
 	"github.com/authgate/authgate/gateway/store"
 	"github.com/authgate/authgate/gateway/user"
 )
-
-// tokenChannel is the gateways' pub/sub channel for the verified-token cache
-// (gateway/tokens.go's tokenChannel); keys use credcache.DefaultChannel.
-const tokenChannel = "invalidate-tokens"
 
 // directUsers works on the users in the configured Redis store itself, with the rules of
 // the management API (admin.UserFields.ApplyUser), for break-glass access while the
@@ -183,7 +181,7 @@ func (d *directUsers) changed(ctx context.Context, id string, ch admin.UserChang
 		return
 	}
 	var errs []error
-	for _, channel := range []string{credcache.DefaultChannel, tokenChannel} {
+	for _, channel := range []string{credcache.DefaultChannel, gateway.TokenChannel} {
 		if err := publishInvalidation(ctx, d.st, channel, auth.OwnerTag(id), time.Now()); err != nil {
 			errs = append(errs, err)
 		}

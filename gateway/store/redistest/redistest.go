@@ -68,7 +68,7 @@ type process struct {
 // environment variable AUTHGATE_REQUIRE_REDIS is "1".
 func Start(t testing.TB) *Server {
 	t.Helper()
-	bin, err := findBinary()
+	bin, err := FindBinary()
 	if err != nil {
 		msg := "redis-server not found: install it (apt-get install -y redis-server); CI must have it: " + err.Error()
 		if os.Getenv("AUTHGATE_REQUIRE_REDIS") == "1" {
@@ -287,8 +287,9 @@ func freePort() (int, error) {
 	return port, nil
 }
 
-// findBinary locates redis-server on PATH or in the usual Debian places.
-func findBinary() (string, error) {
+// FindBinary locates redis-server on PATH or in the usual Debian places (/usr/bin,
+// /usr/sbin, which PATH may lack). The bench uses it too.
+func FindBinary() (string, error) {
 	path, err := exec.LookPath("redis-server")
 	if err == nil {
 		return path, nil
