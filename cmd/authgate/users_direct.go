@@ -146,6 +146,10 @@ func (d *directUsers) get(ctx context.Context, id string) ([]byte, error) {
 }
 
 func (d *directUsers) edit(ctx context.Context, id string, f admin.UserFields) ([]byte, error) {
+	f, err := f.Prehash(d.params) // once, not on every compare-and-swap attempt
+	if err != nil {
+		return nil, userErr(err)
+	}
 	var ch admin.UserChange
 	// On the record as it is at the write: a change a running gateway makes meanwhile
 	// (the user enrolling TOTP) is not undone.

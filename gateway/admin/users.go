@@ -40,6 +40,30 @@ type UserFields struct {
 	Disabled     *bool   `json:"disabled,omitempty"`
 	// MFAEnabled may only be set to false: it removes the user's TOTP (a lost phone).
 	MFAEnabled *bool `json:"mfa_enabled,omitempty"`
+
+	passwordHash string // Password, hashed ahead by Prehash
+}
+
+// Prehash checks and hashes Password once, so that ApplyUser, run again by a store's
+// compare-and-swap retries, does not spend argon2id on every attempt.
+func (f UserFields) Prehash(params user.Params) (UserFields, error) {
+	if f.Password == nil {
+		return f, nil
+	}
+	h, err := hashPassword(*f.Password, params)
+	f.passwordHash = h
+	return f, err
+}
+
+func hashPassword(pw string, params user.Params) (string, error) {
+	if err := user.CheckPassword(pw); err != nil {
+		return "", badRequest("password: "+strings.TrimPrefix(err.Error(), "user: invalid argument: "), err)
+	}
+	h, err := user.HashPassword(pw, params)
+	if err != nil {
+		return "", fmt.Errorf("admin: hash password: %w", err)
+	}
+	return h, nil
 }
 
 // UserChange says what an edit changed, for OnUserChange.
@@ -104,12 +128,11 @@ func (f UserFields) ApplyUser(u *user.User, roles map[string][]string, params us
 		u.MFAEnabled, u.TOTPSecret = false, ""
 	}
 	if f.Password != nil {
-		if err := user.CheckPassword(*f.Password); err != nil {
-			return ch, badRequest("password: "+strings.TrimPrefix(err.Error(), "user: invalid argument: "), err)
-		}
-		h, err := user.HashPassword(*f.Password, params)
-		if err != nil {
-			return ch, fmt.Errorf("admin: hash password: %w", err)
+		h := f.passwordHash
+		if h == "" {
+			if h, err = hashPassword(*f.Password, params); err != nil {
+				return ch, err
+			}
 		}
 		u.PasswordHash = h
 		ch.Sessions = true
@@ -209,6 +232,14 @@ func (a *API) userOf(r *http.Request, c caller) (user.User, error) {
 	return a.o.Users.Get(r.Context(), id)
 }
 
+// adminUserOf is userOf for the calls only admins make, "me" included.
+func (a *API) adminUserOf(r *http.Request, c caller) (user.User, error) {
+	if err := requireAdmin(c); err != nil {
+		return user.User{}, err
+	}
+	return a.userOf(r, c)
+}
+
 func (a *API) getUser(w http.ResponseWriter, r *http.Request) {
 	u, err := a.userOf(r, callerOf(r))
 	if err != nil {
@@ -220,11 +251,7 @@ func (a *API) getUser(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) editUser(w http.ResponseWriter, r *http.Request) {
 	c := callerOf(r)
-	if err := requireAdmin(c); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	u, err := a.userOf(r, c)
+	u, err := a.adminUserOf(r, c)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -239,32 +266,17 @@ func (a *API) editUser(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, badRequest("you cannot disable yourself or give up admin; ask another admin", nil))
 		return
 	}
-	// A new password is hashed once, outside the store's retry loop (argon2id is costly).
-	rest, hash := f, ""
-	if f.Password != nil {
-		pw := UserFields{Password: f.Password}
-		var probe user.User
-		if _, err := pw.ApplyUser(&probe, nil, a.o.PasswordParams); err != nil {
-			a.fail(w, r, err)
-			return
-		}
-		rest.Password, hash = nil, probe.PasswordHash
+	if f, err = f.Prehash(a.o.PasswordParams); err != nil {
+		a.fail(w, r, err)
+		return
 	}
 	var ch UserChange
 	// Applied to the record as it is at the write, so a concurrent change (the user
 	// enrolling TOTP, another admin) is neither lost nor undone.
 	u, err = a.o.Users.Modify(r.Context(), u.ID, func(cur *user.User) error {
 		var err error
-		if ch, err = rest.ApplyUser(cur, a.o.Roles(), a.o.PasswordParams); err != nil {
-			return err
-		}
-		if hash != "" {
-			if !ch.Sessions {
-				cur.SessionEpoch++
-			}
-			cur.PasswordHash, ch.Sessions = hash, true
-		}
-		return nil
+		ch, err = f.ApplyUser(cur, a.o.Roles(), a.o.PasswordParams)
+		return err
 	})
 	if err != nil {
 		a.fail(w, r, err)
@@ -277,11 +289,7 @@ func (a *API) editUser(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) deleteUser(w http.ResponseWriter, r *http.Request) {
 	c := callerOf(r)
-	if err := requireAdmin(c); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	u, err := a.userOf(r, c)
+	u, err := a.adminUserOf(r, c)
 	if err != nil {
 		a.fail(w, r, err)
 		return
