@@ -166,7 +166,8 @@ func TestReviewNarrowKeyMintsWiderKey(t *testing.T) {
 	}
 	wide, a := h.reviewCreateKey("X-API-Key: "+narrow.Secret, map[string]any{"name": "escalated", "environment": "live", "expires_in_days": 0})
 	if a.status != http.StatusCreated {
-		return // refused: fixed
+		assertRejected(t, a, http.StatusForbidden, "insufficient_scope") // refused: fixed (each bound: gateway/admin TestKeyCallerBounds)
+		return
 	}
 	if u := h.do("GET", "/api/auth/users/", "", "X-API-Key: "+wide.Secret); u.status == http.StatusOK {
 		t.Fatalf("a test-only keys:manage key minted a never-expiring live key (env %s) that lists users (admin): %s",

@@ -304,3 +304,60 @@ func TestExternalSubjectIsNotAUser(t *testing.T) {
 		t.Errorf("external token's key: %d %s", w.Code, w.Body)
 	}
 }
+
+// TestKeyCallerBounds: a caller that is itself an API key (not an admin) cannot make or
+// change a key wider than itself in any way: each refusal is 403 insufficient_scope and
+// stores nothing; keys within its bounds are made.
+func TestKeyCallerBounds(t *testing.T) {
+	f := newFixture(t)
+	caller := f.create(t, `{"name":"ci","scopes":["keys:manage","reports:read"],"environment":"test","allowed_ips":["10.0.0.0/8"],"expires_in_days":90}`)
+	sibling := f.create(t, `{"name":"wide","scopes":["*"]}`) // also root's: the caller "owns" it
+	as := func(method, path, body string) *httptest.ResponseRecorder {
+		t.Helper()
+		r := httptest.NewRequest(method, path, strings.NewReader(body))
+		ctx, info := reqinfo.New(r.Context())
+		info.ID, info.Subject, info.KeyID, info.Scopes = "rid", "root", caller, []string{"keys:manage", "reports:read"}
+		w := httptest.NewRecorder()
+		f.api.ServeHTTP(w, r.WithContext(ctx))
+		return w
+	}
+	count := func() int {
+		p, err := f.store.List(context.Background(), apikey.Query{Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(p.Keys)
+	}
+	refusals := []struct{ name, method, path, body string }{
+		{"no scopes (the owner's whole role)", "POST", "/api/auth/api-keys/", `{"name":"a","scopes":[],"expires_in_days":30}`},
+		{"live from a test key", "POST", "/api/auth/api-keys/", `{"name":"a","environment":"live","expires_in_days":30}`},
+		{"IPs outside the caller's", "POST", "/api/auth/api-keys/", `{"name":"a","allowed_ips":["192.168.0.0/16"],"expires_in_days":30}`},
+		{"a wider CIDR", "POST", "/api/auth/api-keys/", `{"name":"a","allowed_ips":["10.0.0.0/7"],"expires_in_days":30}`},
+		{"never expiring", "POST", "/api/auth/api-keys/", `{"name":"a","expires_in_days":0}`},
+		{"outliving the caller", "POST", "/api/auth/api-keys/", `{"name":"a","expires_in_days":365}`},
+		{"its own rate limit", "POST", "/api/auth/api-keys/", `{"name":"a","expires_in_days":30,"rate_limit":{"requests":1000000,"per":"1s"}}`},
+		{"a scope it lacks", "POST", "/api/auth/api-keys/", `{"name":"a","scopes":["reports:generate"],"expires_in_days":30}`},
+		{"rotating a wider sibling", "POST", "/api/auth/api-keys/" + sibling + "/rotate/", ``},
+		{"editing a sibling to no IP limit", "PATCH", "/api/auth/api-keys/" + sibling + "/", `{"allowed_ips":[]}`},
+	}
+	for _, rc := range refusals {
+		before := count()
+		w := as(rc.method, rc.path, rc.body)
+		if w.Code != http.StatusForbidden || errorCode(t, w) != "insufficient_scope" {
+			t.Errorf("%s: %d %s, want 403 insufficient_scope", rc.name, w.Code, w.Body)
+		}
+		if n := count(); n != before {
+			t.Errorf("%s: %d keys stored by a refused call", rc.name, n-before)
+		}
+	}
+	// Within its bounds: test, inside 10.0.0.0/8 (inherited when not given), shorter life.
+	w := as("POST", "/api/auth/api-keys/", `{"name":"ok","scopes":["reports:read"],"expires_in_days":30}`)
+	if w.Code != http.StatusCreated {
+		t.Fatalf("a key within bounds: %d %s", w.Code, w.Body)
+	}
+	var k KeyView
+	_ = json.Unmarshal(w.Body.Bytes(), &k)
+	if k.Environment != apikey.Test || len(k.AllowedIPs) != 1 || k.AllowedIPs[0] != "10.0.0.0/8" {
+		t.Errorf("defaults from the caller: env %s, allowed_ips %v", k.Environment, k.AllowedIPs)
+	}
+}
