@@ -69,9 +69,9 @@ func TestUsersAPIRefusals(t *testing.T) {
 	annPath := "/api/auth/users/" + ann.ID + "/"
 	tests := []struct {
 		name, method, path, body, subject string
-		scopes                             []string
-		status                             int
-		code                               string
+		scopes                            []string
+		status                            int
+		code                              string
 	}{
 		{"list as a non-admin", "GET", "/api/auth/users/", "", ann.ID, []string{"reports:read", "keys:manage"}, 403, "insufficient_scope"},
 		{"create as a non-admin", "POST", "/api/auth/users/", `{"email":"b@example.com","password":"long enough pw","role":"viewer"}`, ann.ID, []string{"keys:manage"}, 403, "insufficient_scope"},
