@@ -180,9 +180,9 @@ func (s *Server) warnRestartOnly(old, cfg *config.Config) {
 	changed("listen", old.Listen != cfg.Listen)
 	changed("ops_listen", old.OpsListen != cfg.OpsListen)
 	changed("tls", old.TLS != cfg.TLS)
-	os, ns := old.Server, cfg.Server
-	os.BodyTimeout, ns.BodyTimeout = 0, 0 // server.body_timeout applies at once
-	changed("server", os != ns)
+	oldSrv, newSrv := old.Server, cfg.Server
+	oldSrv.BodyTimeout, newSrv.BodyTimeout = 0, 0 // server.body_timeout applies at once
+	changed("server", oldSrv != newSrv)
 	changed("store", !reflect.DeepEqual(old.Store, cfg.Store)) // not fmt.Sprint: it redacts the password
 	changed("jwt", !reflect.DeepEqual(old.JWT, cfg.JWT))
 	oi, ni := old.Issuer, cfg.Issuer
