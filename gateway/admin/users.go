@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/authgate/authgate/gateway/apijson"
 	"github.com/authgate/authgate/gateway/apikey"
@@ -314,14 +315,29 @@ func (a *API) deleteUser(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// revokeKeysOf revokes every key of a deleted user, personal and admin, with the keys
-// their keys made (which carry their created_by), each with its audit event: an admin's
-// admin keys must not outlive the admin (issue 9, item 6).
+// revokeKeysOf revokes every key of a deleted user, with its invalidation and audit event.
 func (a *API) revokeKeysOf(r *http.Request, c caller, id string) error {
-	ctx := r.Context()
+	return RevokeKeysOf(r.Context(), a.o.Keys, id, a.o.Now(), func(k apikey.Key) {
+		a.invalidate(r, k.ID)
+		a.audit(r, audit.KeyRevoked, k.ID, c, "owner deleted: "+id)
+	})
+}
+
+// KeyRevoker is what RevokeKeysOf needs of the key store.
+type KeyRevoker interface {
+	List(ctx context.Context, q apikey.Query) (apikey.Page, error)
+	Revoke(ctx context.Context, id string, at time.Time) (apikey.Key, error)
+}
+
+// RevokeKeysOf revokes, at now, every key that user id created and that is not revoked
+// yet: personal and admin keys, and the keys their keys made (which carry their
+// created_by), so that an admin's admin keys do not outlive the admin (issue 9, item 6).
+// revoked is told of each key it revoked (to invalidate caches and audit). It stops at
+// the first store error. Shared with the CLI's direct mode.
+func RevokeKeysOf(ctx context.Context, keys KeyRevoker, id string, now time.Time, revoked func(apikey.Key)) error {
 	q := apikey.Query{CreatedBy: id, Limit: apikey.MaxLimit}
 	for {
-		page, err := a.o.Keys.List(ctx, q)
+		page, err := keys.List(ctx, q)
 		if err != nil {
 			return fmt.Errorf("admin: list keys of %s: %w", id, err)
 		}
@@ -329,11 +345,11 @@ func (a *API) revokeKeysOf(r *http.Request, c caller, id string) error {
 			if k.RevokedAt != nil {
 				continue
 			}
-			if _, err := a.o.Keys.Revoke(ctx, k.ID, a.o.Now()); err != nil {
+			rk, err := keys.Revoke(ctx, k.ID, now)
+			if err != nil {
 				return fmt.Errorf("admin: revoke key %s of %s: %w", k.ID, id, err)
 			}
-			a.invalidate(r, k.ID)
-			a.audit(r, audit.KeyRevoked, k.ID, c, "owner deleted: "+id)
+			revoked(rk)
 		}
 		if page.NextCursor == "" {
 			return nil
