@@ -140,8 +140,8 @@ func TestReview01_NginxForwardAuthIgnoresClientForwardedHeaders(t *testing.T) {
 	f := startNginxFront(t)
 	reader := f.h.createKeyWith(f.admin, `{"name":"reader","scopes":["reports:read"]}`)
 	generator := f.h.createKeyWith(f.admin, `{"name":"generator","scopes":["reports:generate"]}`)
-	spoof := []string{"X-Forwarded-Method: GET", "X-Forwarded-Uri: /health", "x-forwarded-method: GET", "X-Original-Method: GET",
-		"X-Original-URI: /health"}
+	spoof := []string{"X-Forwarded-Method: GET", "X-Forwarded-Uri: /health"}
+	spoofAll := append([]string{"x-forwarded-method: GET", "X-Original-Method: GET", "X-Original-URI: /health"}, spoof...)
 
 	refused := []struct {
 		name    string
@@ -151,6 +151,8 @@ func TestReview01_NginxForwardAuthIgnoresClientForwardedHeaders(t *testing.T) {
 	}{
 		{"no credential", spoof, http.StatusUnauthorized, "missing_credentials"},
 		{"a reports:read key", append([]string{"X-API-Key: " + reader.Key}, spoof...), http.StatusForbidden, "insufficient_scope"},
+		{"no credential, every spelling", spoofAll, http.StatusUnauthorized, "missing_credentials"},
+		{"a reports:read key, every spelling", append([]string{"X-API-Key: " + reader.Key}, spoofAll...), http.StatusForbidden, "insufficient_scope"},
 	}
 	for _, tc := range refused {
 		t.Run(tc.name, func(t *testing.T) {
@@ -169,7 +171,7 @@ func TestReview01_NginxForwardAuthIgnoresClientForwardedHeaders(t *testing.T) {
 		t.Fatalf("GET /health through nginx: %d %s", a.status, a.body)
 	}
 	f.checks.take()
-	a := f.through(t, "POST", "/api/v1/reports/generate/", `{"report":"all"}`, append([]string{"X-API-Key: " + generator.Key}, spoof...)...)
+	a := f.through(t, "POST", "/api/v1/reports/generate/", `{"report":"all"}`, append([]string{"X-API-Key: " + generator.Key}, spoofAll...)...)
 	if a.status != http.StatusOK {
 		t.Fatalf("POST with a reports:generate key through nginx: %d %s", a.status, a.body)
 	}
