@@ -283,3 +283,23 @@ func TestReview02_NginxIdentityHeadersNeverForged(t *testing.T) {
 		})
 	}
 }
+
+// TestReview03_NginxBlanksMethodOverrideHeaders: behind the documented nginx, a client's
+// method-override headers never reach the upstream, since the gateway decided on the
+// request line's method and cannot strip what nginx forwards.
+func TestReview03_NginxBlanksMethodOverrideHeaders(t *testing.T) {
+	f := startNginxFront(t)
+	overrides := []string{"X-HTTP-Method-Override: DELETE", "x-http-method: DELETE", "X-Method-Override: DELETE"}
+	if a := f.through(t, "GET", "/health", "", overrides...); a.status != http.StatusOK {
+		t.Fatalf("GET /health through nginx: %d %s", a.status, a.body)
+	}
+	reqs := f.api.requests()
+	if len(reqs) != 1 {
+		t.Fatalf("upstream saw %d requests, want 1", len(reqs))
+	}
+	for _, name := range []string{"X-Http-Method-Override", "X-Http-Method", "X-Method-Override"} {
+		if vs := reqs[0].Header.Values(name); len(vs) != 0 {
+			t.Errorf("%s reached the upstream as %q", name, vs)
+		}
+	}
+}
