@@ -86,6 +86,9 @@ func directErr(err error) error {
 	switch {
 	case errors.As(err, &ae):
 		return err
+	case admin.OwnerLimitError(err) != nil:
+		he := admin.OwnerLimitError(err)
+		return &apiError{Status: he.Status, Code: he.Code, Message: he.Msg}
 	case errors.Is(err, apikey.ErrNotFound):
 		return &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "no such key"}
 	case errors.Is(err, apikey.ErrInvalid):
@@ -106,10 +109,17 @@ func (d *directKeys) view(k apikey.Key, plain string) ([]byte, error) {
 	return json.Marshal(v)
 }
 
-// apply validates f with the API's own rules (admin.KeyFields.Apply). Direct mode is
-// break-glass access, so any scope may be granted.
+// apply validates f with the API's own rules (admin.KeyFields.Apply and
+// api_keys.max_scopes_per_key). Direct mode is break-glass access, so any scope may be
+// granted, but not more of them than the gateway allows.
 func (d *directKeys) apply(k *apikey.Key, f admin.KeyFields, now time.Time) error {
-	err := f.Apply(k, func(string) bool { return true }, d.cfg.APIKeys.AllowedExpiryDays, now)
+	var err error
+	if f.Scopes != nil {
+		err = admin.CheckScopeCount(*f.Scopes, d.cfg.APIKeys.MaxScopesPerKey)
+	}
+	if err == nil {
+		err = f.Apply(k, func(string) bool { return true }, d.cfg.APIKeys.AllowedExpiryDays, now)
+	}
 	var he *httperr.Error
 	if errors.As(err, &he) {
 		return &apiError{Status: he.Status, Code: he.Code, Message: he.Msg}
@@ -162,7 +172,7 @@ func (d *directKeys) store(ctx context.Context, k *apikey.Key) (string, error) {
 		return "", fmt.Errorf("keys: %w", err)
 	}
 	k.Start = plain[:apikey.StartLen]
-	if err := d.keys.Create(ctx, *k, d.hasher.Hash(plain)); err != nil {
+	if err := d.keys.CreateLimited(ctx, *k, d.hasher.Hash(plain), d.cfg.APIKeys.MaxKeysPerOwner); err != nil {
 		return "", directErr(err)
 	}
 	return plain, nil
