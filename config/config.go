@@ -209,6 +209,10 @@ type RateLimits struct {
 	JWT    RateLimit `yaml:"jwt"`
 	APIKey RateLimit `yaml:"api_key"`
 	Login  RateLimit `yaml:"login"`
+	// MaxBuckets bounds each in-process bucket store (mode local, and the fallback of mode
+	// redis): credentials, login per client IP and login per email are kept apart, each
+	// holding at most MaxBuckets buckets. Default: 100000.
+	MaxBuckets int `yaml:"max_buckets"`
 }
 
 // RateLimit is the limit for one authentication method, route or key.
@@ -314,9 +318,10 @@ func Default() Config {
 		APIKeys: APIKeys{Prefix: "sk", AllowedExpiryDays: []int{30, 90, 365, 0}, DefaultExpiryDays: 90,
 			MaxScopesPerKey: 64, MaxKeysPerOwner: 1000},
 		RateLimits: RateLimits{
-			JWT:    RateLimit{Requests: 1000, Per: time.Minute},
-			APIKey: RateLimit{Requests: 100, Per: time.Minute},
-			Login:  RateLimit{Requests: 10, Per: time.Minute},
+			JWT:        RateLimit{Requests: 1000, Per: time.Minute},
+			APIKey:     RateLimit{Requests: 100, Per: time.Minute},
+			Login:      RateLimit{Requests: 10, Per: time.Minute},
+			MaxBuckets: 100000,
 		},
 		Console:     Console{Path: "/console/"},
 		ForwardAuth: ForwardAuth{Path: "/authz"},

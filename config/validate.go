@@ -167,6 +167,9 @@ func (c *Config) validate() problems {
 	c.RateLimits.JWT.validate(&ps, "rate_limits.jwt")
 	c.RateLimits.APIKey.validate(&ps, "rate_limits.api_key")
 	c.RateLimits.Login.validate(&ps, "rate_limits.login")
+	if c.RateLimits.MaxBuckets <= 0 {
+		ps.add("rate_limits.max_buckets", "must be > 0, got %d", c.RateLimits.MaxBuckets)
+	}
 
 	for _, role := range slices.Sorted(maps.Keys(c.Policy.Roles)) {
 		scopes := c.Policy.Roles[role]

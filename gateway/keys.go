@@ -135,7 +135,8 @@ func (s *Server) cacheOptions(cfg *config.Config) credcache.Options {
 	if cfg.Store.OnStoreError == "fail_closed" || stale < c.TTL {
 		stale = 0
 	}
-	return credcache.Options{MaxEntries: c.MaxEntries, TTL: c.TTL, NegativeTTL: negativeTTL, StaleTTL: stale, Metrics: s.metrics}
+	return credcache.Options{MaxEntries: c.MaxEntries, NegativeMaxEntries: c.NegativeMaxEntries, TTL: c.TTL,
+		NegativeTTL: negativeTTL, StaleTTL: stale, Metrics: s.metrics}
 }
 
 // storePolicy is the authenticators' behaviour towards the store (on_store_error).
