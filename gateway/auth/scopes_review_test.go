@@ -145,4 +145,6 @@ func TestReview13_TokenScopesBounded(t *testing.T) {
 // claimsVerifier returns its claims for every token.
 type claimsVerifier struct{ claims jwtauth.Claims }
 
-func (f *claimsVerifier) Verify(context.Context, string) (jwtauth.Claims, error) { return f.claims, nil }
+func (f *claimsVerifier) Verify(context.Context, string) (jwtauth.Claims, error) {
+	return f.claims, nil
+}

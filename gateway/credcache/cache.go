@@ -142,7 +142,7 @@ const maxShards = 64
 type Cache[V any] struct {
 	shards   []shard[V] // positive entries
 	neg      []shard[V] // negative entries
-	ttl      int64 // nanoseconds
+	ttl      int64      // nanoseconds
 	negTTL   int64
 	staleTTL int64 // >= ttl, or 0
 	now      func() time.Time
