@@ -85,6 +85,9 @@ func (s *Server) newKeys(cfg *config.Config, st store.Store) (*keys, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway: credential cache: %w", err)
 	}
+	if err := s.metrics.CacheEntries("keys", k.cache.Len, k.cache.NegativeLen); err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
 	if k.inv, err = credcache.NewInvalidator(k.cache, st, credcache.InvalidatorOptions{Logger: s.logger, Metrics: s.metrics}); err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}

@@ -216,6 +216,11 @@ func TestReview14_BadKeyFloodKeepsGoodKeyCached(t *testing.T) {
 	if n := h.ups["api"].count(); n != 2 {
 		t.Fatalf("upstream saw %d requests, want 2 (the good key's)", n)
 	}
+	for kind, want := range map[string]float64{"positive": 1, "negative": 64} {
+		if got := metricValue(t, h.reg, "authgate_credential_cache_entries", map[string]string{"cache": "keys", "kind": kind}); got != want {
+			t.Errorf("authgate_credential_cache_entries{cache=keys,kind=%s} = %v, want %v", kind, got, want)
+		}
+	}
 }
 
 // TestReview14_LoginFloodKeepsKeyLimit: login buckets (one per client address and per
