@@ -167,6 +167,13 @@ func (c *Config) validate() problems {
 		ps.add("api_keys.default_expiry_days", "%d is not in allowed_expiry_days %v", c.APIKeys.DefaultExpiryDays, c.APIKeys.AllowedExpiryDays)
 	}
 
+	if c.APIKeys.MaxScopesPerKey <= 0 {
+		ps.add("api_keys.max_scopes_per_key", "must be > 0, got %d", c.APIKeys.MaxScopesPerKey)
+	}
+	if c.APIKeys.MaxKeysPerOwner <= 0 {
+		ps.add("api_keys.max_keys_per_owner", "must be > 0, got %d", c.APIKeys.MaxKeysPerOwner)
+	}
+
 	checkOneOf(&ps, "rate_limits.mode", c.RateLimits.Mode, "redis", "local")
 	if c.RateLimits.Mode == "redis" && c.Store.Type != "redis" {
 		ps.add("rate_limits.mode", "redis mode needs store.type: redis")
@@ -174,6 +181,9 @@ func (c *Config) validate() problems {
 	c.RateLimits.JWT.validate(&ps, "rate_limits.jwt")
 	c.RateLimits.APIKey.validate(&ps, "rate_limits.api_key")
 	c.RateLimits.Login.validate(&ps, "rate_limits.login")
+	if c.RateLimits.MaxBuckets <= 0 {
+		ps.add("rate_limits.max_buckets", "must be > 0, got %d", c.RateLimits.MaxBuckets)
+	}
 
 	for _, role := range slices.Sorted(maps.Keys(c.Policy.Roles)) {
 		scopes := c.Policy.Roles[role]
@@ -194,6 +204,9 @@ func (c *Config) validateStore(ps *problems) {
 	checkNonNegative(ps, "store.cache.stale_ttl", c.Store.Cache.StaleTTL)
 	if c.Store.Cache.MaxEntries <= 0 {
 		ps.add("store.cache.max_entries", "must be > 0, got %d", c.Store.Cache.MaxEntries)
+	}
+	if c.Store.Cache.NegativeMaxEntries <= 0 {
+		ps.add("store.cache.negative_max_entries", "must be > 0, got %d", c.Store.Cache.NegativeMaxEntries)
 	}
 	if c.Store.Type != "redis" {
 		return

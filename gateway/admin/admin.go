@@ -55,6 +55,8 @@ type Options struct {
 	Users userStore
 	// Roles returns policy.roles of the configuration being served.
 	Roles func() map[string][]string
+	// MaxScopesPerKey returns api_keys.max_scopes_per_key; nil: no limit.
+	MaxScopesPerKey func() int
 	// PasswordParams hash passwords set through the API.
 	PasswordParams user.Params
 	// OnUserChange is told after a user's role, state or password changed, so caches on
@@ -171,6 +173,9 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var he *httperr.Error
 	if ue := userError(err); ue != nil && !errors.As(err, &he) {
 		err = ue
+	}
+	if le := OwnerLimitError(err); le != nil && !errors.As(err, &he) {
+		err = le
 	}
 	if !errors.As(err, &he) {
 		switch {
