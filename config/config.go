@@ -279,6 +279,11 @@ type Console struct {
 type ForwardAuth struct {
 	Enabled bool   `yaml:"enabled"`
 	Path    string `yaml:"path"`
+	// Headers names the proxy in front and so the one way the original request is read:
+	// nginx (X-Original-Method / X-Original-URI), traefik (X-Forwarded-Method /
+	// X-Forwarded-Uri) or envoy (the check request's own method and path after Path).
+	// Never one as a fallback for another. Default: nginx.
+	Headers string `yaml:"headers"`
 }
 
 // Log configures the logger.
@@ -343,7 +348,7 @@ func Default() Config {
 		},
 		Proxy:       Proxy{MethodOverride: "strip"},
 		Console:     Console{Path: "/console/"},
-		ForwardAuth: ForwardAuth{Path: "/authz"},
+		ForwardAuth: ForwardAuth{Path: "/authz", Headers: "nginx"},
 		Log:         Log{Level: "info", AccessLog: true},
 	}
 }

@@ -150,6 +150,10 @@ func (c *Config) validate() problems {
 		}
 	}
 	checkPath(&ps, "forward_auth.path", c.ForwardAuth.Path)
+	checkOneOf(&ps, "forward_auth.headers", c.ForwardAuth.Headers, "nginx", "traefik", "envoy")
+	if c.ForwardAuth.Headers == "envoy" && strings.HasSuffix(c.ForwardAuth.Path, "/") {
+		ps.add("forward_auth.path", "with headers: envoy the original path is appended to it, so it must not end with '/', got %q", c.ForwardAuth.Path)
+	}
 
 	if !keyPrefixRE.MatchString(c.APIKeys.Prefix) {
 		ps.add("api_keys.prefix", "must be 1 to 16 lowercase letters or digits, got %q", c.APIKeys.Prefix)
@@ -312,6 +316,10 @@ func (c *Config) ReservedPatterns() []string {
 	}
 	if c.ForwardAuth.Enabled {
 		out = append(out, c.ForwardAuth.Path)
+		if c.ForwardAuth.Headers == "envoy" {
+			// Envoy's check request is the forward-auth path followed by the original path.
+			out = append(out, c.ForwardAuth.Path+"/")
+		}
 	}
 	if c.Console.Enabled {
 		out = append(out, c.Console.Path)
