@@ -51,6 +51,21 @@ type Config struct {
 	ForwardAuth ForwardAuth `yaml:"forward_auth"`
 	// Log configures the JSON logger.
 	Log Log `yaml:"log"`
+	// PasswordHashing bounds the password hashing done on request paths.
+	PasswordHashing PasswordHashing `yaml:"password_hashing"`
+}
+
+// PasswordHashing bounds argon2id work on request paths (logins, re-authentication, the
+// users API) for the whole process: each hash holds issuer.password_hash memory for its
+// duration. Beyond the bounds the answer is 503 server_busy with Retry-After. Changes need
+// a restart.
+type PasswordHashing struct {
+	// Concurrency is the most hashes at once. Default: 0, the number of CPUs.
+	Concurrency int `yaml:"concurrency"`
+	// Queue is the most hashes waiting for a slot. Default: 0, as many as Concurrency.
+	Queue int `yaml:"queue"`
+	// MaxWait is the longest a hash waits in the queue. Default: 1s.
+	MaxWait time.Duration `yaml:"max_wait"`
 }
 
 // TLS names the main listener's certificate. Both empty means plain HTTP.
@@ -201,6 +216,10 @@ type RateLimits struct {
 	JWT    RateLimit `yaml:"jwt"`
 	APIKey RateLimit `yaml:"api_key"`
 	Login  RateLimit `yaml:"login"`
+	// LoginGlobal limits all logins (and re-authentications) of one process together,
+	// whatever their client IP or email: a token bucket of Requests per Per with a burst
+	// of Requests. Default: 600 per 1m.
+	LoginGlobal RateLimit `yaml:"login_global"`
 }
 
 // RateLimit is the limit for one authentication method, route or key.
@@ -308,7 +327,10 @@ func Default() Config {
 			JWT:    RateLimit{Requests: 1000, Per: time.Minute},
 			APIKey: RateLimit{Requests: 100, Per: time.Minute},
 			Login:  RateLimit{Requests: 10, Per: time.Minute},
+			// About what two cores hash with the default argon2id costs, sustained.
+			LoginGlobal: RateLimit{Requests: 600, Per: time.Minute},
 		},
+		PasswordHashing: PasswordHashing{MaxWait: time.Second},
 		Console:     Console{Path: "/console/"},
 		ForwardAuth: ForwardAuth{Path: "/authz"},
 		Log:         Log{Level: "info", AccessLog: true},

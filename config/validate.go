@@ -39,7 +39,7 @@ func (c *Config) applyDefaults(present map[string]bool) {
 			rl.Per = time.Minute
 		}
 	}
-	for _, rl := range []*RateLimit{&c.RateLimits.JWT, &c.RateLimits.APIKey, &c.RateLimits.Login} {
+	for _, rl := range []*RateLimit{&c.RateLimits.JWT, &c.RateLimits.APIKey, &c.RateLimits.Login, &c.RateLimits.LoginGlobal} {
 		if rl.Per == 0 {
 			rl.Per = time.Minute
 		}
@@ -160,6 +160,11 @@ func (c *Config) validate() problems {
 	c.RateLimits.JWT.validate(&ps, "rate_limits.jwt")
 	c.RateLimits.APIKey.validate(&ps, "rate_limits.api_key")
 	c.RateLimits.Login.validate(&ps, "rate_limits.login")
+	c.RateLimits.LoginGlobal.validate(&ps, "rate_limits.login_global")
+	if c.PasswordHashing.Concurrency < 0 || c.PasswordHashing.Queue < 0 {
+		ps.add("password_hashing", "concurrency and queue must be >= 0 (0: the default)")
+	}
+	checkPositive(&ps, "password_hashing.max_wait", c.PasswordHashing.MaxWait)
 
 	for _, role := range slices.Sorted(maps.Keys(c.Policy.Roles)) {
 		scopes := c.Policy.Roles[role]

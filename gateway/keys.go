@@ -101,7 +101,8 @@ func (s *Server) newKeys(cfg *config.Config, st store.Store) (*keys, error) {
 		DefaultExpiryDays: cfg.APIKeys.DefaultExpiryDays, Hasher: k.hasher, Keys: k.records, Activity: sink,
 		Audit: k.audit, Invalidate: k.inv.Publish, KeyTag: auth.KeyTag, Now: time.Now, Logger: s.logger,
 		Users: k.users, Roles: func() map[string][]string { return s.Config().Policy.Roles },
-		PasswordParams: s.passwordParams(), OnUserChange: s.userChanged})
+		PasswordParams: s.passwordParams(), OnUserChange: s.userChanged,
+		Passwords: s.passwords, Reauthenticate: s.reauthenticate})
 	if bk := cfg.Bootstrap.AdminKey.Value(); bk != "" {
 		if _, err := apikey.Parse(bk, cfg.APIKeys.Prefix); err != nil {
 			return nil, errors.New("gateway: bootstrap.admin_key is not a well-formed key (make one with `authgate keys generate`)")

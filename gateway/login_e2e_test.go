@@ -282,7 +282,7 @@ func TestMFA(t *testing.T) {
 	a, b := twoIssuerReplicas(t, nil)
 	la := a.loginAs(adminEmail, adminPass, "")
 
-	en := a.call("POST", "/api/auth/mfa/totp/enroll/", "", nil, bearer(la.Access))
+	en := a.call("POST", "/api/auth/mfa/totp/enroll/", "", login.EnrollRequest{CurrentPassword: adminPass}, bearer(la.Access))
 	wantStatus(t, "enroll", en, http.StatusOK)
 	ea := decodeJSON[login.EnrollAnswer](t, en)
 	if ea.Secret == "" || !strings.HasPrefix(ea.OTPAuthURL, "otpauth://totp/") {
@@ -326,7 +326,7 @@ func TestMFARequired(t *testing.T) {
 	}
 	assertRejected(t, a.call("GET", "/api/v1/reports/", "", nil, bearer(la.Access)), http.StatusUnauthorized, "mfa_required")
 	assertRejected(t, a.call("GET", usersAPI, "", nil, bearer(la.Access)), http.StatusUnauthorized, "mfa_required")
-	wantStatus(t, "enroll", a.call("POST", "/api/auth/mfa/totp/enroll/", "", nil, bearer(la.Access)), http.StatusOK)
+	wantStatus(t, "enroll", a.call("POST", "/api/auth/mfa/totp/enroll/", "", login.EnrollRequest{CurrentPassword: adminPass}, bearer(la.Access)), http.StatusOK)
 }
 
 // TestJWTCachedNoRedis: once a built-in token has been verified, further requests with it

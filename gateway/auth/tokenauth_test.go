@@ -74,7 +74,7 @@ func newTokenFixture(t *testing.T, failClosed bool) *tokenFixture {
 	}
 	roles := map[string][]string{"member": {"reports:*", "keys:manage"}, "guest": {"usage:read"}}
 	f.auth = NewTokenAuthenticator(TokenAuthenticatorOptions{Verifier: f.ver, Cache: f.cache, Builtin: "authgate",
-		Owners: f.users, Revoked: func(_ context.Context, jti string) (bool, error) {
+		Owners: f.users, Revoked: func(_ context.Context, jti, _ string) (bool, error) {
 			if f.down.Load() {
 				return false, errors.New("dial tcp: connection refused")
 			}
