@@ -283,7 +283,11 @@ func TestReview09_PasswordHashingBounded(t *testing.T) {
 		}
 		first := make(chan answer, 1)
 		go func() { first <- login(1) }()
-		<-h.entered // the first login holds the only slot
+		select { // the first login holds the only slot
+		case <-h.entered:
+		case <-time.After(waitBound):
+			t.Fatal("the login never hashed with the gateway's hasher")
+		}
 		rest := make(chan answer, 2)
 		go func() { rest <- login(2) }()
 		go func() { rest <- login(3) }()
