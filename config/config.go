@@ -331,8 +331,8 @@ func Default() Config {
 			LoginGlobal: RateLimit{Requests: 600, Per: time.Minute},
 		},
 		PasswordHashing: PasswordHashing{MaxWait: time.Second},
-		Console:     Console{Path: "/console/"},
-		ForwardAuth: ForwardAuth{Path: "/authz"},
-		Log:         Log{Level: "info", AccessLog: true},
+		Console:         Console{Path: "/console/"},
+		ForwardAuth:     ForwardAuth{Path: "/authz"},
+		Log:             Log{Level: "info", AccessLog: true},
 	}
 }
