@@ -64,7 +64,7 @@ type PasswordHashing struct {
 	Concurrency int `yaml:"concurrency"`
 	// Queue is the most hashes waiting for a slot. Default: 0, as many as Concurrency.
 	Queue int `yaml:"queue"`
-	// MaxWait is the longest a hash waits in the queue. Default: 1s.
+	// MaxWait is the longest a hash waits in the queue. Default: 0, 1s.
 	MaxWait time.Duration `yaml:"max_wait"`
 }
 
@@ -330,9 +330,8 @@ func Default() Config {
 			// About what two cores hash with the default argon2id costs, sustained.
 			LoginGlobal: RateLimit{Requests: 600, Per: time.Minute},
 		},
-		PasswordHashing: PasswordHashing{MaxWait: time.Second},
-		Console:         Console{Path: "/console/"},
-		ForwardAuth:     ForwardAuth{Path: "/authz"},
-		Log:             Log{Level: "info", AccessLog: true},
+		Console:     Console{Path: "/console/"},
+		ForwardAuth: ForwardAuth{Path: "/authz"},
+		Log:         Log{Level: "info", AccessLog: true},
 	}
 }

@@ -161,10 +161,9 @@ func (c *Config) validate() problems {
 	c.RateLimits.APIKey.validate(&ps, "rate_limits.api_key")
 	c.RateLimits.Login.validate(&ps, "rate_limits.login")
 	c.RateLimits.LoginGlobal.validate(&ps, "rate_limits.login_global")
-	if c.PasswordHashing.Concurrency < 0 || c.PasswordHashing.Queue < 0 {
-		ps.add("password_hashing", "concurrency and queue must be >= 0 (0: the default)")
+	if ph := c.PasswordHashing; ph.Concurrency < 0 || ph.Queue < 0 || ph.MaxWait < 0 {
+		ps.add("password_hashing", "concurrency, queue and max_wait must be >= 0 (0: the default)")
 	}
-	checkPositive(&ps, "password_hashing.max_wait", c.PasswordHashing.MaxWait)
 
 	for _, role := range slices.Sorted(maps.Keys(c.Policy.Roles)) {
 		scopes := c.Policy.Roles[role]
