@@ -43,6 +43,8 @@ type Config struct {
 	RateLimits RateLimits `yaml:"rate_limits"`
 	// Policy maps roles to scopes.
 	Policy Policy `yaml:"policy"`
+	// Proxy holds the header hygiene of forwarded requests.
+	Proxy Proxy `yaml:"proxy"`
 	// Routes are matched in net/http.ServeMux precedence, not in file order.
 	Routes []Route `yaml:"routes"`
 	// Console is the embedded web page.
@@ -81,8 +83,15 @@ func (t TLS) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" }
 type Server struct {
 	// ReadHeaderTimeout bounds reading request headers (slowloris). Default: 10s.
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
-	// ReadTimeout bounds reading a whole request, body included; 0 = none. Default: 0.
+	// ReadTimeout bounds reading a whole request, body included; 0 = none. Default: 0
+	// (a whole-request bound would cut long uploads; BodyTimeout bounds a stalled body).
 	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// BodyTimeout is the longest wait for the next bytes of a request body; 0 = none.
+	// Default: 60s.
+	BodyTimeout time.Duration `yaml:"body_timeout"`
+	// WriteTimeout bounds writing a response, upstream wait included; 0 = none. Default: 0
+	// (a bound would cut streaming answers; upstreams[].timeout bounds the upstream).
+	WriteTimeout time.Duration `yaml:"write_timeout"`
 	// IdleTimeout closes idle keep-alive connections. Default: 120s.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
 	// MaxHeaderBytes bounds request headers. Default: 65536.
@@ -255,6 +264,28 @@ type Route struct {
 	IPAllowlist []string `yaml:"ip_allowlist"`
 	// ForwardCredentials keeps Authorization and X-API-Key on the forwarded request.
 	ForwardCredentials bool `yaml:"forward_credentials"`
+	// MethodOverride overrides proxy.method_override on this route: "strip" or "reject".
+	// Default: "" (proxy.method_override).
+	MethodOverride string `yaml:"method_override"`
+}
+
+// Proxy is the header hygiene of every forwarded request.
+type Proxy struct {
+	// MethodOverride is what X-HTTP-Method-Override, X-HTTP-Method and X-Method-Override
+	// get: "strip" (removed before forwarding) or "reject" (400 malformed_request).
+	// Default: "strip".
+	MethodOverride string `yaml:"method_override"`
+	// StripRequestHeaders are removed from every forwarded request, in addition to the
+	// built-in list of client-identity headers. Default: empty.
+	StripRequestHeaders []string `yaml:"strip_request_headers"`
+}
+
+// MethodOverrideOf is route r's method_override, or proxy.method_override when r sets none.
+func (c *Config) MethodOverrideOf(r Route) string {
+	if r.MethodOverride != "" {
+		return r.MethodOverride
+	}
+	return c.Proxy.MethodOverride
 }
 
 // Console is the embedded web page.
@@ -303,6 +334,7 @@ func Default() Config {
 		OpsListen: "127.0.0.1:9090",
 		Server: Server{
 			ReadHeaderTimeout: 10 * time.Second,
+			BodyTimeout:       60 * time.Second,
 			IdleTimeout:       120 * time.Second,
 			MaxHeaderBytes:    64 << 10,
 			ShutdownTimeout:   30 * time.Second,
@@ -330,6 +362,7 @@ func Default() Config {
 			// About what two cores hash with the default argon2id costs, sustained.
 			LoginGlobal: RateLimit{Requests: 600, Per: time.Minute},
 		},
+		Proxy:       Proxy{MethodOverride: "strip"},
 		Console:     Console{Path: "/console/"},
 		ForwardAuth: ForwardAuth{Path: "/authz"},
 		Log:         Log{Level: "info", AccessLog: true},

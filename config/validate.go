@@ -66,6 +66,8 @@ var (
 	nameRE      = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 	scopeRE     = regexp.MustCompile(`^[A-Za-z0-9_.:*/-]{1,128}$`)
 	keyPrefixRE = regexp.MustCompile(`^[a-z0-9]{1,16}$`)
+	// headerNameRE is an HTTP field name (RFC 9110 token).
+	headerNameRE = regexp.MustCompile("^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}$")
 )
 
 // Validate reports every problem of c by its YAML path. It has no side effects.
@@ -87,6 +89,14 @@ func (c *Config) validate() problems {
 	}
 	if c.Server.ReadTimeout < 0 || c.Server.DrainDelay < 0 {
 		ps.add("server", "read_timeout and drain_delay must not be negative")
+	}
+	checkNonNegative(&ps, "server.body_timeout", c.Server.BodyTimeout)
+	checkNonNegative(&ps, "server.write_timeout", c.Server.WriteTimeout)
+	checkOneOf(&ps, "proxy.method_override", c.Proxy.MethodOverride, "strip", "reject")
+	for i, h := range c.Proxy.StripRequestHeaders {
+		if !headerNameRE.MatchString(h) {
+			ps.add(fmt.Sprintf("proxy.strip_request_headers[%d]", i), "not a header name: %q", h)
+		}
 	}
 	c.validateStore(&ps)
 
@@ -289,6 +299,9 @@ func (c *Config) validateRoutes(ps *problems) {
 			r.RateLimit.validate(ps, p+".rate_limit")
 		}
 		checkCIDRs(ps, p+".ip_allowlist", r.IPAllowlist)
+		if r.MethodOverride != "" {
+			checkOneOf(ps, p+".method_override", r.MethodOverride, "strip", "reject")
+		}
 	}
 	c.validatePatterns(ps)
 }

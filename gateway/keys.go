@@ -33,6 +33,7 @@ type keyRecords interface {
 	ByHash(ctx context.Context, hash [32]byte) (apikey.Key, error)
 	Update(ctx context.Context, k apikey.Key) error
 	Revoke(ctx context.Context, id string, at time.Time) (apikey.Key, error)
+	MarkRotated(ctx context.Context, id, replacedBy string, end *time.Time) (apikey.Key, error)
 	List(ctx context.Context, q apikey.Query) (apikey.Page, error)
 	TouchLastUsed(ctx context.Context, used map[string]time.Time) error
 }
@@ -155,7 +156,7 @@ func (k *keys) ensureBootstrap(ctx context.Context, logger *slog.Logger) bool {
 	if errors.Is(err, apikey.ErrNotFound) {
 		p, _ := apikey.Parse(k.bootstrap, k.keyPrefix) // checked well-formed in newKeys
 		rec := apikey.Key{ID: apikey.NewID(), Name: "bootstrap", Description: "bootstrap.admin_key from the configuration",
-			Type: apikey.Admin, Environment: p.Env, Scopes: []string{"*"}, CreatedBy: "bootstrap",
+			Type: apikey.Admin, Environment: p.Env, Scopes: []string{"*"}, CreatedBy: "bootstrap", MintedBy: apikey.MintedByBootstrap,
 			CreatedAt: time.Now(), Start: k.bootstrap[:apikey.StartLen]}
 		if err = k.records.Create(ctx, rec, h); err == nil || errors.Is(err, apikey.ErrConflict) {
 			// A request that tried the key before it was stored left a negative entry,

@@ -39,9 +39,12 @@ type pipeline struct {
 type route struct {
 	cfg        config.Route
 	ips        ipallow.List
-	hasTestURL bool         // its upstream has a test_url, so test keys may use it
-	handler    http.Handler // the route's chain, ending in the upstream
-	decide     http.Handler // the same chain ending in a forward-auth answer (200 + X-Auth-*)
+	hasTestURL bool // its upstream has a test_url, so test keys may use it
+	// rejectOverride refuses method-override headers (method_override: reject); otherwise
+	// the proxy strips them.
+	rejectOverride bool
+	handler        http.Handler // the route's chain, ending in the upstream
+	decide         http.Handler // the same chain ending in a forward-auth answer (200 + X-Auth-*)
 }
 
 // handler is the chain for every request on the main listener. The first middleware sees
@@ -58,7 +61,8 @@ func (p *pipeline) buildHandler() http.Handler {
 // routeHandler is the chain of one route, entered once dispatch has matched it.
 func (p *pipeline) routeHandler(rt *route, fwd http.Handler) http.Handler {
 	mws := []func(http.Handler) http.Handler{
-		filterIP(rt.ips), // route ip_allowlist, before the credential is even read
+		filterIP(rt.ips),        // route ip_allowlist, before the credential is even read
+		rt.refuseMethodOverride, // method_override: reject, a 400 before the store is asked
 	}
 	if !rt.cfg.Public {
 		mws = append(mws,
@@ -91,7 +95,7 @@ func newPipeline(s *Server, cfg *config.Config) (*pipeline, error) {
 	}
 	proxies := map[string]*proxy.Proxy{}
 	for name, u := range cfg.Upstreams {
-		up := proxy.Upstream{Name: name, Timeout: u.Timeout}
+		up := proxy.Upstream{Name: name, Timeout: u.Timeout, Strip: cfg.Proxy.StripRequestHeaders}
 		if up.URL, err = url.Parse(u.URL); err != nil {
 			return nil, fmt.Errorf("gateway: upstream %s: %w", name, err)
 		}
@@ -105,7 +109,8 @@ func newPipeline(s *Server, cfg *config.Config) (*pipeline, error) {
 	prs := make([]policy.Route, len(cfg.Routes))
 	for i, rc := range cfg.Routes {
 		prs[i] = policy.Route{Name: rc.Name, Patterns: rc.Match}
-		rt := &route{cfg: rc, hasTestURL: cfg.Upstreams[rc.Upstream].TestURL != ""}
+		rt := &route{cfg: rc, hasTestURL: cfg.Upstreams[rc.Upstream].TestURL != "",
+			rejectOverride: cfg.MethodOverrideOf(rc) == "reject"}
 		if rt.ips, err = parseList(rc.IPAllowlist, nil); err != nil {
 			return nil, fmt.Errorf("gateway: route %s: %w", rc.Name, err)
 		}
@@ -263,6 +268,26 @@ func escapedPath(u *url.URL) string {
 		}
 	}
 	return u.EscapedPath()
+}
+
+var errMethodOverride = &httperr.Error{Status: http.StatusBadRequest, Code: "malformed_request",
+	Msg: "method-override headers (X-HTTP-Method-Override, X-HTTP-Method, X-Method-Override) are refused on this route"}
+
+// refuseMethodOverride answers 400 malformed_request to a request carrying a
+// method-override header, on a route with method_override: reject. With strip (the
+// default) it adds no step: the proxy removes those headers. In forward-auth the
+// described request's headers are checked the same way.
+func (rt *route) refuseMethodOverride(next http.Handler) http.Handler {
+	if !rt.rejectOverride {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if proxy.HasMethodOverride(r.Header) {
+			reqinfo.From(r.Context()).Reject(w, errMethodOverride)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // checkEnvironment refuses test credentials on a route whose upstream has no test_url:

@@ -107,9 +107,21 @@ func (d *directKeys) view(k apikey.Key, plain string) ([]byte, error) {
 }
 
 // apply validates f with the API's own rules (admin.KeyFields.Apply). Direct mode is
-// break-glass access, so any scope may be granted.
+// break-glass access, so any scope may be granted; the hard end of a rotated key holds
+// here too.
 func (d *directKeys) apply(k *apikey.Key, f admin.KeyFields, now time.Time) error {
-	err := f.Apply(k, func(string) bool { return true }, d.cfg.APIKeys.AllowedExpiryDays, now)
+	var err error
+	if f.ExpiresInDays != nil {
+		err = admin.CheckExtendable(*k)
+	}
+	if err == nil {
+		err = f.Apply(k, func(string) bool { return true }, d.cfg.APIKeys.AllowedExpiryDays, now)
+	}
+	return apiErrorOf(err)
+}
+
+// apiErrorOf is err as the CLI reports API answers: an *httperr.Error becomes an *apiError.
+func apiErrorOf(err error) error {
 	var he *httperr.Error
 	if errors.As(err, &he) {
 		return &apiError{Status: he.Status, Code: he.Code, Message: he.Msg}
@@ -124,7 +136,8 @@ func (d *directKeys) create(ctx context.Context, req createBody) ([]byte, error)
 		by = "cli"
 	}
 	d.creator = by
-	k := apikey.Key{ID: apikey.NewID(), Type: apikey.Personal, Environment: apikey.Live, CreatedBy: by, CreatedAt: now}
+	k := apikey.Key{ID: apikey.NewID(), Type: apikey.Personal, Environment: apikey.Live, CreatedBy: by,
+		MintedBy: apikey.MintedByCLI, CreatedAt: now}
 	switch req.Type {
 	case "", apikey.Personal:
 	case apikey.Admin:
@@ -228,8 +241,8 @@ func (d *directKeys) refresh(ctx context.Context, id string) ([]byte, error) {
 	if err != nil {
 		return nil, directErr(err)
 	}
-	if k.Status(d.now()) == apikey.StatusRevoked {
-		return nil, badArg("a revoked key cannot be refreshed")
+	if err := admin.CheckRefresh(k, d.now()); err != nil {
+		return nil, apiErrorOf(err)
 	}
 	k.ExpiresAt = admin.Expiry(d.now(), k.ExpiresInDays)
 	if err := d.keys.Update(ctx, k); err != nil {
@@ -257,22 +270,19 @@ func (d *directKeys) rotate(ctx context.Context, id string, revokeOldAfter *stri
 	if old.Status(now) == apikey.StatusRevoked {
 		return nil, badArg("a revoked key cannot be rotated")
 	}
-	nk := old
-	nk.ID, nk.CreatedAt, nk.LastUsedAt, nk.RevokedAt = apikey.NewID(), now, nil, nil
-	nk.ExpiresAt = admin.Expiry(now, old.ExpiresInDays)
+	nk := admin.Successor(old, now)
 	plain, err := d.store(ctx, &nk)
 	if err != nil {
 		return nil, err
 	}
+	if _, err := d.keys.MarkRotated(ctx, old.ID, nk.ID, admin.RotationEnd(now, grace)); err != nil {
+		return nil, directErr(err)
+	}
 	if grace != nil {
 		if *grace == 0 {
-			_, err = d.keys.Revoke(ctx, old.ID, now)
-		} else if end := now.Add(*grace); old.ExpiresAt == nil || end.Before(*old.ExpiresAt) {
-			old.ExpiresAt = &end
-			err = d.keys.Update(ctx, old)
-		}
-		if err != nil {
-			return nil, directErr(err)
+			if _, err := d.keys.Revoke(ctx, old.ID, now); err != nil {
+				return nil, directErr(err)
+			}
 		}
 		d.invalidate(ctx, old.ID)
 	}

@@ -89,12 +89,16 @@ func printKey(w io.Writer, k admin.KeyView) error {
 		{"allowed ips", fmtList(k.AllowedIPs, "any")},
 		{"rate limit", fmtRateLimit(k.RateLimit)},
 		{"created by", k.CreatedBy},
+		{"minted by", orDash(k.MintedBy)},
 		{"created at", fmtTime(&k.CreatedAt, "-")},
 		{"expires in", fmtExpiresIn(k.ExpiresInDays)},
 		{"expires at", fmtTime(k.ExpiresAt, "never")},
 		{"last used at", fmtTime(k.LastUsedAt, "never")},
 		{"revoked at", fmtTime(k.RevokedAt, "-")},
 		{"start", k.Start + "…"},
+	}
+	if k.ReplacedBy != "" {
+		rows = append(rows, [2]string{"replaced by", k.ReplacedBy}, [2]string{"ends at", fmtTime(k.HardExpiresAt, "-")})
 	}
 	for _, r := range rows {
 		fmt.Fprintf(tw, "%s:\t%s\n", r[0], cell(r[1]))

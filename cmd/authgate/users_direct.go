@@ -17,6 +17,7 @@ import (
 
 	"github.com/authgate/authgate/config"
 	"github.com/authgate/authgate/gateway/admin"
+	"github.com/authgate/authgate/gateway/apikey"
 	"github.com/authgate/authgate/gateway/audit"
 	"github.com/authgate/authgate/gateway/auth"
 	"github.com/authgate/authgate/gateway/credcache"
@@ -38,6 +39,7 @@ type directUsers struct {
 	cfg     *config.Config
 	st      *store.Redis
 	users   *user.Store
+	keys    *apikey.Store
 	refresh *issuer.RedisRefreshStore
 	audit   *audit.Log
 	params  user.Params
@@ -71,6 +73,7 @@ func openDirectUsers(ctx context.Context, path string, getenv func(string) strin
 		cfg:     cfg,
 		st:      st,
 		users:   user.NewStore(rdb, r.KeyPrefix, time.Now),
+		keys:    apikey.NewStore(rdb, r.KeyPrefix, time.Now),
 		refresh: issuer.NewRedisRefreshStore(rdb, r.KeyPrefix, time.Now),
 		audit:   audit.New(slog.New(slog.DiscardHandler), rdb, r.KeyPrefix, events, time.Now),
 		params:  user.DefaultParams, // the gateway's: it verifies whatever the hash says
@@ -172,6 +175,17 @@ func (d *directUsers) remove(ctx context.Context, id string) error {
 	}
 	d.changed(ctx, id, admin.UserChange{Access: true, Sessions: true})
 	d.record(ctx, audit.UserDeleted, id, "authgate users delete --config")
+	// The user's keys, admin keys too, are revoked with them, as the API does.
+	err := admin.RevokeKeysOf(ctx, d.keys, id, time.Now(), func(k apikey.Key) {
+		if err := publishInvalidation(ctx, d.st, credcache.DefaultChannel, auth.KeyTag(k.ID), time.Now()); err != nil {
+			d.warn("authgate: warning: key %s is revoked, but running gateways were not told (%v); they see it within store.cache.ttl (%s)\n",
+				k.ID, err, d.cfg.Store.Cache.TTL)
+		}
+		_ = d.audit.Record(ctx, audit.Event{Type: audit.KeyRevoked, KeyID: k.ID, Actor: "cli", Detail: "owner deleted: " + id})
+	})
+	if err != nil {
+		d.warn("authgate: warning: the user is deleted, but not all of their keys were revoked (%v); they are refused as ownerless\n", err)
+	}
 	return nil
 }
 

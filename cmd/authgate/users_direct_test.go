@@ -95,8 +95,17 @@ func TestUsersDirect(t *testing.T) {
 	if f := fields(c.ok("users", "reset-mfa", doraID, "--config", cfgPath)); f["mfa"] != "off" {
 		t.Errorf("reset-mfa --config: got %v", f)
 	}
+	// Her admin key is revoked with her (issue 9, item 6).
+	doraKey := decodeKey(t, c.ok("keys", "create", "--config", cfgPath, "--name", "dora-admin", "--type", "admin", "--scopes", "*",
+		"--created-by", doraID, "--json"))
+	if doraKey.MintedBy != "cli" || doraKey.CreatedBy != doraID {
+		t.Errorf("keys create --config: minted_by %q, created_by %q", doraKey.MintedBy, doraKey.CreatedBy)
+	}
 	if out := c.ok("users", "delete", "dora@example.com", "--config", cfgPath); out != "deleted "+doraID+" (dora@example.com)\n" {
 		t.Errorf("delete --config: got %q", out)
+	}
+	if k := decodeKey(t, c.ok("keys", "show", doraKey.ID, "--config", cfgPath, "--json")); k.Status != "revoked" {
+		t.Errorf("dora's admin key after users delete --config: status %s, want revoked", k.Status)
 	}
 	if got := c.apiErr("users", "show", doraID, "--config", cfgPath); got != "not_found" {
 		t.Errorf("show --config after delete: got %q, want not_found", got)

@@ -27,6 +27,7 @@ type keyStore interface {
 	Get(ctx context.Context, id string) (apikey.Key, error)
 	Update(ctx context.Context, k apikey.Key) error
 	Revoke(ctx context.Context, id string, at time.Time) (apikey.Key, error)
+	MarkRotated(ctx context.Context, id, replacedBy string, end *time.Time) (apikey.Key, error)
 	List(ctx context.Context, q apikey.Query) (apikey.Page, error)
 }
 

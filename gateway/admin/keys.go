@@ -14,6 +14,7 @@ import (
 
 	"github.com/authgate/authgate/gateway/apikey"
 	"github.com/authgate/authgate/gateway/audit"
+	"github.com/authgate/authgate/gateway/httperr"
 	"github.com/authgate/authgate/gateway/user"
 	"github.com/authgate/authgate/policy"
 )
@@ -203,8 +204,14 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, badRequest("name is required", nil))
 		return
 	}
+	minter, err := a.mintedBy(r, c)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
 	now := a.o.Now()
-	k := apikey.Key{ID: apikey.NewID(), Type: apikey.Personal, Environment: apikey.Live, CreatedBy: c.subject, CreatedAt: now}
+	k := apikey.Key{ID: apikey.NewID(), Type: apikey.Personal, Environment: apikey.Live, CreatedBy: c.subject,
+		MintedBy: minter, CreatedAt: now}
 	switch req.Type {
 	case "", apikey.Personal:
 	case apikey.Admin:
@@ -275,8 +282,9 @@ func (a *API) listKeys(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	qs := r.URL.Query()
-	q := apikey.Query{Q: qs.Get("q"), CreatedBy: qs.Get("created_by"), Environment: qs.Get("environment"),
-		Status: qs.Get("status"), Sort: qs.Get("sort"), Order: qs.Get("order"), Cursor: qs.Get("cursor")}
+	q := apikey.Query{Q: qs.Get("q"), CreatedBy: qs.Get("created_by"), MintedBy: qs.Get("minted_by"),
+		Environment: qs.Get("environment"), Status: qs.Get("status"), Sort: qs.Get("sort"), Order: qs.Get("order"),
+		Cursor: qs.Get("cursor")}
 	if l := qs.Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
 		if err != nil {
@@ -291,6 +299,19 @@ func (a *API) listKeys(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		q.CreatedBy = c.subject
+		if c.keyID != "" {
+			// A key lists the keys it minted, not every key of its owner (issue 9, item 5).
+			own, err := a.mintedBy(r, c)
+			if err != nil {
+				a.fail(w, r, err)
+				return
+			}
+			if q.MintedBy != "" && q.MintedBy != own {
+				a.fail(w, r, forbidden("a key lists only the keys it minted"))
+				return
+			}
+			q.MintedBy = own
+		}
 	}
 	page, err := a.o.Keys.List(r.Context(), q)
 	if err != nil {
@@ -312,7 +333,12 @@ func (a *API) listKeys(w http.ResponseWriter, r *http.Request) {
 }
 
 // owned loads key id if c may manage it; others' keys are "not found", so their
-// existence does not leak.
+// existence does not leak. Admins manage every key. A user's token manages the user's
+// personal keys (created_by is the user). A key that is not an admin's manages itself and
+// the personal keys it minted (minted_by "key:<its lineage>"), not their descendants and
+// not the other keys of its owner: keys made by the bootstrap key, the CLI or one admin
+// share a created_by, so created_by alone would let one tenant's key manage another's
+// (issue 9, item 5). Records without minted_by (older than the field) belong to no key.
 func (a *API) owned(r *http.Request, c caller, id string) (apikey.Key, error) {
 	if !c.manager() {
 		return apikey.Key{}, forbidden("managing keys needs keys:manage or admin")
@@ -321,10 +347,37 @@ func (a *API) owned(r *http.Request, c caller, id string) (apikey.Key, error) {
 	if err != nil {
 		return apikey.Key{}, err
 	}
-	if !c.admin() && (k.CreatedBy != c.subject || k.Type == apikey.Admin) {
+	if c.admin() {
+		return k, nil
+	}
+	if k.CreatedBy != c.subject || k.Type == apikey.Admin {
+		return apikey.Key{}, errNotFound
+	}
+	if c.keyID == "" || k.ID == c.keyID {
+		return k, nil
+	}
+	minter, err := a.mintedBy(r, c)
+	if err != nil {
+		return apikey.Key{}, err
+	}
+	if k.MintedBy == "" || k.MintedBy != minter {
 		return apikey.Key{}, errNotFound
 	}
 	return k, nil
+}
+
+// mintedBy is the principal c records as minted_by on the keys it makes: "key:<lineage>"
+// for a key (so a rotated key keeps managing what the key it replaced minted), else
+// "user:<subject>" for a token.
+func (a *API) mintedBy(r *http.Request, c caller) (string, error) {
+	if c.keyID == "" {
+		return apikey.MintedByUser(c.subject), nil
+	}
+	k, err := a.o.Keys.Get(r.Context(), c.keyID)
+	if err != nil {
+		return "", fmt.Errorf("admin: the calling key: %w", err)
+	}
+	return apikey.MintedByKey(k), nil
 }
 
 func (a *API) getKey(w http.ResponseWriter, r *http.Request) {
@@ -351,6 +404,12 @@ func (a *API) editKey(w http.ResponseWriter, r *http.Request) {
 	if err := a.adminOnlyFields(c, f); err != nil {
 		a.fail(w, r, err)
 		return
+	}
+	if f.ExpiresInDays != nil {
+		if err := CheckExtendable(k); err != nil {
+			a.fail(w, r, err)
+			return
+		}
 	}
 	if err := a.apply(c, &k, f, a.o.Now()); err != nil {
 		a.fail(w, r, err)
@@ -436,8 +495,8 @@ func (a *API) selfRefresh(w http.ResponseWriter, r *http.Request) {
 
 // refresh extends k to now + its original duration.
 func (a *API) refresh(w http.ResponseWriter, r *http.Request, c caller, k apikey.Key) {
-	if k.Status(a.o.Now()) == apikey.StatusRevoked {
-		a.fail(w, r, badRequest("a revoked key cannot be refreshed", nil))
+	if err := CheckRefresh(k, a.o.Now()); err != nil {
+		a.fail(w, r, err)
 		return
 	}
 	k.ExpiresAt = Expiry(a.o.Now(), k.ExpiresInDays)
@@ -480,9 +539,7 @@ func (a *API) rotateKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := a.o.Now()
-	nk := old
-	nk.ID, nk.CreatedAt, nk.LastUsedAt, nk.RevokedAt = apikey.NewID(), now, nil, nil
-	nk.ExpiresAt = Expiry(now, old.ExpiresInDays)
+	nk := Successor(old, now)
 	// The new key is a copy with a fresh secret: a key may rotate only keys no wider than
 	// itself, or rotating a wider sibling would hand it that sibling's power.
 	if err := a.checkBounds(r, c, nk); err != nil {
@@ -498,17 +555,18 @@ func (a *API) rotateKey(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
+	// The old key records its successor and, with a grace period, a hard end that no
+	// refresh or edit moves (issue 9, item 7); a grace of 0 revokes it now.
+	if _, err := a.o.Keys.MarkRotated(r.Context(), old.ID, nk.ID, RotationEnd(now, grace)); err != nil {
+		a.fail(w, r, err)
+		return
+	}
 	if grace != nil {
-		// The old key ends after the grace period: revoked now for 0, else it expires then.
 		if *grace == 0 {
-			_, err = a.o.Keys.Revoke(r.Context(), old.ID, now)
-		} else if end := now.Add(*grace); old.ExpiresAt == nil || end.Before(*old.ExpiresAt) {
-			old.ExpiresAt = &end
-			err = a.o.Keys.Update(r.Context(), old)
-		}
-		if err != nil {
-			a.fail(w, r, err)
-			return
+			if _, err := a.o.Keys.Revoke(r.Context(), old.ID, now); err != nil {
+				a.fail(w, r, err)
+				return
+			}
 		}
 		a.invalidate(r, old.ID)
 	}
@@ -553,4 +611,45 @@ func (a *API) audit(r *http.Request, event, keyID string, c caller, detail strin
 	}
 	_ = a.o.Audit.Record(r.Context(), audit.Event{Type: event, KeyID: keyID, Actor: actor,
 		ClientIP: clientIP(r), Detail: detail})
+}
+
+// Successor is the key rotation makes from old at now: the same settings, owner, minter
+// and lineage, with a new ID and a fresh life. Shared with the CLI's direct mode.
+func Successor(old apikey.Key, now time.Time) apikey.Key {
+	nk := old
+	nk.ID, nk.CreatedAt, nk.LastUsedAt, nk.RevokedAt = apikey.NewID(), now, nil, nil
+	nk.Lineage = old.LineageID()
+	nk.ReplacedBy, nk.HardExpiresAt = "", nil
+	nk.ExpiresAt = Expiry(now, old.ExpiresInDays)
+	return nk
+}
+
+// RotationEnd is the hard end revoke_old_after gives the old key: nil without a grace
+// period (the old key stays as it is), else now + grace.
+func RotationEnd(now time.Time, grace *time.Duration) *time.Time {
+	if grace == nil {
+		return nil
+	}
+	end := now.Add(*grace)
+	return &end
+}
+
+// CheckRefresh refuses to refresh k at now: 400 invalid_request for a revoked key, 409
+// key_rotated for a key that a rotation gave a hard end. Shared with the CLI's direct mode.
+func CheckRefresh(k apikey.Key, now time.Time) error {
+	if k.Status(now) == apikey.StatusRevoked {
+		return badRequest("a revoked key cannot be refreshed", nil)
+	}
+	return CheckExtendable(k)
+}
+
+// CheckExtendable is 409 key_rotated for a key whose expiry a rotation fixed: its grace
+// period ends when it ends, whatever its holder does. Shared with the CLI's direct mode.
+func CheckExtendable(k apikey.Key) error {
+	if k.HardExpiresAt == nil {
+		return nil
+	}
+	return &httperr.Error{Status: http.StatusConflict, Code: "key_rotated",
+		Msg: "the key was rotated (replaced by " + k.ReplacedBy + ") and ends at " +
+			k.HardExpiresAt.UTC().Format(time.RFC3339) + "; its expiry cannot be extended: use the new key"}
 }

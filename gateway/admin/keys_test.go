@@ -72,6 +72,7 @@ type fixture struct {
 	invalidated []string
 	invErr      error
 	logs        bytes.Buffer
+	callerID    string // the admin key f.do calls with
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -87,6 +88,14 @@ func newFixture(t *testing.T) *fixture {
 			return f.invErr
 		},
 		KeyTag: func(id string) string { return "key:" + id }, Now: time.Now, Logger: logger})
+	// The calling key exists, as it does behind the pipeline: keys it makes record it as
+	// their minter.
+	f.callerID = apikey.NewID()
+	caller := apikey.Key{ID: f.callerID, Name: "caller", Type: apikey.Admin, Environment: apikey.Live,
+		Scopes: []string{"*"}, CreatedBy: "root", MintedBy: apikey.MintedByBootstrap}
+	if err := f.store.Create(context.Background(), caller, apikey.NewHasher("").Hash("sk_caller")); err != nil {
+		t.Fatal(err)
+	}
 	return f
 }
 
@@ -98,7 +107,7 @@ func (f *fixture) do(t *testing.T, method, path, body, subject string, scopes ..
 		r = httptest.NewRequest(method, path, nil)
 	}
 	ctx, info := reqinfo.New(r.Context())
-	info.ID, info.Subject, info.Scopes, info.KeyID = "rid", subject, scopes, "key_caller"
+	info.ID, info.Subject, info.Scopes, info.KeyID = "rid", subject, scopes, f.callerID
 	w := httptest.NewRecorder()
 	f.api.ServeHTTP(w, r.WithContext(ctx))
 	return w
@@ -311,7 +320,14 @@ func TestExternalSubjectIsNotAUser(t *testing.T) {
 func TestKeyCallerBounds(t *testing.T) {
 	f := newFixture(t)
 	caller := f.create(t, `{"name":"ci","scopes":["keys:manage","reports:read"],"environment":"test","allowed_ips":["10.0.0.0/8"],"expires_in_days":90}`)
-	sibling := f.create(t, `{"name":"wide","scopes":["*"]}`) // also root's: the caller "owns" it
+	// A key the caller minted, widened since by an admin: the caller manages it, within
+	// its bounds only.
+	sibling := apikey.NewID()
+	if err := f.store.Create(context.Background(), apikey.Key{ID: sibling, Name: "wide", Type: apikey.Personal,
+		Environment: apikey.Live, Scopes: []string{"*"}, CreatedBy: "root", MintedBy: "key:" + caller},
+		apikey.NewHasher("").Hash("sk_wide")); err != nil {
+		t.Fatal(err)
+	}
 	as := func(method, path, body string) *httptest.ResponseRecorder {
 		t.Helper()
 		r := httptest.NewRequest(method, path, strings.NewReader(body))

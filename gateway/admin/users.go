@@ -7,8 +7,10 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/authgate/authgate/gateway/apijson"
+	"github.com/authgate/authgate/gateway/apikey"
 
 	"github.com/authgate/authgate/gateway/audit"
 	"github.com/authgate/authgate/gateway/httperr"
@@ -354,7 +356,56 @@ func (a *API) deleteUser(w http.ResponseWriter, r *http.Request) {
 	}
 	a.userChanged(r, u.ID, UserChange{Access: true, Sessions: true})
 	a.auditUser(r, audit.UserDeleted, u.ID, c, "")
+	if err := a.revokeKeysOf(r, c, u.ID); err != nil {
+		// The user is gone, and a key whose owner is gone is refused anyway (auth looks
+		// the owner up); the revocation makes that visible in the key's status.
+		a.o.Logger.ErrorContext(r.Context(), "keys of a deleted user not all revoked; they are refused as ownerless",
+			"user_id", u.ID, "error", err.Error())
+	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// revokeKeysOf revokes every key of a deleted user, with its invalidation and audit event.
+func (a *API) revokeKeysOf(r *http.Request, c caller, id string) error {
+	return RevokeKeysOf(r.Context(), a.o.Keys, id, a.o.Now(), func(k apikey.Key) {
+		a.invalidate(r, k.ID)
+		a.audit(r, audit.KeyRevoked, k.ID, c, "owner deleted: "+id)
+	})
+}
+
+// KeyRevoker is what RevokeKeysOf needs of the key store.
+type KeyRevoker interface {
+	List(ctx context.Context, q apikey.Query) (apikey.Page, error)
+	Revoke(ctx context.Context, id string, at time.Time) (apikey.Key, error)
+}
+
+// RevokeKeysOf revokes, at now, every key that user id created and that is not revoked
+// yet: personal and admin keys, and the keys their keys made (which carry their
+// created_by), so that an admin's admin keys do not outlive the admin (issue 9, item 6).
+// revoked is told of each key it revoked (to invalidate caches and audit). It stops at
+// the first store error. Shared with the CLI's direct mode.
+func RevokeKeysOf(ctx context.Context, keys KeyRevoker, id string, now time.Time, revoked func(apikey.Key)) error {
+	q := apikey.Query{CreatedBy: id, Limit: apikey.MaxLimit}
+	for {
+		page, err := keys.List(ctx, q)
+		if err != nil {
+			return fmt.Errorf("admin: list keys of %s: %w", id, err)
+		}
+		for _, k := range page.Keys {
+			if k.RevokedAt != nil {
+				continue
+			}
+			rk, err := keys.Revoke(ctx, k.ID, now)
+			if err != nil {
+				return fmt.Errorf("admin: revoke key %s of %s: %w", k.ID, id, err)
+			}
+			revoked(rk)
+		}
+		if page.NextCursor == "" {
+			return nil
+		}
+		q.Cursor = page.NextCursor
+	}
 }
 
 // userChanged tells the rest of the gateway (caches on every replica, refresh tokens).

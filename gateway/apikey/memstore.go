@@ -130,6 +130,21 @@ func (m *MemStore) Revoke(ctx context.Context, id string, at time.Time) (Key, er
 	return r.key.clone(), nil
 }
 
+// MarkRotated records that rotation made the key replacedBy from key id and, when end
+// is set, that key id ends at end at the latest: its expiry and hard end only move
+// earlier, and later edits cannot move its expiry beyond the hard end. It returns the
+// key, or ErrNotFound.
+func (m *MemStore) MarkRotated(ctx context.Context, id, replacedBy string, end *time.Time) (Key, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.byID[id]
+	if !ok {
+		return Key{}, fmt.Errorf("apikey: mark rotated %s: %w", id, ErrNotFound)
+	}
+	r.key = r.key.markRotated(replacedBy, end)
+	return r.key.clone(), nil
+}
+
 // TouchLastUsed records last-use times, by key ID, at millisecond precision. A time
 // only moves a key's last use forward; unknown IDs are ignored (the key may have
 // been written by a request racing its creation on another replica).

@@ -93,7 +93,42 @@ type Key struct {
 	RevokedAt     *time.Time `json:"revoked_at"`
 	Start         string     `json:"start"`
 	RateLimit     *RateLimit `json:"rate_limit"`
+	// MintedBy is the principal that made the key: "key:<lineage>" for a key (see
+	// Lineage), "user:<subject>" for a user's token, "cli" for the CLI's direct mode,
+	// "bootstrap" for bootstrap.admin_key. "" on records older than the field, which no
+	// key caller owns. Non-admin key callers manage only the keys they minted.
+	MintedBy string `json:"minted_by"`
+	// Lineage is the ID of the first key of this key's rotation chain; "" means the key's
+	// own ID (see LineageID). A rotated key keeps it, so keys minted by the old key stay
+	// manageable by the new one.
+	Lineage string `json:"lineage,omitempty"`
+	// ReplacedBy is the ID of the key a rotation made from this one.
+	ReplacedBy string `json:"replaced_by,omitempty"`
+	// HardExpiresAt is the end a rotation with a grace period gave the key: no refresh
+	// or edit moves ExpiresAt beyond it (see MarkRotated).
+	HardExpiresAt *time.Time `json:"hard_expires_at,omitempty"`
 }
+
+// Principal names of the minting principals that are not keys or users (Key.MintedBy).
+const (
+	MintedByCLI       = "cli"
+	MintedByBootstrap = "bootstrap"
+)
+
+// LineageID is the ID that keys minted by k record (as "key:<LineageID>"): the ID of the
+// first key of k's rotation chain.
+func (k Key) LineageID() string {
+	if k.Lineage != "" {
+		return k.Lineage
+	}
+	return k.ID
+}
+
+// MintedByKey is the MintedBy of keys made by the key k.
+func MintedByKey(k Key) string { return "key:" + k.LineageID() }
+
+// MintedByUser is the MintedBy of keys made with a token of subject.
+func MintedByUser(subject string) string { return "user:" + subject }
 
 // Status returns StatusRevoked once the key is revoked, else StatusExpired from its
 // expiry time on (inclusive), else StatusActive.
@@ -116,6 +151,7 @@ func (k Key) clone() Key {
 	k.ExpiresAt = cloneTime(k.ExpiresAt)
 	k.LastUsedAt = cloneTime(k.LastUsedAt)
 	k.RevokedAt = cloneTime(k.RevokedAt)
+	k.HardExpiresAt = cloneTime(k.HardExpiresAt)
 	if k.RateLimit != nil {
 		rl := *k.RateLimit
 		k.RateLimit = &rl
@@ -139,7 +175,8 @@ func cloneTime(t *time.Time) *time.Time {
 }
 
 // applyEdit copies the editable fields of e onto k: name, description, scopes,
-// allowed IPs, expiry and rate limit. Everything else is kept.
+// allowed IPs, expiry and rate limit. Everything else is kept. The expiry never passes
+// the stored key's hard end: an edit read before a rotation cannot undo its grace period.
 func (k Key) applyEdit(e Key) Key {
 	e = e.clone()
 	k.Name = e.Name
@@ -149,7 +186,27 @@ func (k Key) applyEdit(e Key) Key {
 	k.ExpiresAt = e.ExpiresAt
 	k.ExpiresInDays = e.ExpiresInDays
 	k.RateLimit = e.RateLimit
+	k.ExpiresAt = capTime(k.ExpiresAt, k.HardExpiresAt)
 	return k
+}
+
+// markRotated records on k that rotation made replacedBy from it and, when end is set,
+// that k ends at end at the latest (its expiry and its hard end only move earlier).
+func (k Key) markRotated(replacedBy string, end *time.Time) Key {
+	k.ReplacedBy = replacedBy
+	if end != nil {
+		k.HardExpiresAt = capTime(cloneTime(end), k.HardExpiresAt)
+		k.ExpiresAt = capTime(k.ExpiresAt, k.HardExpiresAt)
+	}
+	return k
+}
+
+// capTime is t, or end when end is set and t is nil or after it.
+func capTime(t, end *time.Time) *time.Time {
+	if end != nil && (t == nil || t.After(*end)) {
+		return cloneTime(end)
+	}
+	return t
 }
 
 // NewID returns a new public key ID: "key_" and 20 base62 characters from crypto/rand.
@@ -216,6 +273,9 @@ type Query struct {
 	Q string
 	// CreatedBy keeps the keys of one user ID. Empty: every user's.
 	CreatedBy string
+	// MintedBy keeps the keys one principal made (Key.MintedBy). Empty: any. It is not
+	// indexed: it filters the candidates, like Environment.
+	MintedBy string
 	// Environment keeps Live or Test keys. Empty: both.
 	Environment string
 	// Status keeps StatusActive, StatusExpired or StatusRevoked keys, judged at
@@ -334,6 +394,7 @@ func (lq listQuery) beyond(member string) bool {
 // match reports whether k passes the query's filters other than the position.
 func (lq listQuery) match(k Key, now time.Time) bool {
 	return (lq.CreatedBy == "" || k.CreatedBy == lq.CreatedBy) &&
+		(lq.MintedBy == "" || k.MintedBy == lq.MintedBy) &&
 		(lq.Environment == "" || k.Environment == lq.Environment) &&
 		(lq.Status == "" || k.Status(now) == lq.Status) &&
 		(lq.q == "" || strings.HasPrefix(strings.ToLower(k.Name), lq.q))

@@ -182,6 +182,18 @@ func (s *Store) Revoke(ctx context.Context, id string, at time.Time) (Key, error
 	return k, nil
 }
 
+// MarkRotated records that rotation made the key replacedBy from key id and, when end
+// is set, that key id ends at end at the latest: its expiry and hard end only move
+// earlier, and later edits cannot move its expiry beyond the hard end. It returns the
+// key, or ErrNotFound.
+func (s *Store) MarkRotated(ctx context.Context, id, replacedBy string, end *time.Time) (Key, error) {
+	k, err := s.modify(ctx, id, func(old Key) Key { return old.markRotated(replacedBy, end) })
+	if err != nil {
+		return Key{}, fmt.Errorf("apikey: mark rotated %s: %w", id, err)
+	}
+	return k, nil
+}
+
 // modify reads the key id, applies edit and writes it back if nobody changed it in
 // between, retrying otherwise.
 func (s *Store) modify(ctx context.Context, id string, edit func(Key) Key) (Key, error) {
@@ -264,7 +276,7 @@ func (s *Store) TouchLastUsed(ctx context.Context, used map[string]time.Time) er
 //   - Q with Sort "name": the prefix is a range of the name index, so c = Limit+1.
 //   - Q with another sort: every key whose name has the prefix (within the creator's
 //     keys if CreatedBy is set) is read and sorted, on every page: c = the matches.
-//   - Environment and Status are not indexed: they filter the candidates, so c grows
+//   - Environment, Status and MintedBy are not indexed: they filter the candidates, so c grows
 //     to the number of keys walked past before Limit+1 match, up to every key in the
 //     index when few match.
 func (s *Store) List(ctx context.Context, q Query) (Page, error) {

@@ -26,7 +26,7 @@ type keyRecords interface {
 type CachedKey struct {
 	Key        apikey.Key
 	AllowedIPs []netip.Prefix
-	Owner      *Owner // nil: the key is not tied to a user (admin key, bootstrap, cli)
+	Owner      *Owner // nil: the key is not tied to a user (bootstrap, cli, an external subject)
 }
 
 // Owner is what a personal key's scopes depend on.
@@ -69,7 +69,8 @@ type KeyAuthenticatorOptions struct {
 	StorePolicy
 	// Owners, when set, ties personal keys of users to their owner's current role: the
 	// effective scopes are the key's scopes ∩ the role's (no key scopes: all the role's),
-	// and a disabled or deleted owner disables the key.
+	// and a disabled or deleted owner disables the key. An admin key a user made keeps its
+	// own scopes but is disabled with its owner too.
 	Owners owners
 	// Roles returns policy.roles of the configuration being served. Required with Owners.
 	Roles func() map[string][]string
@@ -147,18 +148,25 @@ func (a *KeyAuthenticator) Authenticate(ctx context.Context, c Credential) (Prin
 	}
 	scopes, org := k.Scopes, ""
 	if ck.Owner != nil {
+		// A disabled or deleted user's keys are refused, admin keys too: an admin's
+		// admin key must not outlive the admin (issue 9, item 6).
 		if ck.Owner.Disabled {
 			return Principal{}, unauthorized("invalid_api_key", "the API key's owner is disabled", nil)
 		}
-		scopes, org = EffectiveScopes(k.Scopes, a.o.Roles()[ck.Owner.Role]), ck.Owner.Org
+		if k.Type == apikey.Personal {
+			// Only a personal key's scopes follow its owner's role; an admin key's
+			// scopes are its own.
+			scopes, org = EffectiveScopes(k.Scopes, a.o.Roles()[ck.Owner.Role]), ck.Owner.Org
+		}
 	}
 	return Principal{Subject: k.CreatedBy, KeyID: k.ID, Env: k.Environment, Scopes: scopes, Org: org,
 		AllowedIPs: ck.AllowedIPs, KeyType: k.Type, RateLimit: k.RateLimit}, nil
 }
 
-// owner reads the owner of a personal key that belongs to a user; nil for other keys.
+// owner reads the user a key belongs to (personal or admin); nil for keys that no user
+// made (bootstrap, cli, an external issuer's subject).
 func (a *KeyAuthenticator) owner(ctx context.Context, k apikey.Key) (*Owner, error) {
-	if a.o.Owners == nil || k.Type != apikey.Personal || !user.IsID(k.CreatedBy) {
+	if a.o.Owners == nil || !user.IsID(k.CreatedBy) {
 		return nil, nil
 	}
 	return a.o.lookupOwner(ctx, a.o.Owners, k.CreatedBy)

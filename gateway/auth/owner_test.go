@@ -108,7 +108,7 @@ func TestKeyAuthFollowsOwner(t *testing.T) {
 		t.Fatal(err)
 	}
 	cache.Invalidate(OwnerTag(alice.ID))
-	for _, k := range []string{narrow, all} {
+	for _, k := range []string{narrow, all, adminKey} { // an admin key of a disabled user too (issue 9, item 6)
 		_, err := a.Authenticate(ctx, Credential{Kind: APIKey, Value: k})
 		wantCode(t, err, http.StatusUnauthorized, "invalid_api_key")
 	}

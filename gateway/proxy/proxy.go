@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -43,19 +44,56 @@ type Upstream struct {
 	URL     *url.URL
 	TestURL *url.URL // nil: no test environment
 	Timeout time.Duration
+	// Strip names request headers removed before forwarding in addition to StrippedHeaders
+	// (proxy.strip_request_headers). Names match as a CGI upstream reads them: ASCII case
+	// and '-' versus '_' ignored.
+	Strip []string
+}
+
+// StrippedHeaders are the client-sent headers no forwarded request keeps, whoever sent
+// them: method overrides (an upstream honouring one would run a method the route's scopes
+// were not checked for), and headers that name the client's address, the original URL or
+// an authenticated user, which upstreams and frameworks read as facts the gateway vouched
+// for. X-Forwarded-*, X-Real-IP and Forwarded are kept from client_ip.trusted_proxies only.
+var StrippedHeaders = []string{
+	"X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override",
+	"True-Client-IP", "X-Client-IP", "Client-IP", "CF-Connecting-IP", "Fastly-Client-IP",
+	"X-Cluster-Client-IP", "X-Originating-IP", "X-Remote-IP", "X-Remote-Addr", "X-Forwarded",
+	"X-Original-URL", "X-Original-URI", "X-Original-Method", "X-Rewrite-URL", "X-Original-Host",
+	"X-Remote-User", "Remote-User", "X-Authenticated-User",
+}
+
+// MethodOverrideHeaders are the headers that ask an upstream to run another method than
+// the request's. Matched as a CGI upstream reads them ('-' versus '_', any case).
+var MethodOverrideHeaders = []string{"X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override"}
+
+// HasMethodOverride reports whether h carries a method-override header in any spelling.
+func HasMethodOverride(h http.Header) bool {
+	for k := range h {
+		for _, n := range MethodOverrideHeaders {
+			if cgiEqualFold(k, strings.ToLower(n)) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Proxy forwards to one upstream. It is safe for concurrent use.
 type Proxy struct {
 	up      Upstream
 	rp      *httputil.ReverseProxy
+	strip   map[string]bool // CGI-folded names (lowercase, '-') of headers never forwarded
 	metrics *metrics.Metrics
 	logger  *slog.Logger
 }
 
 // New returns a Proxy to up over transport.
 func New(up Upstream, transport http.RoundTripper, m *metrics.Metrics, logger *slog.Logger) *Proxy {
-	p := &Proxy{up: up, metrics: m, logger: logger}
+	p := &Proxy{up: up, metrics: m, logger: logger, strip: map[string]bool{}}
+	for _, n := range append(slices.Clone(StrippedHeaders), up.Strip...) {
+		p.strip[cgiFold(n)] = true
+	}
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:      p.rewrite,
 		Transport:    transport,
@@ -109,7 +147,7 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 
 	h := pr.Out.Header
 	for k := range h {
-		if gatewayOwned(k) || (!info.PeerTrusted && forwardingHeader(k)) {
+		if gatewayOwned(k) || (!info.PeerTrusted && forwardingHeader(k)) || p.stripped(k) {
 			delete(h, k)
 		}
 	}
@@ -184,6 +222,38 @@ func gatewayOwned(k string) bool {
 // those; from anyone else they are forged.
 func forwardingHeader(k string) bool {
 	return (len(k) > 12 && cgiEqualFold(k[:12], "x-forwarded-")) || cgiEqualFold(k, "x-real-ip") || cgiEqualFold(k, "forwarded")
+}
+
+// stripped reports whether k is in the proxy's strip list, in any CGI spelling.
+func (p *Proxy) stripped(k string) bool {
+	var buf [64]byte
+	if len(k) > len(buf) {
+		return p.strip[cgiFold(k)]
+	}
+	b := buf[:len(k)]
+	for i := 0; i < len(k); i++ {
+		b[i] = foldByte(k[i])
+	}
+	return p.strip[string(b)] // no allocation: the compiler converts for the lookup only
+}
+
+// cgiFold is k lowercased with '_' as '-': the spelling cgiEqualFold compares.
+func cgiFold(k string) string {
+	b := []byte(k)
+	for i := range b {
+		b[i] = foldByte(b[i])
+	}
+	return string(b)
+}
+
+func foldByte(c byte) byte {
+	switch {
+	case c == '_':
+		return '-'
+	case 'A' <= c && c <= 'Z':
+		return c + 'a' - 'A'
+	}
+	return c
 }
 
 // cgiEqualFold compares header names as a CGI gateway does: ASCII case and '-' vs '_'
