@@ -39,6 +39,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzVerify$$' -fuzztime=$(FUZZTIME) ./gateway/jwtauth/
 	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./gateway/issuer/
 	$(GO) test -run='^$$' -fuzz='^FuzzLocalKeys$$' -fuzztime=$(FUZZTIME) ./gateway/ratelimit/
+	$(GO) test -run='^$$' -fuzz='^FuzzForwardAuthHeaders$$' -fuzztime=$(FUZZTIME) ./gateway/fwdauth/
 
 clean:
 	rm -rf $(BIN) bench/results

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -13,11 +14,13 @@ import (
 	"time"
 
 	"github.com/authgate/authgate/config"
+	"github.com/authgate/authgate/gateway/apijson"
 	"github.com/authgate/authgate/gateway/auth"
 	"github.com/authgate/authgate/gateway/httperr"
 	"github.com/authgate/authgate/gateway/ipallow"
 	"github.com/authgate/authgate/gateway/proxy"
 	"github.com/authgate/authgate/gateway/ratelimit"
+	"github.com/authgate/authgate/gateway/reqbody"
 	"github.com/authgate/authgate/gateway/reqinfo"
 	"github.com/authgate/authgate/policy"
 )
@@ -50,7 +53,9 @@ type route struct {
 // handler is the chain for every request on the main listener. The first middleware sees
 // the request first; the matched route's own chain (routeHandler) runs last.
 func (p *pipeline) buildHandler() http.Handler {
+	srv := p.cfg.Server
 	return chain(http.HandlerFunc(p.dispatch),
+		reqbody.Guard(srv.BodyTimeout, srv.ReadTimeout), // a stalled body is cut off; an answer before the body is read closes the connection
 		p.withInfo,         // request id and client IP, in reqinfo for every later step and log line
 		p.s.observe,        // metrics and the access log, read from reqinfo after the inner steps ran
 		p.s.recoverPanics,  // a panic becomes a logged 500, inside observe so it is counted
@@ -204,6 +209,11 @@ var errMalformedRequest = &httperr.Error{Status: http.StatusBadRequest, Code: "m
 // cleaned path is what is matched and what is forwarded (SPEC section 5), so no path trick
 // can reach an upstream resource under a route with weaker scopes.
 func (p *pipeline) dispatch(w http.ResponseWriter, r *http.Request) {
+	if p.envoyCheck(r) {
+		reqinfo.From(r.Context()).Route = "authgate"
+		p.forwardAuth(w, r)
+		return
+	}
 	p.route(w, r, false)
 }
 
@@ -244,18 +254,36 @@ func (p *pipeline) route(w http.ResponseWriter, r *http.Request, decide bool) {
 	case m.Reserved != "" && decide:
 		// The gateway's own calls are never behind another proxy's auth check.
 		info.Reject(w, &httperr.Error{Status: http.StatusNotFound, Code: "no_route", Msg: "no route matches this request"})
-	case m.Reserved != "" && p.cfg.ForwardAuth.Enabled && m.Reserved == p.cfg.ForwardAuth.Path:
+	case m.Reserved != "" && p.cfg.ForwardAuth.Enabled && strings.TrimSuffix(m.Reserved, "/") == p.cfg.ForwardAuth.Path:
+		// (The path itself, or with headers: envoy its subtree, reached here only when the
+		// raw target did not start with it: forwardAuth refuses that.)
 		info.Route = "authgate"
 		p.forwardAuth(w, r)
 	case m.Reserved != "":
 		info.Route = "authgate"
-		p.own.ServeHTTP(w, r)
+		p.serveOwn(w, r)
 	case m.Status == http.StatusMethodNotAllowed:
 		info.Reject(w, &httperr.Error{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed",
 			Msg: "this path does not accept " + r.Method, Header: http.Header{"Allow": {m.Allow}}})
 	default:
 		info.Reject(w, &httperr.Error{Status: http.StatusNotFound, Code: "no_route", Msg: "no route matches this request"})
 	}
+}
+
+// ownTimeout bounds a call to the gateway's own API (login, management, console): its
+// store calls end with the context.
+const ownTimeout = 30 * time.Second
+
+// serveOwn serves the gateway's own paths with a bounded body (413 request_too_large past
+// apijson.MaxBody) and a bounded time.
+func (p *pipeline) serveOwn(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), ownTimeout)
+	defer cancel()
+	r = r.WithContext(ctx)
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = http.MaxBytesReader(w, r.Body, apijson.MaxBody)
+	}
+	p.own.ServeHTTP(w, r)
 }
 
 // escapedPath is the path as the client sent it. URL.EscapedPath is not: when RawPath

@@ -25,6 +25,7 @@ import (
 	"github.com/authgate/authgate/gateway/proxy"
 	"github.com/authgate/authgate/gateway/pwhash"
 	"github.com/authgate/authgate/gateway/ratelimit"
+	"github.com/authgate/authgate/gateway/reqbody"
 	"github.com/authgate/authgate/gateway/reqinfo"
 	"github.com/authgate/authgate/gateway/store"
 	"github.com/authgate/authgate/gateway/user"
@@ -188,7 +189,9 @@ func (s *Server) warnRestartOnly(old, cfg *config.Config) {
 	changed("listen", old.Listen != cfg.Listen)
 	changed("ops_listen", old.OpsListen != cfg.OpsListen)
 	changed("tls", old.TLS != cfg.TLS)
-	changed("server", old.Server != cfg.Server)
+	oldSrv, newSrv := old.Server, cfg.Server
+	oldSrv.BodyTimeout, newSrv.BodyTimeout = 0, 0 // server.body_timeout applies at once
+	changed("server", oldSrv != newSrv)
 	changed("store", !reflect.DeepEqual(old.Store, cfg.Store)) // not fmt.Sprint: it redacts the password
 	changed("jwt", !reflect.DeepEqual(old.JWT, cfg.JWT))
 	oi, ni := old.Issuer, cfg.Issuer
@@ -224,7 +227,7 @@ func (s *Server) OpsAddr() net.Addr { return s.opsLn.Addr() }
 func (s *Server) Serve(ctx context.Context) error {
 	cfg := s.Config()
 	mainSrv := s.newHTTPServer(cfg, s)
-	opsSrv := s.newHTTPServer(cfg, s.opsHandler())
+	opsSrv := s.newHTTPServer(cfg, reqbody.Guard(cfg.Server.BodyTimeout, cfg.Server.ReadTimeout)(s.opsHandler()))
 	if cfg.TLS.Enabled() {
 		cert, err := tls.LoadX509KeyPair(cfg.TLS.CertFile, cfg.TLS.KeyFile)
 		if err != nil {
@@ -277,12 +280,16 @@ func ignoreClosed(err error) error {
 	return err
 }
 
-// newHTTPServer sets the limits every listener needs against slow or greedy clients.
+// newHTTPServer sets the limits every listener needs against slow or greedy clients:
+// headers (read_header_timeout, which also bounds the TLS handshake), the whole request
+// (read_timeout), the answer (write_timeout) and idle keep-alives. A stalled body is cut
+// off by reqbody.Guard (body_timeout) in the handler.
 func (s *Server) newHTTPServer(cfg *config.Config, h http.Handler) *http.Server {
 	return &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,
 		ReadTimeout:       cfg.Server.ReadTimeout,
+		WriteTimeout:      cfg.Server.WriteTimeout,
 		IdleTimeout:       cfg.Server.IdleTimeout,
 		MaxHeaderBytes:    cfg.Server.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),

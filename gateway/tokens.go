@@ -39,9 +39,10 @@ type tokens struct {
 }
 
 // newLimiter is the limiter of rate_limits.mode: Redis (falling back to local limits
-// while Redis is unreachable) or local.
+// while Redis is unreachable) or local. Local buckets are kept in one store per purpose
+// (see localLimiter).
 func (s *Server) newLimiter(cfg *config.Config, st store.Store) ratelimit.Limiter {
-	local := ratelimit.NewLocal(ratelimit.LocalOptions{})
+	local := localLimiter(cfg.RateLimits.MaxBuckets)
 	r, ok := st.(*store.Redis)
 	if !ok || cfg.RateLimits.Mode != "redis" {
 		return local
@@ -56,6 +57,26 @@ func (s *Server) newLimiter(cfg *config.Config, st store.Store) ratelimit.Limite
 			}
 		},
 	})
+}
+
+// Key prefixes of the login limiter's buckets (package login): per client address and
+// per email. Other "login:" keys share the per-address store.
+const (
+	loginBucketPrefix      = "login:"
+	loginEmailBucketPrefix = "login:email:"
+)
+
+// localLimiter is the in-process limiter: buckets for login per email, for the rest of
+// login (per client address), and for credentials each live in a store of their own,
+// each bounded by maxBuckets (rate_limits.max_buckets). Anyone can create login buckets,
+// one per IPv6 /64 or email they try; kept apart, they can never evict a credential's
+// bucket and so reset its limit (issue 9, item 14). Credential buckets are only made by
+// credentials that authenticated.
+func localLimiter(maxBuckets int) *ratelimit.Partitioned {
+	newStore := func() ratelimit.Limiter { return ratelimit.NewLocal(ratelimit.LocalOptions{MaxEntries: maxBuckets}) }
+	return ratelimit.NewPartitioned(newStore(),
+		ratelimit.Partition{Prefix: loginEmailBucketPrefix, Limiter: newStore()},
+		ratelimit.Partition{Prefix: loginBucketPrefix, Limiter: newStore()})
 }
 
 func (s *Server) newTokens(cfg *config.Config, st store.Store) (*tokens, error) {
@@ -116,6 +137,9 @@ func (s *Server) newTokens(cfg *config.Config, st store.Store) (*tokens, error) 
 	t.cache, err = credcache.New[*auth.CachedToken](s.cacheOptions(cfg))
 	if err != nil {
 		return nil, fmt.Errorf("gateway: token cache: %w", err)
+	}
+	if err := s.metrics.CacheEntries("tokens", t.cache.Len, t.cache.NegativeLen); err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	if t.inv, err = credcache.NewInvalidator(t.cache, st, credcache.InvalidatorOptions{Channel: TokenChannel, Logger: s.logger, Metrics: s.metrics}); err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)

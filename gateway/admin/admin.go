@@ -56,6 +56,8 @@ type Options struct {
 	Users userStore
 	// Roles returns policy.roles of the configuration being served.
 	Roles func() map[string][]string
+	// MaxScopesPerKey returns api_keys.max_scopes_per_key; nil: no limit.
+	MaxScopesPerKey func() int
 	// PasswordParams hash passwords set through the API.
 	PasswordParams user.Params
 	// Passwords runs those hashes within the process's bound. Default: a pool of its own.
@@ -180,6 +182,9 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var he *httperr.Error
 	if ue := userError(err); ue != nil && !errors.As(err, &he) {
 		err = ue
+	}
+	if le := OwnerLimitError(err); le != nil && !errors.As(err, &he) {
+		err = le
 	}
 	if !errors.As(err, &he) {
 		switch {

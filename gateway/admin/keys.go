@@ -243,6 +243,10 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request) {
 		s := slices.Clone(c.scopes)
 		req.Scopes = &s
 	}
+	if err := a.checkScopeCount(req.KeyFields); err != nil {
+		a.fail(w, r, err)
+		return
+	}
 	if err := a.apply(c, &k, req.KeyFields, now); err != nil {
 		a.fail(w, r, err)
 		return
@@ -402,6 +406,10 @@ func (a *API) editKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := a.adminOnlyFields(c, f); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if err := a.checkScopeCount(f); err != nil {
 		a.fail(w, r, err)
 		return
 	}

@@ -4,8 +4,8 @@ package apijson
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
 	"net/http"
 
 	"github.com/authgate/authgate/gateway/httperr"
@@ -24,14 +24,19 @@ func Write(w http.ResponseWriter, status int, v any) {
 }
 
 // Decode reads a JSON body of at most MaxBody bytes into v, refusing unknown fields and
-// trailing data. Errors are 400 invalid_request. encoding/json's messages name a field or
-// a character, never a value, so a password in the body is not echoed.
+// trailing data. A longer body is 413 request_too_large; other errors are 400
+// invalid_request. encoding/json's messages name a field or a character, never a value,
+// so a password in the body is not echoed.
 func Decode(r *http.Request, v any) error {
-	dec := json.NewDecoder(io.LimitReader(r.Body, MaxBody))
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, MaxBody))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
 	if err == nil && dec.More() {
 		err = fmt.Errorf("data after the JSON value")
+	}
+	if tooLarge := (*http.MaxBytesError)(nil); errors.As(err, &tooLarge) {
+		return &httperr.Error{Status: http.StatusRequestEntityTooLarge, Code: "request_too_large",
+			Msg: fmt.Sprintf("the request body is larger than %d bytes", MaxBody), Err: err}
 	}
 	if err != nil {
 		return &httperr.Error{Status: http.StatusBadRequest, Code: "invalid_request", Msg: fmt.Sprintf("invalid JSON body: %v", err), Err: err}

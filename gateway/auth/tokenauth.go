@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"time"
 
 	"github.com/authgate/authgate/gateway/credcache"
@@ -32,6 +31,33 @@ type CachedToken struct {
 	Claims  jwtauth.Claims
 	Owner   *Owner // built-in issuer only: the user's current role and state
 	Revoked bool   // built-in issuer only: logged out
+	// scopes memoises the union of the scope claims and the role claim's scopes.
+	scopes scopeMemo
+}
+
+// Bounds on the scopes a token may carry. A token of a configured issuer is the issuer's
+// to shape, and the scopes travel to every upstream in X-Auth-Scopes: a token beyond
+// them is refused as 401 invalid_token rather than trimmed, since dropping scopes would
+// change what it means (issue 9, item 13).
+const (
+	// MaxTokenScopes is the most scopes a token's scope claim may list.
+	MaxTokenScopes = 256
+	// MaxTokenScopeLen is the longest scope, in bytes, a token may carry.
+	MaxTokenScopeLen = 256
+)
+
+// checkTokenScopes refuses claims whose scopes are beyond MaxTokenScopes or
+// MaxTokenScopeLen.
+func checkTokenScopes(c jwtauth.Claims) error {
+	if len(c.Scopes) > MaxTokenScopes {
+		return unauthorized("invalid_token", fmt.Sprintf("the bearer token carries more than %d scopes", MaxTokenScopes), nil)
+	}
+	for _, sc := range c.Scopes {
+		if len(sc) > MaxTokenScopeLen {
+			return unauthorized("invalid_token", fmt.Sprintf("the bearer token carries a scope longer than %d bytes", MaxTokenScopeLen), nil)
+		}
+	}
+	return nil
 }
 
 // tokenVerifier checks a token's signature and claims.
@@ -145,6 +171,9 @@ func (a *TokenAuthenticator) check(ctx context.Context, value string) (*CachedTo
 		if err != nil {
 			return nil, verifyError(err)
 		}
+		if err := checkTokenScopes(claims); err != nil {
+			return nil, err
+		}
 		fresh := &CachedToken{Claims: claims}
 		if a.o.Builtin != "" && claims.Issuer == a.o.Builtin {
 			err := errStoreDown
@@ -218,10 +247,21 @@ func (a *TokenAuthenticator) scopes(ct *CachedToken) []string {
 	if len(fromRole) == 0 {
 		return ct.Claims.Scopes
 	}
-	out := slices.Clone(ct.Claims.Scopes)
-	for _, s := range fromRole {
-		if !slices.Contains(out, s) {
-			out = append(out, s)
+	// Once per cache entry and role definition, with a set: not per request, and not
+	// quadratic (issue 9, item 13).
+	return ct.scopes.get(fromRole, func() []string { return union(ct.Claims.Scopes, fromRole) })
+}
+
+// union is a followed by the scopes of b that a lacks, without repeats.
+func union(a, b []string) []string {
+	out := make([]string, 0, len(a)+len(b))
+	seen := make(map[string]struct{}, len(a)+len(b))
+	for _, list := range [2][]string{a, b} {
+		for _, s := range list {
+			if _, dup := seen[s]; !dup {
+				seen[s] = struct{}{}
+				out = append(out, s)
+			}
 		}
 	}
 	return out

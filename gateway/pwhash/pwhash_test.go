@@ -17,8 +17,16 @@ type gate struct {
 	release chan struct{}
 }
 
-func (g *gate) Hash(string, user.Params) (string, error) { g.entered <- struct{}{}; <-g.release; return "h", nil }
-func (g *gate) Verify(string, string) (bool, error)     { g.entered <- struct{}{}; <-g.release; return true, nil }
+func (g *gate) Hash(string, user.Params) (string, error) {
+	g.entered <- struct{}{}
+	<-g.release
+	return "h", nil
+}
+func (g *gate) Verify(string, string) (bool, error) {
+	g.entered <- struct{}{}
+	<-g.release
+	return true, nil
+}
 
 func wantBusy(t *testing.T, err error) {
 	t.Helper()
