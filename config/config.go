@@ -53,6 +53,21 @@ type Config struct {
 	ForwardAuth ForwardAuth `yaml:"forward_auth"`
 	// Log configures the JSON logger.
 	Log Log `yaml:"log"`
+	// PasswordHashing bounds the password hashing done on request paths.
+	PasswordHashing PasswordHashing `yaml:"password_hashing"`
+}
+
+// PasswordHashing bounds argon2id work on request paths (logins, re-authentication, the
+// users API) for the whole process: each hash holds issuer.password_hash memory for its
+// duration. Beyond the bounds the answer is 503 server_busy with Retry-After. Changes need
+// a restart.
+type PasswordHashing struct {
+	// Concurrency is the most hashes at once. Default: 0, the number of CPUs.
+	Concurrency int `yaml:"concurrency"`
+	// Queue is the most hashes waiting for a slot. Default: 0, as many as Concurrency.
+	Queue int `yaml:"queue"`
+	// MaxWait is the longest a hash waits in the queue. Default: 0, 1s.
+	MaxWait time.Duration `yaml:"max_wait"`
 }
 
 // TLS names the main listener's certificate. Both empty means plain HTTP.
@@ -121,6 +136,9 @@ type Cache struct {
 	// StaleTTL is how long cached good credentials keep working while the store is down
 	// (serve_cached). Default: 5m.
 	StaleTTL time.Duration `yaml:"stale_ttl"`
+	// NegativeMaxEntries bounds the separate cache of credentials the store did not know,
+	// so that a flood of made-up keys never evicts a good one. Default: 10000.
+	NegativeMaxEntries int `yaml:"negative_max_entries"`
 }
 
 // ClientIP configures client address resolution.
@@ -200,6 +218,11 @@ type APIKeys struct {
 	// SHA-256. Keep it out of the store (environment or secret manager); changing it
 	// invalidates every key. Default: empty.
 	HashPepper Secret `yaml:"hash_pepper"`
+	// MaxScopesPerKey is the most scopes one key may list. Default: 64.
+	MaxScopesPerKey int `yaml:"max_scopes_per_key"`
+	// MaxKeysPerOwner is the most keys one owner (created_by) may hold that are neither
+	// revoked nor expired. Default: 1000.
+	MaxKeysPerOwner int `yaml:"max_keys_per_owner"`
 }
 
 // RateLimits are the per-method defaults and the mode.
@@ -210,6 +233,14 @@ type RateLimits struct {
 	JWT    RateLimit `yaml:"jwt"`
 	APIKey RateLimit `yaml:"api_key"`
 	Login  RateLimit `yaml:"login"`
+	// LoginGlobal limits all logins (and re-authentications) of one process together,
+	// whatever their client IP or email: a token bucket of Requests per Per with a burst
+	// of Requests. Default: 600 per 1m.
+	LoginGlobal RateLimit `yaml:"login_global"`
+	// MaxBuckets bounds each in-process bucket store (mode local, and the fallback of mode
+	// redis): credentials, login per client IP and login per email are kept apart, each
+	// holding at most MaxBuckets buckets. Default: 100000.
+	MaxBuckets int `yaml:"max_buckets"`
 }
 
 // RateLimit is the limit for one authentication method, route or key.
@@ -279,6 +310,11 @@ type Console struct {
 type ForwardAuth struct {
 	Enabled bool   `yaml:"enabled"`
 	Path    string `yaml:"path"`
+	// Headers names the proxy in front and so the one way the original request is read:
+	// nginx (X-Original-Method / X-Original-URI), traefik (X-Forwarded-Method /
+	// X-Forwarded-Uri) or envoy (the check request's own method and path after Path).
+	// Never one as a fallback for another. Default: nginx.
+	Headers string `yaml:"headers"`
 }
 
 // Log configures the logger.
@@ -323,7 +359,7 @@ func Default() Config {
 		Store: Store{
 			Type:         "memory",
 			Redis:        Redis{Addrs: []string{"127.0.0.1:6379"}, KeyPrefix: "authgate:"},
-			Cache:        Cache{TTL: 30 * time.Second, MaxEntries: 100000, StaleTTL: 5 * time.Minute},
+			Cache:        Cache{TTL: 30 * time.Second, MaxEntries: 100000, StaleTTL: 5 * time.Minute, NegativeMaxEntries: 10000},
 			OnStoreError: "serve_cached",
 		},
 		JWT: JWT{Leeway: 30 * time.Second},
@@ -335,15 +371,19 @@ func Default() Config {
 			MFA:            "optional",
 		},
 		AuthAPI: AuthAPI{Prefix: "/api/auth", RefreshTokenPath: "/api/refresh_token"},
-		APIKeys: APIKeys{Prefix: "sk", AllowedExpiryDays: []int{30, 90, 365, 0}, DefaultExpiryDays: 90},
+		APIKeys: APIKeys{Prefix: "sk", AllowedExpiryDays: []int{30, 90, 365, 0}, DefaultExpiryDays: 90,
+			MaxScopesPerKey: 64, MaxKeysPerOwner: 1000},
 		RateLimits: RateLimits{
-			JWT:    RateLimit{Requests: 1000, Per: time.Minute},
-			APIKey: RateLimit{Requests: 100, Per: time.Minute},
-			Login:  RateLimit{Requests: 10, Per: time.Minute},
+			JWT:        RateLimit{Requests: 1000, Per: time.Minute},
+			APIKey:     RateLimit{Requests: 100, Per: time.Minute},
+			Login:      RateLimit{Requests: 10, Per: time.Minute},
+			MaxBuckets: 100000,
+			// About what two cores hash with the default argon2id costs, sustained.
+			LoginGlobal: RateLimit{Requests: 600, Per: time.Minute},
 		},
 		Proxy:       Proxy{MethodOverride: "strip"},
 		Console:     Console{Path: "/console/"},
-		ForwardAuth: ForwardAuth{Path: "/authz"},
+		ForwardAuth: ForwardAuth{Path: "/authz", Headers: "nginx"},
 		Log:         Log{Level: "info", AccessLog: true},
 	}
 }

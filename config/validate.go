@@ -39,7 +39,7 @@ func (c *Config) applyDefaults(present map[string]bool) {
 			rl.Per = time.Minute
 		}
 	}
-	for _, rl := range []*RateLimit{&c.RateLimits.JWT, &c.RateLimits.APIKey, &c.RateLimits.Login} {
+	for _, rl := range []*RateLimit{&c.RateLimits.JWT, &c.RateLimits.APIKey, &c.RateLimits.Login, &c.RateLimits.LoginGlobal} {
 		if rl.Per == 0 {
 			rl.Per = time.Minute
 		}
@@ -150,6 +150,10 @@ func (c *Config) validate() problems {
 		}
 	}
 	checkPath(&ps, "forward_auth.path", c.ForwardAuth.Path)
+	checkOneOf(&ps, "forward_auth.headers", c.ForwardAuth.Headers, "nginx", "traefik", "envoy")
+	if c.ForwardAuth.Headers == "envoy" && strings.HasSuffix(c.ForwardAuth.Path, "/") {
+		ps.add("forward_auth.path", "with headers: envoy the original path is appended to it, so it must not end with '/', got %q", c.ForwardAuth.Path)
+	}
 
 	if !keyPrefixRE.MatchString(c.APIKeys.Prefix) {
 		ps.add("api_keys.prefix", "must be 1 to 16 lowercase letters or digits, got %q", c.APIKeys.Prefix)
@@ -163,6 +167,13 @@ func (c *Config) validate() problems {
 		ps.add("api_keys.default_expiry_days", "%d is not in allowed_expiry_days %v", c.APIKeys.DefaultExpiryDays, c.APIKeys.AllowedExpiryDays)
 	}
 
+	if c.APIKeys.MaxScopesPerKey <= 0 {
+		ps.add("api_keys.max_scopes_per_key", "must be > 0, got %d", c.APIKeys.MaxScopesPerKey)
+	}
+	if c.APIKeys.MaxKeysPerOwner <= 0 {
+		ps.add("api_keys.max_keys_per_owner", "must be > 0, got %d", c.APIKeys.MaxKeysPerOwner)
+	}
+
 	checkOneOf(&ps, "rate_limits.mode", c.RateLimits.Mode, "redis", "local")
 	if c.RateLimits.Mode == "redis" && c.Store.Type != "redis" {
 		ps.add("rate_limits.mode", "redis mode needs store.type: redis")
@@ -170,6 +181,13 @@ func (c *Config) validate() problems {
 	c.RateLimits.JWT.validate(&ps, "rate_limits.jwt")
 	c.RateLimits.APIKey.validate(&ps, "rate_limits.api_key")
 	c.RateLimits.Login.validate(&ps, "rate_limits.login")
+	c.RateLimits.LoginGlobal.validate(&ps, "rate_limits.login_global")
+	if ph := c.PasswordHashing; ph.Concurrency < 0 || ph.Queue < 0 || ph.MaxWait < 0 {
+		ps.add("password_hashing", "concurrency, queue and max_wait must be >= 0 (0: the default)")
+	}
+	if c.RateLimits.MaxBuckets <= 0 {
+		ps.add("rate_limits.max_buckets", "must be > 0, got %d", c.RateLimits.MaxBuckets)
+	}
 
 	for _, role := range slices.Sorted(maps.Keys(c.Policy.Roles)) {
 		scopes := c.Policy.Roles[role]
@@ -190,6 +208,9 @@ func (c *Config) validateStore(ps *problems) {
 	checkNonNegative(ps, "store.cache.stale_ttl", c.Store.Cache.StaleTTL)
 	if c.Store.Cache.MaxEntries <= 0 {
 		ps.add("store.cache.max_entries", "must be > 0, got %d", c.Store.Cache.MaxEntries)
+	}
+	if c.Store.Cache.NegativeMaxEntries <= 0 {
+		ps.add("store.cache.negative_max_entries", "must be > 0, got %d", c.Store.Cache.NegativeMaxEntries)
 	}
 	if c.Store.Type != "redis" {
 		return
@@ -312,6 +333,10 @@ func (c *Config) ReservedPatterns() []string {
 	}
 	if c.ForwardAuth.Enabled {
 		out = append(out, c.ForwardAuth.Path)
+		if c.ForwardAuth.Headers == "envoy" {
+			// Envoy's check request is the forward-auth path followed by the original path.
+			out = append(out, c.ForwardAuth.Path+"/")
+		}
 	}
 	if c.Console.Enabled {
 		out = append(out, c.Console.Path)

@@ -2,21 +2,23 @@ package gateway
 
 import (
 	"net/http"
-	"net/url"
 	"strings"
 
+	"github.com/authgate/authgate/gateway/fwdauth"
 	"github.com/authgate/authgate/gateway/httperr"
 	"github.com/authgate/authgate/gateway/proxy"
 	"github.com/authgate/authgate/gateway/reqinfo"
 )
 
 // forwardAuth answers a proxy in front (nginx auth_request, Traefik ForwardAuth, Envoy
-// ext_authz over HTTP) whether the request it describes may pass (SPEC section 7): the
-// original method and URI come from X-Forwarded-Method / X-Forwarded-Uri (or nginx's
-// X-Original-Method / X-Original-URI), the credential from the request's own headers.
-// The same pipeline runs, up to the forwarding step: 200 with the X-Auth-* headers, or
-// the very status and JSON body the gateway would have answered. Those headers are
-// believed only from client_ip.trusted_proxies: anyone else could name any request.
+// ext_authz over HTTP) whether the request it describes may pass (SPEC section 7). The
+// original method, URI and host are read the one way forward_auth.headers names
+// (gateway/fwdauth): never one header pair as a fallback for another, and a check request
+// that carries the other pair too, or a repeated value, is 400 malformed_request. The
+// credential comes from the request's own headers. The same pipeline runs, up to the
+// forwarding step: 200 with the X-Auth-* headers, or the very status and JSON body the
+// gateway would have answered. Only client_ip.trusted_proxies may ask: anyone else could
+// name any request.
 func (p *pipeline) forwardAuth(w http.ResponseWriter, r *http.Request) {
 	info := reqinfo.From(r.Context())
 	if !info.PeerTrusted {
@@ -24,26 +26,25 @@ func (p *pipeline) forwardAuth(w http.ResponseWriter, r *http.Request) {
 			Msg: "forward-auth answers only the proxies in client_ip.trusted_proxies"})
 		return
 	}
-	method := firstHeader(r.Header, "X-Forwarded-Method", "X-Original-Method")
-	uri := firstHeader(r.Header, "X-Forwarded-Uri", "X-Original-Uri")
-	if method == "" || uri == "" {
-		info.Reject(w, &httperr.Error{Status: http.StatusBadRequest, Code: "malformed_request",
-			Msg: "forward-auth needs X-Forwarded-Method and X-Forwarded-Uri (or X-Original-Method and X-Original-URI)"})
-		return
-	}
-	u, err := url.ParseRequestURI(uri)
-	if err != nil || !strings.HasPrefix(uri, "/") {
-		info.Reject(w, &httperr.Error{Status: http.StatusBadRequest, Code: "malformed_request",
-			Msg: "the forwarded URI is not an absolute path", Err: err})
+	o, err := fwdauth.Read(fwdauth.Mode(p.cfg.ForwardAuth.Headers),
+		fwdauth.Check{Method: r.Method, Target: r.RequestURI, Host: r.Host, Header: r.Header}, p.cfg.ForwardAuth.Path)
+	if err != nil {
+		info.Reject(w, &httperr.Error{Status: http.StatusBadRequest, Code: "malformed_request", Msg: err.Error(), Err: err})
 		return
 	}
 	orig := r.Clone(r.Context())
-	orig.Method, orig.URL, orig.RequestURI = method, u, uri
-	if host := r.Header.Get("X-Forwarded-Host"); host != "" {
-		orig.Host = host
-	}
+	orig.Method, orig.URL, orig.RequestURI, orig.Host = o.Method, o.URL, o.URI, o.Host
 	orig.Body, orig.ContentLength = http.NoBody, 0
 	p.route(w, orig, true)
+}
+
+// envoyCheck reports whether r is an Envoy ext_authz check request: with headers: envoy,
+// the forward-auth path followed by the original path. It is recognised on the raw
+// request-target, before path cleaning, so "/authz/../api/..." is decided as Envoy's
+// original path, never cleaned into a route of its own and proxied.
+func (p *pipeline) envoyCheck(r *http.Request) bool {
+	fa := p.cfg.ForwardAuth
+	return fa.Enabled && fwdauth.Mode(fa.Headers) == fwdauth.Envoy && strings.HasPrefix(r.RequestURI, fa.Path+"/")
 }
 
 // allowed is the end of a route's chain in forward-auth: the request may pass, with this
@@ -53,18 +54,4 @@ func allowed(w http.ResponseWriter, r *http.Request) {
 	proxy.SetIdentity(w.Header(), info)
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
-}
-
-// firstHeader is the first of names the request carries exactly once; a repeated one is
-// ignored (empty), so two values cannot be read two ways.
-func firstHeader(h http.Header, names ...string) string {
-	for _, n := range names {
-		if vs := h.Values(n); len(vs) == 1 && vs[0] != "" {
-			return vs[0]
-		}
-		if len(h.Values(n)) > 1 {
-			return ""
-		}
-	}
-	return ""
 }

@@ -29,6 +29,7 @@ const negativeTTL = 5 * time.Second
 // keyRecords is every use the gateway makes of the key records.
 type keyRecords interface {
 	Create(ctx context.Context, k apikey.Key, hash [32]byte) error
+	CreateLimited(ctx context.Context, k apikey.Key, hash [32]byte, maxActive int) error
 	Get(ctx context.Context, id string) (apikey.Key, error)
 	ByHash(ctx context.Context, hash [32]byte) (apikey.Key, error)
 	Update(ctx context.Context, k apikey.Key) error
@@ -85,6 +86,9 @@ func (s *Server) newKeys(cfg *config.Config, st store.Store) (*keys, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway: credential cache: %w", err)
 	}
+	if err := s.metrics.CacheEntries("keys", k.cache.Len, k.cache.NegativeLen); err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
 	if k.inv, err = credcache.NewInvalidator(k.cache, st, credcache.InvalidatorOptions{Logger: s.logger, Metrics: s.metrics}); err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
@@ -99,10 +103,13 @@ func (s *Server) newKeys(cfg *config.Config, st store.Store) (*keys, error) {
 		}})
 	k.api = admin.New(admin.Options{Prefix: cfg.AuthAPI.Prefix, RefreshTokenPath: cfg.AuthAPI.RefreshTokenPath,
 		KeyPrefix: cfg.APIKeys.Prefix, AllowedExpiryDays: cfg.APIKeys.AllowedExpiryDays,
-		DefaultExpiryDays: cfg.APIKeys.DefaultExpiryDays, Hasher: k.hasher, Keys: k.records, Activity: sink,
-		Audit: k.audit, Invalidate: k.inv.Publish, KeyTag: auth.KeyTag, Now: time.Now, Logger: s.logger,
+		DefaultExpiryDays: cfg.APIKeys.DefaultExpiryDays, Hasher: k.hasher, Activity: sink,
+		Keys:            ownerLimited{keyRecords: k.records, max: func() int { return s.Config().APIKeys.MaxKeysPerOwner }},
+		MaxScopesPerKey: func() int { return s.Config().APIKeys.MaxScopesPerKey },
+		Audit:           k.audit, Invalidate: k.inv.Publish, KeyTag: auth.KeyTag, Now: time.Now, Logger: s.logger,
 		Users: k.users, Roles: func() map[string][]string { return s.Config().Policy.Roles },
-		PasswordParams: s.passwordParams(), OnUserChange: s.userChanged})
+		PasswordParams: s.passwordParams(), OnUserChange: s.userChanged,
+		Passwords: s.passwords, Reauthenticate: s.reauthenticate})
 	if bk := cfg.Bootstrap.AdminKey.Value(); bk != "" {
 		if _, err := apikey.Parse(bk, cfg.APIKeys.Prefix); err != nil {
 			return nil, errors.New("gateway: bootstrap.admin_key is not a well-formed key (make one with `authgate keys generate`)")
@@ -110,6 +117,19 @@ func (s *Server) newKeys(cfg *config.Config, st store.Store) (*keys, error) {
 		k.bootstrap = bk
 	}
 	return k, nil
+}
+
+// ownerLimited is the key records as the management API sees them: every key it makes
+// (create, rotate) counts against api_keys.max_keys_per_owner, in the same atomic store
+// operation as the insert.
+type ownerLimited struct {
+	keyRecords
+	max func() int
+}
+
+// Create stores k unless its creator already holds max() active keys.
+func (o ownerLimited) Create(ctx context.Context, k apikey.Key, hash [32]byte) error {
+	return o.CreateLimited(ctx, k, hash, o.max())
 }
 
 // cacheOptions are the options of the credential caches (keys, tokens) from store.cache:
@@ -120,7 +140,8 @@ func (s *Server) cacheOptions(cfg *config.Config) credcache.Options {
 	if cfg.Store.OnStoreError == "fail_closed" || stale < c.TTL {
 		stale = 0
 	}
-	return credcache.Options{MaxEntries: c.MaxEntries, TTL: c.TTL, NegativeTTL: negativeTTL, StaleTTL: stale, Metrics: s.metrics}
+	return credcache.Options{MaxEntries: c.MaxEntries, NegativeMaxEntries: c.NegativeMaxEntries, TTL: c.TTL,
+		NegativeTTL: negativeTTL, StaleTTL: stale, Metrics: s.metrics}
 }
 
 // storePolicy is the authenticators' behaviour towards the store (on_store_error).

@@ -209,6 +209,11 @@ var errMalformedRequest = &httperr.Error{Status: http.StatusBadRequest, Code: "m
 // cleaned path is what is matched and what is forwarded (SPEC section 5), so no path trick
 // can reach an upstream resource under a route with weaker scopes.
 func (p *pipeline) dispatch(w http.ResponseWriter, r *http.Request) {
+	if p.envoyCheck(r) {
+		reqinfo.From(r.Context()).Route = "authgate"
+		p.forwardAuth(w, r)
+		return
+	}
 	p.route(w, r, false)
 }
 
@@ -249,7 +254,9 @@ func (p *pipeline) route(w http.ResponseWriter, r *http.Request, decide bool) {
 	case m.Reserved != "" && decide:
 		// The gateway's own calls are never behind another proxy's auth check.
 		info.Reject(w, &httperr.Error{Status: http.StatusNotFound, Code: "no_route", Msg: "no route matches this request"})
-	case m.Reserved != "" && p.cfg.ForwardAuth.Enabled && m.Reserved == p.cfg.ForwardAuth.Path:
+	case m.Reserved != "" && p.cfg.ForwardAuth.Enabled && strings.TrimSuffix(m.Reserved, "/") == p.cfg.ForwardAuth.Path:
+		// (The path itself, or with headers: envoy its subtree, reached here only when the
+		// raw target did not start with it: forwardAuth refuses that.)
 		info.Route = "authgate"
 		p.forwardAuth(w, r)
 	case m.Reserved != "":

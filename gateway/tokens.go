@@ -39,9 +39,10 @@ type tokens struct {
 }
 
 // newLimiter is the limiter of rate_limits.mode: Redis (falling back to local limits
-// while Redis is unreachable) or local.
+// while Redis is unreachable) or local. Local buckets are kept in one store per purpose
+// (see localLimiter).
 func (s *Server) newLimiter(cfg *config.Config, st store.Store) ratelimit.Limiter {
-	local := ratelimit.NewLocal(ratelimit.LocalOptions{})
+	local := localLimiter(cfg.RateLimits.MaxBuckets)
 	r, ok := st.(*store.Redis)
 	if !ok || cfg.RateLimits.Mode != "redis" {
 		return local
@@ -56,6 +57,26 @@ func (s *Server) newLimiter(cfg *config.Config, st store.Store) ratelimit.Limite
 			}
 		},
 	})
+}
+
+// Key prefixes of the login limiter's buckets (package login): per client address and
+// per email. Other "login:" keys share the per-address store.
+const (
+	loginBucketPrefix      = "login:"
+	loginEmailBucketPrefix = "login:email:"
+)
+
+// localLimiter is the in-process limiter: buckets for login per email, for the rest of
+// login (per client address), and for credentials each live in a store of their own,
+// each bounded by maxBuckets (rate_limits.max_buckets). Anyone can create login buckets,
+// one per IPv6 /64 or email they try; kept apart, they can never evict a credential's
+// bucket and so reset its limit (issue 9, item 14). Credential buckets are only made by
+// credentials that authenticated.
+func localLimiter(maxBuckets int) *ratelimit.Partitioned {
+	newStore := func() ratelimit.Limiter { return ratelimit.NewLocal(ratelimit.LocalOptions{MaxEntries: maxBuckets}) }
+	return ratelimit.NewPartitioned(newStore(),
+		ratelimit.Partition{Prefix: loginEmailBucketPrefix, Limiter: newStore()},
+		ratelimit.Partition{Prefix: loginBucketPrefix, Limiter: newStore()})
 }
 
 func (s *Server) newTokens(cfg *config.Config, st store.Store) (*tokens, error) {
@@ -77,9 +98,16 @@ func (s *Server) newTokens(cfg *config.Config, st store.Store) (*tokens, error) 
 			Algorithms: ic.Algorithms, HMACSecret: []byte(ic.HMACSecret.Value()), PublicKeys: keys,
 			JWKSURL: ic.JWKSURL, RoleClaim: ic.RoleClaim})
 	}
-	var minter *issuer.Minter
+	var (
+		minter *issuer.Minter
+		ks     *issuer.KeySet
+	)
 	if cfg.Issuer.Enabled {
-		ks, created, err := issuer.LoadOrCreateKeySet(cfg.Issuer.SigningKeyFile)
+		var (
+			created bool
+			err     error
+		)
+		ks, created, err = issuer.LoadOrCreateKeySet(cfg.Issuer.SigningKeyFile)
 		if err != nil {
 			return nil, fmt.Errorf("gateway: issuer.signing_key_file: %w", err)
 		}
@@ -97,13 +125,48 @@ func (s *Server) newTokens(cfg *config.Config, st store.Store) (*tokens, error) 
 		} else {
 			t.refresh = issuer.NewMemRefreshStore(time.Now)
 		}
+	}
+	var err error
+	if len(issuers) > 0 {
+		t.verifier, err = jwtauth.New(ctx, issuers, jwtauth.Options{Leeway: cfg.JWT.Leeway, Logger: s.logger,
+			OnJWKSRefresh: func(iss, result string) { s.metrics.JWKSRefresh.WithLabelValues(iss, result).Inc() }})
+		if err != nil {
+			return nil, fmt.Errorf("gateway: jwt: %w", err)
+		}
+	}
+	t.cache, err = credcache.New[*auth.CachedToken](s.cacheOptions(cfg))
+	if err != nil {
+		return nil, fmt.Errorf("gateway: token cache: %w", err)
+	}
+	if err := s.metrics.CacheEntries("tokens", t.cache.Len, t.cache.NegativeLen); err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	if t.inv, err = credcache.NewInvalidator(t.cache, st, credcache.InvalidatorOptions{Channel: TokenChannel, Logger: s.logger, Metrics: s.metrics}); err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	if t.verifier != nil {
+		builtin := ""
+		if cfg.Issuer.Enabled {
+			builtin = cfg.Issuer.Name
+		}
+		t.authn = auth.NewTokenAuthenticator(auth.TokenAuthenticatorOptions{Verifier: t.verifier, Cache: t.cache,
+			Builtin: builtin, Owners: s.keys.users, Revoked: t.revocations.TokenRevoked,
+			Roles:  func() map[string][]string { return s.Config().Policy.Roles },
+			Leeway: cfg.JWT.Leeway, StorePolicy: s.storePolicy(cfg)})
+	}
+	if cfg.Issuer.Enabled {
+		// After the authenticator: the issuer's calls check tokens with it.
 		t.login, err = login.New(login.Options{Prefix: cfg.AuthAPI.Prefix, Issuer: cfg.Issuer.Name, Users: s.keys.users,
 			Minter: minter, Keys: ks, Refresh: t.refresh, RefreshTTL: cfg.Issuer.RefreshTTL,
 			TOTP: issuer.NewTOTPChecker(st, time.Now), MFA: func() string { return s.Config().Issuer.MFA },
-			IsAdmin:      func(role string) bool { return policy.Grants(s.Config().Policy.Roles[role], "admin") },
-			RevokeAccess: t.revoke, Revoked: t.revocations.Revoked,
+			IsAdmin: func(role string) bool { return policy.Grants(s.Config().Policy.Roles[role], "admin") },
+			Tokens:  t.authn, RevokeAccess: t.revoke, RevokeSession: t.revokeSession, Passwords: s.passwords,
 			Limiter: s.limiter, LoginLimit: func() ratelimit.Limit {
 				l := s.Config().RateLimits.Login
+				return ratelimit.Limit{Requests: l.Requests, Per: l.Per}
+			},
+			GlobalLimit: func() ratelimit.Limit {
+				l := s.Config().RateLimits.LoginGlobal
 				return ratelimit.Limit{Requests: l.Requests, Per: l.Per}
 			},
 			Leeway: cfg.JWT.Leeway, PasswordParams: s.passwordParams(),
@@ -120,31 +183,6 @@ func (s *Server) newTokens(cfg *config.Config, st store.Store) (*tokens, error) 
 			}
 		}
 	}
-	var err error
-	if len(issuers) > 0 {
-		t.verifier, err = jwtauth.New(ctx, issuers, jwtauth.Options{Leeway: cfg.JWT.Leeway, Logger: s.logger,
-			OnJWKSRefresh: func(iss, result string) { s.metrics.JWKSRefresh.WithLabelValues(iss, result).Inc() }})
-		if err != nil {
-			return nil, fmt.Errorf("gateway: jwt: %w", err)
-		}
-	}
-	t.cache, err = credcache.New[*auth.CachedToken](s.cacheOptions(cfg))
-	if err != nil {
-		return nil, fmt.Errorf("gateway: token cache: %w", err)
-	}
-	if t.inv, err = credcache.NewInvalidator(t.cache, st, credcache.InvalidatorOptions{Channel: TokenChannel, Logger: s.logger, Metrics: s.metrics}); err != nil {
-		return nil, fmt.Errorf("gateway: %w", err)
-	}
-	if t.verifier != nil {
-		builtin := ""
-		if cfg.Issuer.Enabled {
-			builtin = cfg.Issuer.Name
-		}
-		t.authn = auth.NewTokenAuthenticator(auth.TokenAuthenticatorOptions{Verifier: t.verifier, Cache: t.cache,
-			Builtin: builtin, Owners: s.keys.users, Revoked: t.revocations.Revoked,
-			Roles:  func() map[string][]string { return s.Config().Policy.Roles },
-			Leeway: cfg.JWT.Leeway, StorePolicy: s.storePolicy(cfg)})
-	}
 	ok = true
 	return t, nil
 }
@@ -158,6 +196,18 @@ func (t *tokens) revoke(ctx context.Context, jti string, exp time.Time) error {
 	}
 	if err := t.inv.Publish(ctx, auth.TokenTag(jti)); err != nil {
 		return fmt.Errorf("gateway: revoke token: %w", err)
+	}
+	return nil
+}
+
+// revokeSession refuses every access token of the refresh family sid until exp, on every
+// replica: the revocation is stored, then the family's cache entries are dropped everywhere.
+func (t *tokens) revokeSession(ctx context.Context, sid string, exp time.Time) error {
+	if err := t.revocations.RevokeSession(ctx, sid, exp); err != nil {
+		return fmt.Errorf("gateway: revoke session: %w", err)
+	}
+	if err := t.inv.Publish(ctx, auth.SessionTag(sid)); err != nil {
+		return fmt.Errorf("gateway: revoke session: %w", err)
 	}
 	return nil
 }

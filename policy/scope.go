@@ -59,3 +59,73 @@ func Needs(name string, anyOf, allOf []string) string {
 	}
 	return "route " + name + " needs all of: " + strings.Join(allOf, ", ") + "; and one of: " + strings.Join(anyOf, ", ")
 }
+
+// Set is a set of held scopes that answers Grants in constant time, whatever its size:
+// a lookup of the scope itself, "*", "resource:*" and "*:action". The zero value holds
+// nothing. It is safe for concurrent reads.
+type Set map[string]struct{}
+
+// NewSet returns the set of scopes.
+func NewSet(scopes []string) Set {
+	s := make(Set, len(scopes))
+	for _, v := range scopes {
+		s[v] = struct{}{}
+	}
+	return s
+}
+
+// Grants reports whether the set grants want, as the function Grants does for a slice.
+func (s Set) Grants(want string) bool {
+	if _, ok := s[want]; ok {
+		return true
+	}
+	if _, ok := s["*"]; ok {
+		return true
+	}
+	res, act, pair := strings.Cut(want, ":")
+	if !pair {
+		return false
+	}
+	if _, ok := s[res+":*"]; ok {
+		return true
+	}
+	if res == "*" {
+		return false
+	}
+	_, ok := s["*:"+act]
+	return ok
+}
+
+// EffectiveScopes is what a personal key may do: the scopes both the key and its owner's
+// role grant, without repeats, the key's first. A key without scopes has all of the
+// role's (role itself is returned, not a copy). With wildcards on either side, a scope is
+// kept when the other side grants it: key "reports:*" with role "reports:read" gives
+// "reports:read", and key "reports:read" with role "*" gives "reports:read".
+//
+// It is linear in len(key)+len(role): each side is a Set, so a key with thousands of
+// scopes costs thousands of map lookups, not millions of comparisons.
+func EffectiveScopes(key, role []string) []string {
+	if len(key) == 0 {
+		return role
+	}
+	keySet, roleSet := NewSet(key), NewSet(role)
+	seen := make(map[string]struct{}, len(key))
+	var out []string
+	add := func(s string) {
+		if _, dup := seen[s]; !dup {
+			seen[s] = struct{}{}
+			out = append(out, s)
+		}
+	}
+	for _, s := range key {
+		if roleSet.Grants(s) {
+			add(s)
+		}
+	}
+	for _, s := range role {
+		if keySet.Grants(s) {
+			add(s)
+		}
+	}
+	return out
+}

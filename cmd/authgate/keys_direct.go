@@ -86,6 +86,8 @@ func directErr(err error) error {
 	switch {
 	case errors.As(err, &ae):
 		return err
+	case admin.OwnerLimitError(err) != nil:
+		return apiErrorOf(admin.OwnerLimitError(err))
 	case errors.Is(err, apikey.ErrNotFound):
 		return &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "no such key"}
 	case errors.Is(err, apikey.ErrInvalid):
@@ -106,12 +108,16 @@ func (d *directKeys) view(k apikey.Key, plain string) ([]byte, error) {
 	return json.Marshal(v)
 }
 
-// apply validates f with the API's own rules (admin.KeyFields.Apply). Direct mode is
-// break-glass access, so any scope may be granted; the hard end of a rotated key holds
-// here too.
+// apply validates f with the API's own rules (admin.KeyFields.Apply and
+// api_keys.max_scopes_per_key). Direct mode is break-glass access, so any scope may be
+// granted, but not more of them than the gateway allows; the hard end of a rotated key
+// holds here too.
 func (d *directKeys) apply(k *apikey.Key, f admin.KeyFields, now time.Time) error {
 	var err error
-	if f.ExpiresInDays != nil {
+	if f.Scopes != nil {
+		err = admin.CheckScopeCount(*f.Scopes, d.cfg.APIKeys.MaxScopesPerKey)
+	}
+	if err == nil && f.ExpiresInDays != nil {
 		err = admin.CheckExtendable(*k)
 	}
 	if err == nil {
@@ -175,7 +181,7 @@ func (d *directKeys) store(ctx context.Context, k *apikey.Key) (string, error) {
 		return "", fmt.Errorf("keys: %w", err)
 	}
 	k.Start = plain[:apikey.StartLen]
-	if err := d.keys.Create(ctx, *k, d.hasher.Hash(plain)); err != nil {
+	if err := d.keys.CreateLimited(ctx, *k, d.hasher.Hash(plain), d.cfg.APIKeys.MaxKeysPerOwner); err != nil {
 		return "", directErr(err)
 	}
 	return plain, nil

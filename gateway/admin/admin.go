@@ -15,6 +15,7 @@ import (
 	"github.com/authgate/authgate/gateway/apikey"
 	"github.com/authgate/authgate/gateway/audit"
 	"github.com/authgate/authgate/gateway/httperr"
+	"github.com/authgate/authgate/gateway/pwhash"
 	"github.com/authgate/authgate/gateway/reqinfo"
 	"github.com/authgate/authgate/gateway/user"
 	"github.com/authgate/authgate/policy"
@@ -55,8 +56,15 @@ type Options struct {
 	Users userStore
 	// Roles returns policy.roles of the configuration being served.
 	Roles func() map[string][]string
+	// MaxScopesPerKey returns api_keys.max_scopes_per_key; nil: no limit.
+	MaxScopesPerKey func() int
 	// PasswordParams hash passwords set through the API.
 	PasswordParams user.Params
+	// Passwords runs those hashes within the process's bound. Default: a pool of its own.
+	Passwords *pwhash.Pool
+	// Reauthenticate checks the current password (and TOTP code, when on) of a caller
+	// changing their own password or TOTP; nil refuses such changes.
+	Reauthenticate func(r *http.Request, u user.User, password, code string) error
 	// OnUserChange is told after a user's role, state or password changed, so caches on
 	// every replica and the user's refresh tokens follow.
 	OnUserChange func(ctx context.Context, id string, ch UserChange) error
@@ -72,6 +80,9 @@ type API struct {
 
 // New returns the API with its routes registered, each with and without a trailing slash.
 func New(o Options) *API {
+	if o.Passwords == nil {
+		o.Passwords = pwhash.New(pwhash.Options{})
+	}
 	a := &API{o: o, mux: http.NewServeMux()}
 	p := o.Prefix + "/api-keys"
 	a.handle("POST "+p+"/", a.createKey)
@@ -171,6 +182,9 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var he *httperr.Error
 	if ue := userError(err); ue != nil && !errors.As(err, &he) {
 		err = ue
+	}
+	if le := OwnerLimitError(err); le != nil && !errors.As(err, &he) {
+		err = le
 	}
 	if !errors.As(err, &he) {
 		switch {

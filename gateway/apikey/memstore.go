@@ -43,6 +43,12 @@ func NewMemStore(now func() time.Time) *MemStore {
 // Create stores k under hash. It returns ErrInvalid for a malformed record and
 // ErrConflict when hash or k.ID is already stored. A zero CreatedAt becomes now.
 func (m *MemStore) Create(ctx context.Context, k Key, hash [32]byte) error {
+	return m.create(ctx, k, hash, nil)
+}
+
+// create is Create; admit, when set, is asked under the lock, after the conflict
+// checks, whether k may be stored.
+func (m *MemStore) create(_ context.Context, k Key, hash [32]byte, admit func() error) error {
 	if err := validateNew(k); err != nil {
 		return fmt.Errorf("apikey: create %s: %w", k.ID, err)
 	}
@@ -61,6 +67,11 @@ func (m *MemStore) Create(ctx context.Context, k Key, hash [32]byte) error {
 	}
 	if _, ok := m.byID[k.ID]; ok {
 		return fmt.Errorf("apikey: create %s: id: %w", k.ID, ErrConflict)
+	}
+	if admit != nil {
+		if err := admit(); err != nil {
+			return err
+		}
 	}
 	m.byID[k.ID] = &memRecord{key: k, hash: hash}
 	m.byHash[hash] = k.ID

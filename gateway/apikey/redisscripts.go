@@ -17,20 +17,29 @@ local v = redis.call('HMGET', ARGV[1] .. 'k:' .. hex, 'rec', 'used')
 return {hex, v[1], v[2]}
 `)
 
-// createScript stores a new record and adds it to its eight indexes. It returns
-// 'hash' or 'id' when either is taken, else 'ok'.
+// createScript stores a new record and adds it to its eight indexes and to its
+// creator's active set. It returns 'hash' or 'id' when either is taken, 'limit' when the
+// creator already holds ARGV[10] active keys (0: no limit), else 'ok'.
 // KEYS[1] ids, KEYS[2] k:<hex>, KEYS[3..6] the global indexes in sortFields order,
-// KEYS[7..10] the creator's. ARGV[1] id, ARGV[2] hex, ARGV[3] rec, ARGV[4] used or
-// "", ARGV[5] creator, ARGV[6..9] the members in sortFields order.
+// KEYS[7..10] the creator's, KEYS[11] the creator's active set (see activeKey).
+// ARGV[1] id, ARGV[2] hex, ARGV[3] rec, ARGV[4] used or "", ARGV[5] creator,
+// ARGV[6..9] the members in sortFields order, ARGV[10] the limit, ARGV[11] now (Unix
+// ms), ARGV[12] the key's active-set score.
 var createScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[2]) == 1 then return 'hash' end
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 'id' end
+local limit = tonumber(ARGV[10])
+if limit > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[11], '-inf', ARGV[11])
+  if redis.call('ZCARD', KEYS[11]) >= limit then return 'limit' end
+end
 redis.call('HSET', KEYS[2], 'rec', ARGV[3], 'by', ARGV[5])
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[2], 'used', ARGV[4]) end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-for i = 3, #KEYS do
+for i = 3, 10 do
   redis.call('ZADD', KEYS[i], 0, ARGV[6 + (i - 3) % 4])
 end
+if ARGV[12] ~= '' then redis.call('ZADD', KEYS[11], ARGV[12], ARGV[1]) end
 return 'ok'
 `)
 
@@ -38,7 +47,10 @@ return 'ok'
 // its name and expiry index members. It returns 1, or 0 when the record changed.
 // KEYS[1] k:<hex>, KEYS[2] z:name, KEYS[3] z:expires_at, KEYS[4] the creator's
 // name index, KEYS[5] the creator's expiry index. ARGV[1] old rec, ARGV[2] new rec,
-// ARGV[3]/ARGV[4] old/new name member, ARGV[5]/ARGV[6] old/new expiry member.
+// ARGV[3]/ARGV[4] old/new name member, ARGV[5]/ARGV[6] old/new expiry member; when
+// given, ARGV[7] the creator's active set (its name carries the {apikeys} hash tag, so
+// it lives in the slot of KEYS[1]), ARGV[8] the key's id, ARGV[9] its new active-set
+// score, or "" when it is revoked.
 var casScript = redis.NewScript(`
 if redis.call('HGET', KEYS[1], 'rec') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'rec', ARGV[2])
@@ -47,6 +59,13 @@ for i = 2, #KEYS do
   if ARGV[j] ~= ARGV[j + 1] then
     redis.call('ZREM', KEYS[i], ARGV[j])
     redis.call('ZADD', KEYS[i], 0, ARGV[j + 1])
+  end
+end
+if ARGV[7] then
+  if ARGV[9] == '' then
+    redis.call('ZREM', ARGV[7], ARGV[8])
+  else
+    redis.call('ZADD', ARGV[7], ARGV[9], ARGV[8])
   end
 end
 return 1

@@ -36,6 +36,8 @@ const touchChunk = 256
 //	                         "<16 hex digits of the Unix ms, sign bit flipped><id>";
 //	                         never-expiring keys use ffff…, never-used keys 0000…
 //	<base>u:<creator>:z:<sort>  the same four indexes for one creator's keys
+//	<base>u:<creator>:active    sorted set: ids of the creator's keys that are not
+//	                         revoked, scored by expiry (Unix ms; +inf for never)
 //
 // ByHash is a single HMGET. List walks one index from the cursor (an index member)
 // in batches, each one round trip; see List for the cost of each filter.
@@ -62,9 +64,22 @@ func (s *Store) creatorIndex(by, sort string) string {
 	return s.base + "u:" + by + ":z:" + sort
 }
 
+// activeKey is the creator's active set: a sorted set of the ids of their keys that are
+// not revoked, scored by expiry (Unix ms, +inf for never), for CreateLimited. Expired
+// members are dropped when counted; a refresh or edit re-scores the key.
+func (s *Store) activeKey(by string) string { return s.base + "u:" + by + ":active" }
+
 // Create stores k under hash. It returns ErrInvalid for a malformed record and
 // ErrConflict when hash or k.ID is already stored. A zero CreatedAt becomes now.
 func (s *Store) Create(ctx context.Context, k Key, hash [32]byte) error {
+	return s.CreateLimited(ctx, k, hash, 0)
+}
+
+// CreateLimited is Create, refused with an error wrapping ErrOwnerLimit when k's creator
+// already holds maxActive keys that are neither revoked nor expired (maxActive <= 0: no
+// limit). The count and the insert are one atomic script, so concurrent creates cannot
+// pass the limit together.
+func (s *Store) CreateLimited(ctx context.Context, k Key, hash [32]byte, maxActive int) error {
 	if err := validateNew(k); err != nil {
 		return fmt.Errorf("apikey: create %s: %w", k.ID, err)
 	}
@@ -92,12 +107,16 @@ func (s *Store) Create(ctx context.Context, k Key, hash [32]byte) error {
 	for _, f := range sortFields {
 		keys = append(keys, s.creatorIndex(k.CreatedBy, f))
 	}
+	keys = append(keys, s.activeKey(k.CreatedBy))
+	args = append(args, max(maxActive, 0), s.now().UnixMilli(), activeScore(k))
 	res, err := createScript.Run(ctx, s.rdb, keys, args...).Text()
 	switch {
 	case err != nil:
 		return fmt.Errorf("apikey: create %s: %w", k.ID, err)
 	case res == "hash" || res == "id":
 		return fmt.Errorf("apikey: create %s: %s: %w", k.ID, res, ErrConflict)
+	case res == "limit":
+		return fmt.Errorf("apikey: create %s: %w", k.ID, &OwnerLimitError{Max: maxActive})
 	}
 	return nil
 }
@@ -217,7 +236,8 @@ func (s *Store) modify(ctx context.Context, id string, edit func(Key) Key) (Key,
 		}
 		ok, err := casScript.Run(ctx, s.rdb, keys, oldRec, rec,
 			member(old, SortName), member(k, SortName),
-			member(old, SortExpiresAt), member(k, SortExpiresAt)).Int()
+			member(old, SortExpiresAt), member(k, SortExpiresAt),
+			s.activeKey(old.CreatedBy), k.ID, activeScore(k)).Int()
 		if err != nil {
 			return Key{}, err
 		}

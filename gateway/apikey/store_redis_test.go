@@ -91,8 +91,8 @@ func TestRedisLayout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(keys) != 10 { // record, ids, 4 global and 4 per-creator indexes
-		t.Errorf("got %d keys %v, want 10", len(keys), keys)
+	if len(keys) != 11 { // record, ids, 4 global and 4 per-creator indexes, the creator's active set
+		t.Errorf("got %d keys %v, want 11", len(keys), keys)
 	}
 	for _, key := range keys {
 		if !strings.HasPrefix(key, "authgate:{apikeys}:") {

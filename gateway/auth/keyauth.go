@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
-	"slices"
 
 	"github.com/authgate/authgate/gateway/apikey"
 	"github.com/authgate/authgate/gateway/credcache"
@@ -27,6 +26,9 @@ type CachedKey struct {
 	Key        apikey.Key
 	AllowedIPs []netip.Prefix
 	Owner      *Owner // nil: the key is not tied to a user (bootstrap, cli, an external subject)
+	// scopes memoises the effective scopes for the role they were computed from, so a
+	// cache hit does not recompute them (issue 9, item 13).
+	scopes scopeMemo
 }
 
 // Owner is what a personal key's scopes depend on.
@@ -80,12 +82,14 @@ type KeyAuthenticatorOptions struct {
 // made-up key), then the cache, then the store. It is safe for concurrent use.
 type KeyAuthenticator struct {
 	o KeyAuthenticatorOptions
+	// effective computes a personal key's effective scopes; tests count its calls.
+	effective func(key, role []string) []string
 }
 
 // NewKeyAuthenticator returns a KeyAuthenticator.
 func NewKeyAuthenticator(o KeyAuthenticatorOptions) *KeyAuthenticator {
 	o.StorePolicy = o.StorePolicy.withDefaults()
-	return &KeyAuthenticator{o: o}
+	return &KeyAuthenticator{o: o, effective: policy.EffectiveScopes}
 }
 
 var errMalformedKey = unauthorized("invalid_api_key", "the API key is not valid", apikey.ErrMalformed)
@@ -155,8 +159,12 @@ func (a *KeyAuthenticator) Authenticate(ctx context.Context, c Credential) (Prin
 		}
 		if k.Type == apikey.Personal {
 			// Only a personal key's scopes follow its owner's role; an admin key's
-			// scopes are its own.
-			scopes, org = EffectiveScopes(k.Scopes, a.o.Roles()[ck.Owner.Role]), ck.Owner.Org
+			// scopes are its own. Computed once per cache entry and role definition,
+			// not per request: a key's scopes and its owner's role can be long (issue 9,
+			// item 13).
+			role := a.o.Roles()[ck.Owner.Role]
+			scopes = ck.scopes.get(role, func() []string { return a.effective(k.Scopes, role) })
+			org = ck.Owner.Org
 		}
 	}
 	return Principal{Subject: k.CreatedBy, KeyID: k.ID, Env: k.Environment, Scopes: scopes, Org: org,
@@ -172,33 +180,9 @@ func (a *KeyAuthenticator) owner(ctx context.Context, k apikey.Key) (*Owner, err
 	return a.o.lookupOwner(ctx, a.o.Owners, k.CreatedBy)
 }
 
-// EffectiveScopes is what a personal key may do: the scopes both the key and its owner's
-// role grant. A key without scopes has all of the role's. With wildcards on either side,
-// a scope is kept when the other side grants it: key "reports:*" with role
-// "reports:read" gives "reports:read", and key "reports:read" with role "*" gives
-// "reports:read".
-func EffectiveScopes(key, role []string) []string {
-	if len(key) == 0 {
-		return role
-	}
-	var out []string
-	add := func(s string) {
-		if !slices.Contains(out, s) {
-			out = append(out, s)
-		}
-	}
-	for _, s := range key {
-		if policy.Grants(role, s) {
-			add(s)
-		}
-	}
-	for _, s := range role {
-		if policy.Grants(key, s) {
-			add(s)
-		}
-	}
-	return out
-}
+// EffectiveScopes is policy.EffectiveScopes: what a personal key may do, the scopes both
+// the key and its owner's role grant.
+func EffectiveScopes(key, role []string) []string { return policy.EffectiveScopes(key, role) }
 
 func parseIPs(list []string) ([]netip.Prefix, error) {
 	if len(list) == 0 {

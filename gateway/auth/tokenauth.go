@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"time"
 
 	"github.com/authgate/authgate/gateway/credcache"
@@ -20,6 +19,11 @@ var errStoreDown = errors.New("auth: store down")
 // logout makes every replica re-check the token, and find it revoked.
 func TokenTag(jti string) string { return "jti:" + jti }
 
+// SessionTag is the invalidation tag of the cached tokens of one refresh family (their
+// sid): publishing it after the family was revoked (logout, refresh-token reuse) makes
+// every replica re-check those tokens, and find them revoked.
+func SessionTag(sid string) string { return "sid:" + sid }
+
 // CachedToken is what the verified-token cache keeps: the claims of a token whose
 // signature, issuer, audience and times were checked, and for a token of the built-in
 // issuer, its user's state and whether it was revoked when it was read.
@@ -27,6 +31,33 @@ type CachedToken struct {
 	Claims  jwtauth.Claims
 	Owner   *Owner // built-in issuer only: the user's current role and state
 	Revoked bool   // built-in issuer only: logged out
+	// scopes memoises the union of the scope claims and the role claim's scopes.
+	scopes scopeMemo
+}
+
+// Bounds on the scopes a token may carry. A token of a configured issuer is the issuer's
+// to shape, and the scopes travel to every upstream in X-Auth-Scopes: a token beyond
+// them is refused as 401 invalid_token rather than trimmed, since dropping scopes would
+// change what it means (issue 9, item 13).
+const (
+	// MaxTokenScopes is the most scopes a token's scope claim may list.
+	MaxTokenScopes = 256
+	// MaxTokenScopeLen is the longest scope, in bytes, a token may carry.
+	MaxTokenScopeLen = 256
+)
+
+// checkTokenScopes refuses claims whose scopes are beyond MaxTokenScopes or
+// MaxTokenScopeLen.
+func checkTokenScopes(c jwtauth.Claims) error {
+	if len(c.Scopes) > MaxTokenScopes {
+		return unauthorized("invalid_token", fmt.Sprintf("the bearer token carries more than %d scopes", MaxTokenScopes), nil)
+	}
+	for _, sc := range c.Scopes {
+		if len(sc) > MaxTokenScopeLen {
+			return unauthorized("invalid_token", fmt.Sprintf("the bearer token carries a scope longer than %d bytes", MaxTokenScopeLen), nil)
+		}
+	}
+	return nil
 }
 
 // tokenVerifier checks a token's signature and claims.
@@ -51,8 +82,9 @@ type TokenAuthenticatorOptions struct {
 	Builtin string
 	// Owners finds the users of built-in tokens. Required with Builtin.
 	Owners owners
-	// Revoked reports whether a built-in token's jti was revoked. Required with Builtin.
-	Revoked func(ctx context.Context, jti string) (bool, error)
+	// Revoked reports whether a built-in token was revoked, by its jti or by its refresh
+	// family (sid, "" for a token without one). Required with Builtin.
+	Revoked func(ctx context.Context, jti, sid string) (bool, error)
 	// Roles returns policy.roles of the configuration being served.
 	Roles func() map[string][]string
 	// Leeway is jwt.leeway: a cached token expires at exp + Leeway, as a verified one would.
@@ -77,18 +109,70 @@ func NewTokenAuthenticator(o TokenAuthenticatorOptions) *TokenAuthenticator {
 
 // Authenticate verifies c, which must be a JWT.
 func (a *TokenAuthenticator) Authenticate(ctx context.Context, c Credential) (Principal, error) {
-	h := sha256.Sum256([]byte(c.Value))
+	ct, err := a.check(ctx, c.Value)
+	if err != nil {
+		return Principal{}, err
+	}
+	if ct.Owner == nil {
+		return Principal{Subject: ct.Claims.Subject, Issuer: ct.Claims.Issuer, Org: ct.Claims.Org, Env: "live", Scopes: a.scopes(ct)}, nil
+	}
+	if EnrollOnly(ct.Claims) {
+		// It may only enrol TOTP, which the issuer's own calls check themselves: no route
+		// and no management call accepts it, not even one that needs no scope.
+		return Principal{}, &httperr.Error{Status: http.StatusUnauthorized, Code: "mfa_required",
+			Msg:    "this token may only set up TOTP; log in again with a code afterwards",
+			Header: http.Header{"Www-Authenticate": {`Bearer error="invalid_token", error_description="mfa_required"`}}}
+	}
+	// The user's current organisation, not the one in the token: a move takes effect at once.
+	return Principal{Subject: ct.Claims.Subject, Org: ct.Owner.Org, Env: "live", Scopes: a.scopes(ct)}, nil
+}
+
+// Session verifies token for the built-in issuer's own calls (logout, TOTP enrolment):
+// the same checks as Authenticate, through the same cache (signature, times, revocation
+// by jti and by refresh family, the user gone or disabled, the user's session epoch), but
+// it accepts only tokens of the built-in issuer, enrolment-only ones included: those
+// calls decide on that mark themselves (EnrollOnly).
+func (a *TokenAuthenticator) Session(ctx context.Context, token string) (jwtauth.Claims, error) {
+	ct, err := a.check(ctx, token)
+	if err != nil {
+		return jwtauth.Claims{}, err
+	}
+	if ct.Owner == nil || a.o.Builtin == "" || ct.Claims.Issuer != a.o.Builtin {
+		return jwtauth.Claims{}, unauthorized("invalid_token", "this call needs an access token of this gateway's issuer", nil)
+	}
+	return ct.Claims, nil
+}
+
+// EnrollOnly reports whether a built-in token may only set up TOTP (claim mfa_enroll).
+func EnrollOnly(c jwtauth.Claims) bool {
+	enroll, _ := c.Raw["mfa_enroll"].(bool)
+	return enroll
+}
+
+// SessionID is a built-in token's refresh family (claim sid), "" when absent.
+func SessionID(c jwtauth.Claims) string {
+	sid, _ := c.Raw["sid"].(string)
+	return sid
+}
+
+// check is every check a token passes wherever one is accepted: Authenticate and
+// Session share it.
+func (a *TokenAuthenticator) check(ctx context.Context, value string) (*CachedToken, error) {
+	h := sha256.Sum256([]byte(value))
 	ct, res := a.o.Cache.Get(h)
 	switch res {
 	case credcache.Hit:
 		if ct.Claims.Issuer == a.o.Builtin && a.o.FailClosed && a.o.StoreDown() {
-			return Principal{}, a.o.unavailable(errors.New("auth: store down, fail_closed"))
+			return nil, a.o.unavailable(errors.New("auth: store down, fail_closed"))
 		}
 	default:
 		epoch := a.o.Cache.Epoch()
-		claims, err := a.o.Verifier.Verify(ctx, c.Value)
+		claims, err := a.o.Verifier.Verify(ctx, value)
 		if err != nil {
-			return Principal{}, verifyError(err)
+			return nil, verifyError(err)
+		}
+		if err := checkTokenScopes(claims); err != nil {
+			return nil, err
 		}
 		fresh := &CachedToken{Claims: claims}
 		if a.o.Builtin != "" && claims.Issuer == a.o.Builtin {
@@ -101,38 +185,34 @@ func (a *TokenAuthenticator) Authenticate(ctx context.Context, c Credential) (Pr
 				// within stale_ttl (serve_cached), else 503. Never a 401: the caller did
 				// nothing wrong.
 				if res != credcache.Stale || a.o.FailClosed {
-					return Principal{}, a.o.unavailable(err)
+					return nil, a.o.unavailable(err)
 				}
 				break
 			}
 		}
 		ct = fresh
-		a.o.Cache.PutIfCurrent(epoch, h, ct, TokenTag(claims.ID), OwnerTag(claims.Subject))
+		tags := []string{TokenTag(claims.ID), OwnerTag(claims.Subject)}
+		if sid := SessionID(claims); sid != "" {
+			tags = append(tags, SessionTag(sid))
+		}
+		a.o.Cache.PutIfCurrent(epoch, h, ct, tags...)
 	}
 	if a.o.Now().After(ct.Claims.ExpiresAt.Add(a.o.Leeway)) {
-		return Principal{}, unauthorized("expired_token", "the token has expired", nil)
+		return nil, unauthorized("expired_token", "the token has expired", nil)
 	}
 	if ct.Revoked {
-		return Principal{}, unauthorized("revoked_token", "the token has been revoked", nil)
+		return nil, unauthorized("revoked_token", "the token has been revoked", nil)
 	}
 	if ct.Owner == nil {
-		return Principal{Subject: ct.Claims.Subject, Issuer: ct.Claims.Issuer, Org: ct.Claims.Org, Env: "live", Scopes: a.scopes(ct)}, nil
+		return ct, nil
 	}
 	if ct.Owner.Disabled {
-		return Principal{}, unauthorized("invalid_token", "the token's user is disabled", nil)
+		return nil, unauthorized("invalid_token", "the token's user is disabled", nil)
 	}
 	if sessionEpoch(ct.Claims) < ct.Owner.SessionEpoch {
-		return Principal{}, unauthorized("revoked_token", "the token's session has ended (new password, or the user's sessions were ended)", nil)
+		return nil, unauthorized("revoked_token", "the token's session has ended (new password, or the user's sessions were ended)", nil)
 	}
-	if enroll, _ := ct.Claims.Raw["mfa_enroll"].(bool); enroll {
-		// It may only enrol TOTP, which the issuer's own calls check themselves: no route
-		// and no management call accepts it, not even one that needs no scope.
-		return Principal{}, &httperr.Error{Status: http.StatusUnauthorized, Code: "mfa_required",
-			Msg:    "this token may only set up TOTP; log in again with a code afterwards",
-			Header: http.Header{"Www-Authenticate": {`Bearer error="invalid_token", error_description="mfa_required"`}}}
-	}
-	// The user's current organisation, not the one in the token: a move takes effect at once.
-	return Principal{Subject: ct.Claims.Subject, Org: ct.Owner.Org, Env: "live", Scopes: a.scopes(ct)}, nil
+	return ct, nil
 }
 
 // sessionEpoch is a built-in token's sep claim: the user's SessionEpoch when it was
@@ -144,7 +224,7 @@ func sessionEpoch(c jwtauth.Claims) int64 {
 
 // builtinState reads what a built-in token depends on: revocation and its user.
 func (a *TokenAuthenticator) builtinState(ctx context.Context, ct *CachedToken) error {
-	revoked, err := a.o.Revoked(ctx, ct.Claims.ID)
+	revoked, err := a.o.Revoked(ctx, ct.Claims.ID, SessionID(ct.Claims))
 	if err != nil {
 		a.o.StoreError("token_revocation")
 		return fmt.Errorf("auth: revocation: %w", err)
@@ -167,10 +247,21 @@ func (a *TokenAuthenticator) scopes(ct *CachedToken) []string {
 	if len(fromRole) == 0 {
 		return ct.Claims.Scopes
 	}
-	out := slices.Clone(ct.Claims.Scopes)
-	for _, s := range fromRole {
-		if !slices.Contains(out, s) {
-			out = append(out, s)
+	// Once per cache entry and role definition, with a set: not per request, and not
+	// quadratic (issue 9, item 13).
+	return ct.scopes.get(fromRole, func() []string { return union(ct.Claims.Scopes, fromRole) })
+}
+
+// union is a followed by the scopes of b that a lacks, without repeats.
+func union(a, b []string) []string {
+	out := make([]string, 0, len(a)+len(b))
+	seen := make(map[string]struct{}, len(a)+len(b))
+	for _, list := range [2][]string{a, b} {
+		for _, s := range list {
+			if _, dup := seen[s]; !dup {
+				seen[s] = struct{}{}
+				out = append(out, s)
+			}
 		}
 	}
 	return out

@@ -64,9 +64,15 @@ func (r Result) String() string {
 // Options configures New. The zero value is not valid: MaxEntries and TTL
 // are required.
 type Options struct {
-	// MaxEntries bounds the number of entries, positive and negative
-	// together. Required, > 0. (store.cache.max_entries)
+	// MaxEntries bounds the number of positive entries (credentials the
+	// store knows). Required, > 0. (store.cache.max_entries)
 	MaxEntries int
+	// NegativeMaxEntries bounds the number of negative entries, which are
+	// kept apart from the positive ones: negative entries are what a flood
+	// of made-up credentials creates, and they must never evict a good
+	// credential (issue 9, item 14). Default: DefaultNegativeMaxEntries.
+	// (store.cache.negative_max_entries)
+	NegativeMaxEntries int
 	// TTL is how long a positive entry is a Hit. Required, > 0.
 	// (store.cache.ttl)
 	TTL time.Duration
@@ -94,6 +100,9 @@ func (o Options) validate() error {
 	if o.TTL <= 0 {
 		errs = append(errs, fmt.Errorf("ttl: must be > 0, got %s", o.TTL))
 	}
+	if o.NegativeMaxEntries < 0 {
+		errs = append(errs, fmt.Errorf("negative_max_entries: must be >= 0, got %d", o.NegativeMaxEntries))
+	}
 	if o.NegativeTTL < 0 {
 		errs = append(errs, fmt.Errorf("negative_ttl: must be >= 0, got %s", o.NegativeTTL))
 	}
@@ -102,6 +111,9 @@ func (o Options) validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// DefaultNegativeMaxEntries is the default of Options.NegativeMaxEntries.
+const DefaultNegativeMaxEntries = 10_000
 
 // minShardEntries is the smallest per-shard capacity worth a shard of its
 // own: below it, per-shard LRU would evict far from the global LRU order.
@@ -116,17 +128,21 @@ const maxShards = 64
 // shard's mutex and does not allocate. Its zero value is not usable; call
 // New.
 //
-// Each shard evicts its least recently used entry when full, and the shard
-// capacities add up to exactly MaxEntries, so the cache never holds more
-// than MaxEntries entries. (LRU order is therefore per shard, which is a
+// Positive and negative entries live in two separate sets of shards, each
+// with its own bound (MaxEntries, NegativeMaxEntries): made-up credentials
+// fill and evict only the negative side. Each shard evicts its least
+// recently used entry when full, and the shard capacities add up to exactly
+// the bound, so the cache never holds more than MaxEntries positive and
+// NegativeMaxEntries negative entries. (LRU order is therefore per shard, which is a
 // close approximation of global LRU order for uniformly distributed
 // hashes.)
 //
 // Positive entries carry tags, such as "key:<id>" and "user:<id>", and
 // Invalidate(tag) removes every entry carrying the tag.
 type Cache[V any] struct {
-	shards   []shard[V]
-	ttl      int64 // nanoseconds
+	shards   []shard[V] // positive entries
+	neg      []shard[V] // negative entries
+	ttl      int64      // nanoseconds
 	negTTL   int64
 	staleTTL int64 // >= ttl, or 0
 	now      func() time.Time
@@ -175,9 +191,12 @@ func New[V any](opts Options) (*Cache[V], error) {
 	if err := opts.validate(); err != nil {
 		return nil, fmt.Errorf("credcache: options: %w", err)
 	}
-	n := min(maxShards, max(1, opts.MaxEntries/minShardEntries))
+	if opts.NegativeMaxEntries == 0 {
+		opts.NegativeMaxEntries = DefaultNegativeMaxEntries
+	}
 	c := &Cache[V]{
-		shards:   make([]shard[V], n),
+		shards:   newShards[V](opts.MaxEntries),
+		neg:      newShards[V](opts.NegativeMaxEntries),
 		ttl:      int64(opts.TTL),
 		negTTL:   int64(opts.NegativeTTL),
 		staleTTL: int64(opts.StaleTTL),
@@ -191,15 +210,6 @@ func New[V any](opts Options) (*Cache[V], error) {
 	}
 	c.base = c.now()
 	c.trustUntil.Store(math.MaxInt64)
-	for i := range c.shards {
-		s := &c.shards[i]
-		// Distribute the remainder so that the capacities sum to MaxEntries.
-		s.cap = opts.MaxEntries / n
-		if i < opts.MaxEntries%n {
-			s.cap++
-		}
-		s.reset()
-	}
 	if m := opts.Metrics; m != nil {
 		// Resolved once: WithLabelValues on every lookup would hash the label.
 		c.hit = m.CredentialCache.WithLabelValues("hit")
@@ -209,13 +219,35 @@ func New[V any](opts Options) (*Cache[V], error) {
 	return c, nil
 }
 
-// shard returns the stripe for h. Hashes are uniformly distributed, so the
-// top bits of a multiply by the leading word spread them evenly.
-func (c *Cache[V]) shard(h *[32]byte) *shard[V] {
+// newShards returns the shards of a side holding at most total entries.
+func newShards[V any](total int) []shard[V] {
+	n := min(maxShards, max(1, total/minShardEntries))
+	shards := make([]shard[V], n)
+	for i := range shards {
+		s := &shards[i]
+		// Distribute the remainder so that the capacities sum to total.
+		s.cap = total / n
+		if i < total%n {
+			s.cap++
+		}
+		s.reset()
+	}
+	return shards
+}
+
+// shard returns the positive stripe for h.
+func (c *Cache[V]) shard(h *[32]byte) *shard[V] { return pick(c.shards, h) }
+
+// negShard returns the negative stripe for h.
+func (c *Cache[V]) negShard(h *[32]byte) *shard[V] { return pick(c.neg, h) }
+
+// pick returns the stripe of shards for h. Hashes are uniformly distributed,
+// so the top bits of a multiply by the leading word spread them evenly.
+func pick[V any](shards []shard[V], h *[32]byte) *shard[V] {
 	x := uint64(h[0]) | uint64(h[1])<<8 | uint64(h[2])<<16 | uint64(h[3])<<24 |
 		uint64(h[4])<<32 | uint64(h[5])<<40 | uint64(h[6])<<48 | uint64(h[7])<<56
-	hi, _ := bits.Mul64(x*0x9e3779b97f4a7c15, uint64(len(c.shards)))
-	return &c.shards[hi]
+	hi, _ := bits.Mul64(x*0x9e3779b97f4a7c15, uint64(len(shards)))
+	return &shards[hi]
 }
 
 // Get looks up the credential hash h. It returns the value with Hit and
@@ -233,18 +265,10 @@ func (c *Cache[V]) Get(h [32]byte) (v V, res Result) {
 	e := s.m[h]
 	if e == nil {
 		s.mu.Unlock()
-		c.count(c.miss)
-		return v, Miss
+		return v, c.getNegative(&h, now)
 	}
 	age := now - e.at
 	switch {
-	case e.negative:
-		if age < c.negTTL {
-			s.touch(e)
-			s.mu.Unlock()
-			c.count(c.negHit)
-			return v, NegativeHit
-		}
 	case age < c.ttl && now < c.trustUntil.Load():
 		s.touch(e)
 		v = e.v
@@ -263,6 +287,28 @@ func (c *Cache[V]) Get(h [32]byte) (v V, res Result) {
 	s.mu.Unlock()
 	c.count(c.miss)
 	return v, Miss
+}
+
+// getNegative looks h up among the negative entries: NegativeHit or Miss.
+func (c *Cache[V]) getNegative(h *[32]byte, now int64) Result {
+	s := c.negShard(h)
+	s.mu.Lock()
+	e := s.m[*h]
+	switch {
+	case e == nil:
+		s.mu.Unlock()
+		c.count(c.miss)
+		return Miss
+	case now-e.at < c.negTTL:
+		s.touch(e)
+		s.mu.Unlock()
+		c.count(c.negHit)
+		return NegativeHit
+	}
+	s.remove(e)
+	s.mu.Unlock()
+	c.count(c.miss)
+	return Miss
 }
 
 // count increments ctr unless metrics are off.
@@ -320,10 +366,21 @@ func (c *Cache[V]) PutNegativeIfCurrent(epoch uint64, h [32]byte) bool {
 // checkEpoch is set. Invalidate and Flush advance the epoch before they
 // lock any shard, so an insert either precedes their sweep of its shard
 // (and is swept) or sees the new epoch (and is refused).
+//
+// An entry for h on the other side (positive or negative) is removed first,
+// so that h is never on both.
 func (c *Cache[V]) put(h [32]byte, v V, negative bool, tags []string, epoch uint64, checkEpoch bool) bool {
 	e := &entry[V]{key: h, v: v, negative: negative, tags: slices.Clone(tags)}
 	e.at = c.clock()
-	s := c.shard(&h)
+	s, other := c.shard(&h), c.negShard(&h)
+	if negative {
+		s, other = other, s
+	}
+	other.mu.Lock()
+	if old := other.m[h]; old != nil {
+		other.remove(old)
+	}
+	other.mu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if checkEpoch && c.epoch.Load() != epoch {
@@ -366,23 +423,33 @@ func (c *Cache[V]) Invalidate(tag string) int {
 	return removed
 }
 
-// Flush removes every entry.
+// Flush removes every entry, positive and negative.
 func (c *Cache[V]) Flush() {
 	c.epoch.Add(1)
-	for i := range c.shards {
-		s := &c.shards[i]
-		s.mu.Lock()
-		s.reset()
-		s.mu.Unlock()
+	for _, side := range [2][]shard[V]{c.shards, c.neg} {
+		for i := range side {
+			s := &side[i]
+			s.mu.Lock()
+			s.reset()
+			s.mu.Unlock()
+		}
 	}
 }
 
-// Len returns the number of entries, expired ones included until they are
-// looked up or evicted.
-func (c *Cache[V]) Len() int {
+// Len returns the number of positive entries (at most MaxEntries), expired
+// ones included until they are looked up or evicted.
+func (c *Cache[V]) Len() int { return count(c.shards) }
+
+// NegativeLen returns the number of negative entries (at most
+// NegativeMaxEntries), expired ones included until they are looked up or
+// evicted.
+func (c *Cache[V]) NegativeLen() int { return count(c.neg) }
+
+// count returns the number of entries in shards.
+func count[V any](shards []shard[V]) int {
 	n := 0
-	for i := range c.shards {
-		s := &c.shards[i]
+	for i := range shards {
+		s := &shards[i]
 		s.mu.Lock()
 		n += s.n
 		s.mu.Unlock()

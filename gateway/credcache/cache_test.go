@@ -78,7 +78,7 @@ func TestGetByAge(t *testing.T) {
 			if res != tt.want || v != tt.wantValue {
 				t.Errorf("got (%q, %s), want (%q, %s)", v, res, tt.wantValue, tt.want)
 			}
-			if got := c.Len(); got != tt.wantLen {
+			if got := c.Len() + c.NegativeLen(); got != tt.wantLen {
 				t.Errorf("got Len %d, want %d", got, tt.wantLen)
 			}
 		})
@@ -204,7 +204,7 @@ func TestInvalidateByTag(t *testing.T) {
 		if got := c.Invalidate(tt.tag); got != tt.wantRemoved {
 			t.Errorf("Invalidate(%q): got %d removed, want %d", tt.tag, got, tt.wantRemoved)
 		}
-		if got := c.Len(); got != len(tt.wantPresent) {
+		if got := c.Len() + c.NegativeLen(); got != len(tt.wantPresent) {
 			t.Errorf("after Invalidate(%q): got Len %d, want %d", tt.tag, got, len(tt.wantPresent))
 		}
 	}
@@ -222,6 +222,9 @@ func TestFlush(t *testing.T) {
 	c.Flush()
 	if got := c.Len(); got != 0 {
 		t.Fatalf("got Len %d after Flush, want 0", got)
+	}
+	if got := c.NegativeLen(); got != 0 {
+		t.Fatalf("got NegativeLen %d after Flush, want 0", got)
 	}
 	if _, res := c.Get(hashN(1)); res != Miss {
 		t.Fatalf("got %s after Flush, want miss", res)

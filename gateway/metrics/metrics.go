@@ -4,6 +4,7 @@
 package metrics
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 
@@ -29,13 +30,14 @@ type Metrics struct {
 	RateLimitFallback prometheus.Gauge
 
 	gatherer prometheus.Gatherer
+	reg      prometheus.Registerer
 }
 
 // New registers the collectors on reg, which is also what Handler serves.
 func New(reg *prometheus.Registry) *Metrics {
 	f := promauto.With(reg)
 	buckets := []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
-	return &Metrics{
+	m := &Metrics{
 		Requests: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "authgate_requests_total",
 			Help: "Requests answered on the main listener, by route, method, status code and auth method.",
@@ -92,7 +94,12 @@ func New(reg *prometheus.Registry) *Metrics {
 			Help: "1 while rate_limits.mode redis cannot reach Redis and local limits apply instead.",
 		}),
 		gatherer: reg,
+		reg:      reg,
 	}
+	if reg == nil {
+		m.reg = nil // not a typed nil: CacheEntries registers nothing
+	}
+	return m
 }
 
 // Handler serves the registry in the Prometheus exposition format.
@@ -119,4 +126,26 @@ func CodeLabel(code int) string {
 		return "404"
 	}
 	return strconv.Itoa(code)
+}
+
+// CacheEntries exports the sizes of one credential cache, read at scrape time, as
+// authgate_credential_cache_entries{cache, kind}: kind "positive" (credentials the store
+// knows, bounded by store.cache.max_entries) and "negative" (unknown ones, bounded by
+// store.cache.negative_max_entries). cache names the cache ("keys", "tokens"). It returns
+// an error when the series are already registered.
+func (m *Metrics) CacheEntries(cache string, positive, negative func() int) error {
+	if m.reg == nil {
+		return nil
+	}
+	for kind, f := range map[string]func() int{"positive": positive, "negative": negative} {
+		g := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        "authgate_credential_cache_entries",
+			Help:        "Entries in a credential cache, by cache (keys, tokens) and kind (positive, negative).",
+			ConstLabels: prometheus.Labels{"cache": cache, "kind": kind},
+		}, func() float64 { return float64(f()) })
+		if err := m.reg.Register(g); err != nil {
+			return fmt.Errorf("metrics: cache entries %s %s: %w", cache, kind, err)
+		}
+	}
+	return nil
 }

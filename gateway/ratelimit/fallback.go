@@ -36,7 +36,7 @@ type FallbackOptions struct {
 // is safe for concurrent use.
 type Fallback struct {
 	redis      *Redis
-	local      *Local
+	local      Limiter
 	onFallback func(active bool)
 	log        *slog.Logger
 	retry      time.Duration
@@ -51,8 +51,9 @@ type Fallback struct {
 	invalidLogged atomic.Bool // an invalid limit has been logged once
 }
 
-// NewFallback returns a Fallback that asks primary and falls back to local.
-func NewFallback(primary *Redis, local *Local, o FallbackOptions) *Fallback {
+// NewFallback returns a Fallback that asks primary and falls back to local: a [Local],
+// or a [Partitioned] set of them.
+func NewFallback(primary *Redis, local Limiter, o FallbackOptions) *Fallback {
 	if o.OnFallback == nil {
 		o.OnFallback = func(bool) {}
 	}
@@ -115,8 +116,8 @@ func (f *Fallback) Allow(ctx context.Context, key string, l Limit) (Result, erro
 	}
 }
 
-// allowLocal answers from the local limiter. l has been validated, so it
-// cannot fail.
+// allowLocal answers from the local limiter. l has been validated, so a
+// Local cannot fail.
 func (f *Fallback) allowLocal(ctx context.Context, key string, l Limit) (Result, error) {
 	res, _ := f.local.Allow(ctx, key, l)
 	return res, nil

@@ -20,8 +20,10 @@ const tokenEpsilon = 1e-9
 // LocalOptions configures [NewLocal]. The zero value is ready to use.
 type LocalOptions struct {
 	// MaxEntries bounds the number of keys whose state is kept. When a new
-	// key would exceed it, the least recently used key is forgotten (and
-	// starts again with a full allowance). Default: 100000.
+	// key would exceed it, one key is forgotten: among the few least
+	// recently used, one whose bucket is full again (nothing is lost), else
+	// the least recently used (which starts again with a full allowance).
+	// Default: 100000.
 	MaxEntries int
 	// Now returns the current time. Default: time.Now.
 	Now func() time.Time
@@ -104,13 +106,37 @@ func (lc *Local) entry(key string, l Limit, now time.Time) *localEntry {
 		return e
 	}
 	if lc.lru.Len() >= lc.maxEntries {
-		oldest := lc.lru.Back()
-		lc.lru.Remove(oldest)
-		delete(lc.entries, oldest.Value.(*localEntry).key)
+		lc.evict(now)
 	}
 	e := &localEntry{key: key, limit: l, lim: rate.NewLimiter(rateOf(l), l.Requests)}
 	lc.entries[key] = lc.lru.PushFront(e)
 	return e
+}
+
+// evictScan is how many of the least recently used keys evict looks at for one
+// whose bucket is full.
+const evictScan = 8
+
+// evict forgets one key to make room. It prefers, among the evictScan least recently
+// used keys, one whose bucket has refilled: forgetting it loses nothing, since a new
+// bucket starts full. Only when none has does it forget the least recently used key,
+// whose caller then starts again with a full allowance. lc.mu must be held.
+func (lc *Local) evict(now time.Time) {
+	victim := lc.lru.Back()
+	el := victim
+	for range evictScan {
+		if el == nil {
+			break
+		}
+		e := el.Value.(*localEntry)
+		if e.lim.TokensAt(now) >= float64(e.limit.Requests)-tokenEpsilon {
+			victim = el
+			break
+		}
+		el = el.Prev()
+	}
+	lc.lru.Remove(victim)
+	delete(lc.entries, victim.Value.(*localEntry).key)
 }
 
 // rateOf returns l's refill rate in requests per second.
