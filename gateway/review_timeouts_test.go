@@ -217,3 +217,26 @@ func TestReview10_BodyTimeoutEndsWithTheBody(t *testing.T) {
 		}
 	}
 }
+
+// TestReview10_StalledManagementBody: a management API body that stops arriving is cut off
+// after server.body_timeout with 408 request_timeout, and the connection is closed.
+func TestReview10_StalledManagementBody(t *testing.T) {
+	adminKey := newAdminKey(t)
+	api := startUpstream(t, "api", nil)
+	ups := map[string]*upstream{"api": api}
+	addr, _ := serveReal(t, gatewayHeader+"server: {body_timeout: 200ms}\nupstreams: {api: {url: \"${UP_api}\", timeout: 5s}}\n"+
+		timeoutsConfig+"bootstrap: {admin_key: \""+adminKey+"\"}\n", ups)
+	conn := dial(t, addr)
+	if _, err := io.WriteString(conn, "POST /api/auth/api-keys/ HTTP/1.1\r\nHost: gw.example\r\nX-API-Key: "+adminKey+
+		"\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"name\":"); err != nil {
+		t.Fatal(err)
+	}
+	got := readUntilClosed(t, conn)
+	resp, err := http.ReadResponse(bufio.NewReader(strings.NewReader(got)), nil)
+	if err != nil {
+		t.Fatalf("answer %q: %v", got, err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	assertRejected(t, answer{status: resp.StatusCode, header: resp.Header, body: body}, http.StatusRequestTimeout, "request_timeout")
+	assertNoRequests(t, api)
+}

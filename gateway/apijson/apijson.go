@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 
 	"github.com/authgate/authgate/gateway/httperr"
@@ -24,9 +25,10 @@ func Write(w http.ResponseWriter, status int, v any) {
 }
 
 // Decode reads a JSON body of at most MaxBody bytes into v, refusing unknown fields and
-// trailing data. A longer body is 413 request_too_large; other errors are 400
-// invalid_request. encoding/json's messages name a field or a character, never a value,
-// so a password in the body is not echoed.
+// trailing data. A longer body is 413 request_too_large, a body that stopped arriving
+// (server.body_timeout) 408 request_timeout; other errors are 400 invalid_request.
+// encoding/json's messages name a field or a character, never a value, so a password in
+// the body is not echoed.
 func Decode(r *http.Request, v any) error {
 	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, MaxBody))
 	dec.DisallowUnknownFields()
@@ -37,6 +39,10 @@ func Decode(r *http.Request, v any) error {
 	if tooLarge := (*http.MaxBytesError)(nil); errors.As(err, &tooLarge) {
 		return &httperr.Error{Status: http.StatusRequestEntityTooLarge, Code: "request_too_large",
 			Msg: fmt.Sprintf("the request body is larger than %d bytes", MaxBody), Err: err}
+	}
+	if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
+		return &httperr.Error{Status: http.StatusRequestTimeout, Code: "request_timeout",
+			Msg: "the request body stopped arriving", Err: err}
 	}
 	if err != nil {
 		return &httperr.Error{Status: http.StatusBadRequest, Code: "invalid_request", Msg: fmt.Sprintf("invalid JSON body: %v", err), Err: err}
