@@ -53,6 +53,21 @@ type Config struct {
 	ForwardAuth ForwardAuth `yaml:"forward_auth"`
 	// Log configures the JSON logger.
 	Log Log `yaml:"log"`
+	// PasswordHashing bounds the password hashing done on request paths.
+	PasswordHashing PasswordHashing `yaml:"password_hashing"`
+}
+
+// PasswordHashing bounds argon2id work on request paths (logins, re-authentication, the
+// users API) for the whole process: each hash holds issuer.password_hash memory for its
+// duration. Beyond the bounds the answer is 503 server_busy with Retry-After. Changes need
+// a restart.
+type PasswordHashing struct {
+	// Concurrency is the most hashes at once. Default: 0, the number of CPUs.
+	Concurrency int `yaml:"concurrency"`
+	// Queue is the most hashes waiting for a slot. Default: 0, as many as Concurrency.
+	Queue int `yaml:"queue"`
+	// MaxWait is the longest a hash waits in the queue. Default: 0, 1s.
+	MaxWait time.Duration `yaml:"max_wait"`
 }
 
 // TLS names the main listener's certificate. Both empty means plain HTTP.
@@ -218,6 +233,10 @@ type RateLimits struct {
 	JWT    RateLimit `yaml:"jwt"`
 	APIKey RateLimit `yaml:"api_key"`
 	Login  RateLimit `yaml:"login"`
+	// LoginGlobal limits all logins (and re-authentications) of one process together,
+	// whatever their client IP or email: a token bucket of Requests per Per with a burst
+	// of Requests. Default: 600 per 1m.
+	LoginGlobal RateLimit `yaml:"login_global"`
 	// MaxBuckets bounds each in-process bucket store (mode local, and the fallback of mode
 	// redis): credentials, login per client IP and login per email are kept apart, each
 	// holding at most MaxBuckets buckets. Default: 100000.
@@ -359,6 +378,8 @@ func Default() Config {
 			APIKey:     RateLimit{Requests: 100, Per: time.Minute},
 			Login:      RateLimit{Requests: 10, Per: time.Minute},
 			MaxBuckets: 100000,
+			// About what two cores hash with the default argon2id costs, sustained.
+			LoginGlobal: RateLimit{Requests: 600, Per: time.Minute},
 		},
 		Proxy:       Proxy{MethodOverride: "strip"},
 		Console:     Console{Path: "/console/"},

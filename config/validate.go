@@ -39,7 +39,7 @@ func (c *Config) applyDefaults(present map[string]bool) {
 			rl.Per = time.Minute
 		}
 	}
-	for _, rl := range []*RateLimit{&c.RateLimits.JWT, &c.RateLimits.APIKey, &c.RateLimits.Login} {
+	for _, rl := range []*RateLimit{&c.RateLimits.JWT, &c.RateLimits.APIKey, &c.RateLimits.Login, &c.RateLimits.LoginGlobal} {
 		if rl.Per == 0 {
 			rl.Per = time.Minute
 		}
@@ -181,6 +181,10 @@ func (c *Config) validate() problems {
 	c.RateLimits.JWT.validate(&ps, "rate_limits.jwt")
 	c.RateLimits.APIKey.validate(&ps, "rate_limits.api_key")
 	c.RateLimits.Login.validate(&ps, "rate_limits.login")
+	c.RateLimits.LoginGlobal.validate(&ps, "rate_limits.login_global")
+	if ph := c.PasswordHashing; ph.Concurrency < 0 || ph.Queue < 0 || ph.MaxWait < 0 {
+		ps.add("password_hashing", "concurrency, queue and max_wait must be >= 0 (0: the default)")
+	}
 	if c.RateLimits.MaxBuckets <= 0 {
 		ps.add("rate_limits.max_buckets", "must be > 0, got %d", c.RateLimits.MaxBuckets)
 	}

@@ -108,7 +108,8 @@ func (s *Server) newKeys(cfg *config.Config, st store.Store) (*keys, error) {
 		MaxScopesPerKey: func() int { return s.Config().APIKeys.MaxScopesPerKey },
 		Audit:           k.audit, Invalidate: k.inv.Publish, KeyTag: auth.KeyTag, Now: time.Now, Logger: s.logger,
 		Users: k.users, Roles: func() map[string][]string { return s.Config().Policy.Roles },
-		PasswordParams: s.passwordParams(), OnUserChange: s.userChanged})
+		PasswordParams: s.passwordParams(), OnUserChange: s.userChanged,
+		Passwords: s.passwords, Reauthenticate: s.reauthenticate})
 	if bk := cfg.Bootstrap.AdminKey.Value(); bk != "" {
 		if _, err := apikey.Parse(bk, cfg.APIKeys.Prefix); err != nil {
 			return nil, errors.New("gateway: bootstrap.admin_key is not a well-formed key (make one with `authgate keys generate`)")

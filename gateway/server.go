@@ -23,6 +23,7 @@ import (
 	"github.com/authgate/authgate/gateway/activity"
 	"github.com/authgate/authgate/gateway/metrics"
 	"github.com/authgate/authgate/gateway/proxy"
+	"github.com/authgate/authgate/gateway/pwhash"
 	"github.com/authgate/authgate/gateway/ratelimit"
 	"github.com/authgate/authgate/gateway/reqbody"
 	"github.com/authgate/authgate/gateway/reqinfo"
@@ -44,6 +45,9 @@ type Options struct {
 	// PasswordParams are the argon2id costs of new password hashes. Default:
 	// user.DefaultParams. Tests use user.TestParams.
 	PasswordParams *user.Params
+	// PasswordHasher hashes passwords on request paths, within password_hashing's bounds.
+	// Default: argon2id. Tests inject a slow one.
+	PasswordHasher pwhash.Hasher
 	// BootstrapRecheck is how often the bootstrap admin key and user are checked for and
 	// restored when the store lost them. Default: 30s.
 	BootstrapRecheck time.Duration
@@ -61,6 +65,8 @@ type Server struct {
 	tokens    *tokens
 	limiter   ratelimit.Limiter
 	authn     authenticator
+	// passwords bounds every password hash on a request path (password_hashing).
+	passwords *pwhash.Pool
 
 	cur      atomic.Pointer[pipeline]
 	reloadMu sync.Mutex
@@ -91,6 +97,9 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		metrics:   metrics.New(opts.Registry),
 		transport: proxy.NewTransport(),
 	}
+	ph := cfg.PasswordHashing
+	s.passwords = pwhash.New(pwhash.Options{Hasher: opts.PasswordHasher, Concurrency: ph.Concurrency,
+		Queue: ph.Queue, MaxWait: ph.MaxWait})
 	st, err := newStore(cfg)
 	if err != nil {
 		return nil, err

@@ -98,9 +98,16 @@ func (s *Server) newTokens(cfg *config.Config, st store.Store) (*tokens, error) 
 			Algorithms: ic.Algorithms, HMACSecret: []byte(ic.HMACSecret.Value()), PublicKeys: keys,
 			JWKSURL: ic.JWKSURL, RoleClaim: ic.RoleClaim})
 	}
-	var minter *issuer.Minter
+	var (
+		minter *issuer.Minter
+		ks     *issuer.KeySet
+	)
 	if cfg.Issuer.Enabled {
-		ks, created, err := issuer.LoadOrCreateKeySet(cfg.Issuer.SigningKeyFile)
+		var (
+			created bool
+			err     error
+		)
+		ks, created, err = issuer.LoadOrCreateKeySet(cfg.Issuer.SigningKeyFile)
 		if err != nil {
 			return nil, fmt.Errorf("gateway: issuer.signing_key_file: %w", err)
 		}
@@ -117,28 +124,6 @@ func (s *Server) newTokens(cfg *config.Config, st store.Store) (*tokens, error) 
 			t.refresh = issuer.NewRedisRefreshStore(r.Client(), cfg.Store.Redis.KeyPrefix, time.Now)
 		} else {
 			t.refresh = issuer.NewMemRefreshStore(time.Now)
-		}
-		t.login, err = login.New(login.Options{Prefix: cfg.AuthAPI.Prefix, Issuer: cfg.Issuer.Name, Users: s.keys.users,
-			Minter: minter, Keys: ks, Refresh: t.refresh, RefreshTTL: cfg.Issuer.RefreshTTL,
-			TOTP: issuer.NewTOTPChecker(st, time.Now), MFA: func() string { return s.Config().Issuer.MFA },
-			IsAdmin:      func(role string) bool { return policy.Grants(s.Config().Policy.Roles[role], "admin") },
-			RevokeAccess: t.revoke, Revoked: t.revocations.Revoked,
-			Limiter: s.limiter, LoginLimit: func() ratelimit.Limit {
-				l := s.Config().RateLimits.Login
-				return ratelimit.Limit{Requests: l.Requests, Per: l.Per}
-			},
-			Leeway: cfg.JWT.Leeway, PasswordParams: s.passwordParams(),
-			OnLogin: func(result string) { s.metrics.Logins.WithLabelValues(result).Inc() },
-			Logger:  s.logger})
-		if err != nil {
-			return nil, fmt.Errorf("gateway: login: %w", err)
-		}
-		if cfg.Console.Enabled {
-			t.console, err = console.New(console.Options{Path: cfg.Console.Path, Login: t.login,
-				AuthPrefix: cfg.AuthAPI.Prefix, RefreshTTL: cfg.Issuer.RefreshTTL, Logger: s.logger})
-			if err != nil {
-				return nil, fmt.Errorf("gateway: %w", err)
-			}
 		}
 	}
 	var err error
@@ -165,9 +150,38 @@ func (s *Server) newTokens(cfg *config.Config, st store.Store) (*tokens, error) 
 			builtin = cfg.Issuer.Name
 		}
 		t.authn = auth.NewTokenAuthenticator(auth.TokenAuthenticatorOptions{Verifier: t.verifier, Cache: t.cache,
-			Builtin: builtin, Owners: s.keys.users, Revoked: t.revocations.Revoked,
+			Builtin: builtin, Owners: s.keys.users, Revoked: t.revocations.TokenRevoked,
 			Roles:  func() map[string][]string { return s.Config().Policy.Roles },
 			Leeway: cfg.JWT.Leeway, StorePolicy: s.storePolicy(cfg)})
+	}
+	if cfg.Issuer.Enabled {
+		// After the authenticator: the issuer's calls check tokens with it.
+		t.login, err = login.New(login.Options{Prefix: cfg.AuthAPI.Prefix, Issuer: cfg.Issuer.Name, Users: s.keys.users,
+			Minter: minter, Keys: ks, Refresh: t.refresh, RefreshTTL: cfg.Issuer.RefreshTTL,
+			TOTP: issuer.NewTOTPChecker(st, time.Now), MFA: func() string { return s.Config().Issuer.MFA },
+			IsAdmin: func(role string) bool { return policy.Grants(s.Config().Policy.Roles[role], "admin") },
+			Tokens:  t.authn, RevokeAccess: t.revoke, RevokeSession: t.revokeSession, Passwords: s.passwords,
+			Limiter: s.limiter, LoginLimit: func() ratelimit.Limit {
+				l := s.Config().RateLimits.Login
+				return ratelimit.Limit{Requests: l.Requests, Per: l.Per}
+			},
+			GlobalLimit: func() ratelimit.Limit {
+				l := s.Config().RateLimits.LoginGlobal
+				return ratelimit.Limit{Requests: l.Requests, Per: l.Per}
+			},
+			Leeway: cfg.JWT.Leeway, PasswordParams: s.passwordParams(),
+			OnLogin: func(result string) { s.metrics.Logins.WithLabelValues(result).Inc() },
+			Logger:  s.logger})
+		if err != nil {
+			return nil, fmt.Errorf("gateway: login: %w", err)
+		}
+		if cfg.Console.Enabled {
+			t.console, err = console.New(console.Options{Path: cfg.Console.Path, Login: t.login,
+				AuthPrefix: cfg.AuthAPI.Prefix, RefreshTTL: cfg.Issuer.RefreshTTL, Logger: s.logger})
+			if err != nil {
+				return nil, fmt.Errorf("gateway: %w", err)
+			}
+		}
 	}
 	ok = true
 	return t, nil
@@ -182,6 +196,18 @@ func (t *tokens) revoke(ctx context.Context, jti string, exp time.Time) error {
 	}
 	if err := t.inv.Publish(ctx, auth.TokenTag(jti)); err != nil {
 		return fmt.Errorf("gateway: revoke token: %w", err)
+	}
+	return nil
+}
+
+// revokeSession refuses every access token of the refresh family sid until exp, on every
+// replica: the revocation is stored, then the family's cache entries are dropped everywhere.
+func (t *tokens) revokeSession(ctx context.Context, sid string, exp time.Time) error {
+	if err := t.revocations.RevokeSession(ctx, sid, exp); err != nil {
+		return fmt.Errorf("gateway: revoke session: %w", err)
+	}
+	if err := t.inv.Publish(ctx, auth.SessionTag(sid)); err != nil {
+		return fmt.Errorf("gateway: revoke session: %w", err)
 	}
 	return nil
 }

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/authgate/authgate/config"
 	"github.com/authgate/authgate/gateway/admin"
 	"github.com/authgate/authgate/gateway/auth"
+	"github.com/authgate/authgate/gateway/httperr"
 	"github.com/authgate/authgate/gateway/user"
 )
 
@@ -40,6 +42,16 @@ func (s *Server) userChanged(ctx context.Context, id string, ch admin.UserChange
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// reauthenticate checks the current password (and TOTP code) of a user changing their own
+// sign-in through the users API, as the issuer's calls do (login.Handler.Reauthenticate).
+func (s *Server) reauthenticate(r *http.Request, u user.User, password, code string) error {
+	if s.tokens == nil || s.tokens.login == nil {
+		return &httperr.Error{Status: http.StatusForbidden, Code: "reauth_failed",
+			Msg: "changing your own password or TOTP needs the built-in issuer (issuer.enabled)"}
+	}
+	return s.tokens.login.Reauthenticate(r, u, password, code)
 }
 
 // registerBootstrapAdmin creates bootstrap.admin_email as an admin user when the store

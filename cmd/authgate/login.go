@@ -124,7 +124,7 @@ func loginCmd(ctx context.Context, args []string, getenv func(string) string, p 
 		addr, ans.User.Email, ans.User.ID, ans.User.Role, path)
 	if ans.MFAEnrollmentRequired {
 		fmt.Fprintln(stderr, "authgate: this account must turn on TOTP before it can do anything else: use the web console,"+
-			" or POST "+*prefix+"/mfa/totp/enroll/ then /mfa/totp/verify/ with this access token; it cannot be renewed")
+			" or POST "+*prefix+"/mfa/totp/enroll/ {\"current_password\"} then /mfa/totp/verify/ {\"code\"} with this access token; it cannot be renewed")
 	}
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/authgate/authgate/gateway/apikey"
 	"github.com/authgate/authgate/gateway/audit"
 	"github.com/authgate/authgate/gateway/httperr"
+	"github.com/authgate/authgate/gateway/pwhash"
 	"github.com/authgate/authgate/gateway/reqinfo"
 	"github.com/authgate/authgate/gateway/user"
 	"github.com/authgate/authgate/policy"
@@ -59,6 +60,11 @@ type Options struct {
 	MaxScopesPerKey func() int
 	// PasswordParams hash passwords set through the API.
 	PasswordParams user.Params
+	// Passwords runs those hashes within the process's bound. Default: a pool of its own.
+	Passwords *pwhash.Pool
+	// Reauthenticate checks the current password (and TOTP code, when on) of a caller
+	// changing their own password or TOTP; nil refuses such changes.
+	Reauthenticate func(r *http.Request, u user.User, password, code string) error
 	// OnUserChange is told after a user's role, state or password changed, so caches on
 	// every replica and the user's refresh tokens follow.
 	OnUserChange func(ctx context.Context, id string, ch UserChange) error
@@ -74,6 +80,9 @@ type API struct {
 
 // New returns the API with its routes registered, each with and without a trailing slash.
 func New(o Options) *API {
+	if o.Passwords == nil {
+		o.Passwords = pwhash.New(pwhash.Options{})
+	}
 	a := &API{o: o, mux: http.NewServeMux()}
 	p := o.Prefix + "/api-keys"
 	a.handle("POST "+p+"/", a.createKey)

@@ -49,23 +49,44 @@ type UserFields struct {
 // Prehash checks and hashes Password once, so that ApplyUser, run again by a store's
 // compare-and-swap retries, does not spend argon2id on every attempt.
 func (f UserFields) Prehash(params user.Params) (UserFields, error) {
+	return f.PrehashWith(func(pw string) (string, error) { return user.HashPassword(pw, params) })
+}
+
+// PrehashWith is Prehash with the hash function: the API hashes within the process's
+// bound of concurrent hashes (pwhash.Pool), whose refusal passes through as it is.
+func (f UserFields) PrehashWith(hash func(pw string) (string, error)) (UserFields, error) {
 	if f.Password == nil {
 		return f, nil
 	}
-	h, err := hashPassword(*f.Password, params)
+	h, err := hashPasswordWith(*f.Password, hash)
 	f.passwordHash = h
 	return f, err
 }
 
 func hashPassword(pw string, params user.Params) (string, error) {
+	return hashPasswordWith(pw, func(pw string) (string, error) { return user.HashPassword(pw, params) })
+}
+
+func hashPasswordWith(pw string, hash func(string) (string, error)) (string, error) {
 	if err := user.CheckPassword(pw); err != nil {
 		return "", badRequest("password: "+strings.TrimPrefix(err.Error(), "user: invalid argument: "), err)
 	}
-	h, err := user.HashPassword(pw, params)
-	if err != nil {
+	h, err := hash(pw)
+	var he *httperr.Error
+	switch {
+	case errors.As(err, &he):
+		return "", err
+	case err != nil:
 		return "", fmt.Errorf("admin: hash password: %w", err)
 	}
 	return h, nil
+}
+
+// prehash is Prehash within the process's bound of concurrent hashes.
+func (a *API) prehash(r *http.Request, f UserFields) (UserFields, error) {
+	return f.PrehashWith(func(pw string) (string, error) {
+		return a.o.Passwords.Hash(r.Context(), pw, a.o.PasswordParams)
+	})
 }
 
 // UserChange says what an edit changed, for OnUserChange.
@@ -176,6 +197,11 @@ func (a *API) createUser(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, badRequest("email, password and role are required", nil))
 		return
 	}
+	f, err := a.prehash(r, f)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
 	u := user.User{ID: user.NewID()}
 	if _, err := f.ApplyUser(&u, a.o.Roles(), a.o.PasswordParams); err != nil {
 		a.fail(w, r, err)
@@ -258,17 +284,30 @@ func (a *API) editUser(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	var f UserFields
-	if err := apijson.Decode(r, &f); err != nil {
+	var body struct {
+		UserFields
+		// Re-authentication for a change to how one signs in oneself (own password,
+		// own TOTP removal): a token or key alone must not be enough.
+		CurrentPassword string `json:"current_password"`
+		CurrentTOTP     string `json:"current_totp"`
+	}
+	if err := apijson.Decode(r, &body); err != nil {
 		a.fail(w, r, err)
 		return
 	}
+	f := body.UserFields
 	if u.ID == c.subject && ((f.Disabled != nil && *f.Disabled) || (f.Role != nil && !grantsAdmin(a.o.Roles()[*f.Role]))) {
 		// An admin who locks themselves out may leave nobody able to manage the install.
 		a.fail(w, r, badRequest("you cannot disable yourself or give up admin; ask another admin", nil))
 		return
 	}
-	if f, err = f.Prehash(a.o.PasswordParams); err != nil {
+	if u.ID == c.subject && (f.Password != nil || f.MFAEnabled != nil) {
+		if err := a.reauthenticate(r, u, body.CurrentPassword, body.CurrentTOTP); err != nil {
+			a.fail(w, r, err)
+			return
+		}
+	}
+	if f, err = a.prehash(r, f); err != nil {
 		a.fail(w, r, err)
 		return
 	}
@@ -287,6 +326,17 @@ func (a *API) editUser(w http.ResponseWriter, r *http.Request) {
 	a.userChanged(r, u.ID, ch)
 	a.auditUser(r, audit.UserEdited, u.ID, c, "fields: "+strings.Join(f.Names(), ","))
 	apijson.Write(w, http.StatusOK, u)
+}
+
+// reauthenticate asks the caller changing their own sign-in (password, TOTP) for their
+// current password, and a current TOTP code when TOTP is on. Without the built-in issuer
+// to check them, such a change is refused.
+func (a *API) reauthenticate(r *http.Request, u user.User, password, code string) error {
+	if a.o.Reauthenticate == nil {
+		return &httperr.Error{Status: http.StatusForbidden, Code: "reauth_failed",
+			Msg: "changing your own password or TOTP needs the built-in issuer (issuer.enabled)"}
+	}
+	return a.o.Reauthenticate(r, u, password, code)
 }
 
 func (a *API) deleteUser(w http.ResponseWriter, r *http.Request) {

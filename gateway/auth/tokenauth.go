@@ -19,6 +19,11 @@ var errStoreDown = errors.New("auth: store down")
 // logout makes every replica re-check the token, and find it revoked.
 func TokenTag(jti string) string { return "jti:" + jti }
 
+// SessionTag is the invalidation tag of the cached tokens of one refresh family (their
+// sid): publishing it after the family was revoked (logout, refresh-token reuse) makes
+// every replica re-check those tokens, and find them revoked.
+func SessionTag(sid string) string { return "sid:" + sid }
+
 // CachedToken is what the verified-token cache keeps: the claims of a token whose
 // signature, issuer, audience and times were checked, and for a token of the built-in
 // issuer, its user's state and whether it was revoked when it was read.
@@ -77,8 +82,9 @@ type TokenAuthenticatorOptions struct {
 	Builtin string
 	// Owners finds the users of built-in tokens. Required with Builtin.
 	Owners owners
-	// Revoked reports whether a built-in token's jti was revoked. Required with Builtin.
-	Revoked func(ctx context.Context, jti string) (bool, error)
+	// Revoked reports whether a built-in token was revoked, by its jti or by its refresh
+	// family (sid, "" for a token without one). Required with Builtin.
+	Revoked func(ctx context.Context, jti, sid string) (bool, error)
 	// Roles returns policy.roles of the configuration being served.
 	Roles func() map[string][]string
 	// Leeway is jwt.leeway: a cached token expires at exp + Leeway, as a verified one would.
@@ -103,21 +109,70 @@ func NewTokenAuthenticator(o TokenAuthenticatorOptions) *TokenAuthenticator {
 
 // Authenticate verifies c, which must be a JWT.
 func (a *TokenAuthenticator) Authenticate(ctx context.Context, c Credential) (Principal, error) {
-	h := sha256.Sum256([]byte(c.Value))
+	ct, err := a.check(ctx, c.Value)
+	if err != nil {
+		return Principal{}, err
+	}
+	if ct.Owner == nil {
+		return Principal{Subject: ct.Claims.Subject, Issuer: ct.Claims.Issuer, Org: ct.Claims.Org, Env: "live", Scopes: a.scopes(ct)}, nil
+	}
+	if EnrollOnly(ct.Claims) {
+		// It may only enrol TOTP, which the issuer's own calls check themselves: no route
+		// and no management call accepts it, not even one that needs no scope.
+		return Principal{}, &httperr.Error{Status: http.StatusUnauthorized, Code: "mfa_required",
+			Msg:    "this token may only set up TOTP; log in again with a code afterwards",
+			Header: http.Header{"Www-Authenticate": {`Bearer error="invalid_token", error_description="mfa_required"`}}}
+	}
+	// The user's current organisation, not the one in the token: a move takes effect at once.
+	return Principal{Subject: ct.Claims.Subject, Org: ct.Owner.Org, Env: "live", Scopes: a.scopes(ct)}, nil
+}
+
+// Session verifies token for the built-in issuer's own calls (logout, TOTP enrolment):
+// the same checks as Authenticate, through the same cache (signature, times, revocation
+// by jti and by refresh family, the user gone or disabled, the user's session epoch), but
+// it accepts only tokens of the built-in issuer, enrolment-only ones included: those
+// calls decide on that mark themselves (EnrollOnly).
+func (a *TokenAuthenticator) Session(ctx context.Context, token string) (jwtauth.Claims, error) {
+	ct, err := a.check(ctx, token)
+	if err != nil {
+		return jwtauth.Claims{}, err
+	}
+	if ct.Owner == nil || a.o.Builtin == "" || ct.Claims.Issuer != a.o.Builtin {
+		return jwtauth.Claims{}, unauthorized("invalid_token", "this call needs an access token of this gateway's issuer", nil)
+	}
+	return ct.Claims, nil
+}
+
+// EnrollOnly reports whether a built-in token may only set up TOTP (claim mfa_enroll).
+func EnrollOnly(c jwtauth.Claims) bool {
+	enroll, _ := c.Raw["mfa_enroll"].(bool)
+	return enroll
+}
+
+// SessionID is a built-in token's refresh family (claim sid), "" when absent.
+func SessionID(c jwtauth.Claims) string {
+	sid, _ := c.Raw["sid"].(string)
+	return sid
+}
+
+// check is every check a token passes wherever one is accepted: Authenticate and
+// Session share it.
+func (a *TokenAuthenticator) check(ctx context.Context, value string) (*CachedToken, error) {
+	h := sha256.Sum256([]byte(value))
 	ct, res := a.o.Cache.Get(h)
 	switch res {
 	case credcache.Hit:
 		if ct.Claims.Issuer == a.o.Builtin && a.o.FailClosed && a.o.StoreDown() {
-			return Principal{}, a.o.unavailable(errors.New("auth: store down, fail_closed"))
+			return nil, a.o.unavailable(errors.New("auth: store down, fail_closed"))
 		}
 	default:
 		epoch := a.o.Cache.Epoch()
-		claims, err := a.o.Verifier.Verify(ctx, c.Value)
+		claims, err := a.o.Verifier.Verify(ctx, value)
 		if err != nil {
-			return Principal{}, verifyError(err)
+			return nil, verifyError(err)
 		}
 		if err := checkTokenScopes(claims); err != nil {
-			return Principal{}, err
+			return nil, err
 		}
 		fresh := &CachedToken{Claims: claims}
 		if a.o.Builtin != "" && claims.Issuer == a.o.Builtin {
@@ -130,38 +185,34 @@ func (a *TokenAuthenticator) Authenticate(ctx context.Context, c Credential) (Pr
 				// within stale_ttl (serve_cached), else 503. Never a 401: the caller did
 				// nothing wrong.
 				if res != credcache.Stale || a.o.FailClosed {
-					return Principal{}, a.o.unavailable(err)
+					return nil, a.o.unavailable(err)
 				}
 				break
 			}
 		}
 		ct = fresh
-		a.o.Cache.PutIfCurrent(epoch, h, ct, TokenTag(claims.ID), OwnerTag(claims.Subject))
+		tags := []string{TokenTag(claims.ID), OwnerTag(claims.Subject)}
+		if sid := SessionID(claims); sid != "" {
+			tags = append(tags, SessionTag(sid))
+		}
+		a.o.Cache.PutIfCurrent(epoch, h, ct, tags...)
 	}
 	if a.o.Now().After(ct.Claims.ExpiresAt.Add(a.o.Leeway)) {
-		return Principal{}, unauthorized("expired_token", "the token has expired", nil)
+		return nil, unauthorized("expired_token", "the token has expired", nil)
 	}
 	if ct.Revoked {
-		return Principal{}, unauthorized("revoked_token", "the token has been revoked", nil)
+		return nil, unauthorized("revoked_token", "the token has been revoked", nil)
 	}
 	if ct.Owner == nil {
-		return Principal{Subject: ct.Claims.Subject, Issuer: ct.Claims.Issuer, Org: ct.Claims.Org, Env: "live", Scopes: a.scopes(ct)}, nil
+		return ct, nil
 	}
 	if ct.Owner.Disabled {
-		return Principal{}, unauthorized("invalid_token", "the token's user is disabled", nil)
+		return nil, unauthorized("invalid_token", "the token's user is disabled", nil)
 	}
 	if sessionEpoch(ct.Claims) < ct.Owner.SessionEpoch {
-		return Principal{}, unauthorized("revoked_token", "the token's session has ended (new password, or the user's sessions were ended)", nil)
+		return nil, unauthorized("revoked_token", "the token's session has ended (new password, or the user's sessions were ended)", nil)
 	}
-	if enroll, _ := ct.Claims.Raw["mfa_enroll"].(bool); enroll {
-		// It may only enrol TOTP, which the issuer's own calls check themselves: no route
-		// and no management call accepts it, not even one that needs no scope.
-		return Principal{}, &httperr.Error{Status: http.StatusUnauthorized, Code: "mfa_required",
-			Msg:    "this token may only set up TOTP; log in again with a code afterwards",
-			Header: http.Header{"Www-Authenticate": {`Bearer error="invalid_token", error_description="mfa_required"`}}}
-	}
-	// The user's current organisation, not the one in the token: a move takes effect at once.
-	return Principal{Subject: ct.Claims.Subject, Org: ct.Owner.Org, Env: "live", Scopes: a.scopes(ct)}, nil
+	return ct, nil
 }
 
 // sessionEpoch is a built-in token's sep claim: the user's SessionEpoch when it was
@@ -173,7 +224,7 @@ func sessionEpoch(c jwtauth.Claims) int64 {
 
 // builtinState reads what a built-in token depends on: revocation and its user.
 func (a *TokenAuthenticator) builtinState(ctx context.Context, ct *CachedToken) error {
-	revoked, err := a.o.Revoked(ctx, ct.Claims.ID)
+	revoked, err := a.o.Revoked(ctx, ct.Claims.ID, SessionID(ct.Claims))
 	if err != nil {
 		a.o.StoreError("token_revocation")
 		return fmt.Errorf("auth: revocation: %w", err)

@@ -74,11 +74,11 @@ func newTokenFixture(t *testing.T, failClosed bool) *tokenFixture {
 	}
 	roles := map[string][]string{"member": {"reports:*", "keys:manage"}, "guest": {"usage:read"}}
 	f.auth = NewTokenAuthenticator(TokenAuthenticatorOptions{Verifier: f.ver, Cache: f.cache, Builtin: "authgate",
-		Owners: f.users, Revoked: func(_ context.Context, jti string) (bool, error) {
+		Owners: f.users, Revoked: func(_ context.Context, jti, sid string) (bool, error) {
 			if f.down.Load() {
 				return false, errors.New("dial tcp: connection refused")
 			}
-			return f.revoked[jti], nil
+			return f.revoked[jti] || sid != "" && f.revoked["sid:"+sid], nil
 		},
 		Roles: func() map[string][]string { return roles }, Leeway: 10 * time.Second,
 		StorePolicy: StorePolicy{FailClosed: failClosed, StoreDown: f.down.Load, Now: f.clock.Now}})
@@ -259,6 +259,40 @@ func TestTokenAuthSessionsEnded(t *testing.T) {
 	if _, err := f.authn(fresh); err != nil {
 		t.Errorf("a token of the current epoch: %v", err)
 	}
+}
+
+// TestTokenAuthSession: the issuer's own calls get the same checks (an ended session, a
+// disabled user, a revoked family: refused), accept an enrolment-only token, and refuse
+// other issuers' tokens.
+func TestTokenAuthSession(t *testing.T) {
+	f := newTokenFixture(t, false)
+	ctx := context.Background()
+	enrol := f.token("enrol", jwtauth.Claims{Issuer: "authgate", Subject: f.ann.ID, ID: "j1", Raw: map[string]any{"mfa_enroll": true}})
+	if c, err := f.auth.Session(ctx, enrol); err != nil || !EnrollOnly(c) {
+		t.Fatalf("enrolment-only token: %+v, %v", c, err)
+	}
+	other := f.token("other", jwtauth.Claims{Issuer: "https://idp.example.com/", Subject: f.ann.ID, ID: "j2"})
+	_, err := f.auth.Session(ctx, other)
+	wantCode(t, err, http.StatusUnauthorized, "invalid_token")
+
+	fam := f.token("fam", jwtauth.Claims{Issuer: "authgate", Subject: f.ann.ID, ID: "j3", Raw: map[string]any{"sid": "fam_1"}})
+	if c, err := f.auth.Session(ctx, fam); err != nil || SessionID(c) != "fam_1" {
+		t.Fatalf("token of family fam_1: %+v, %v", c, err)
+	}
+	f.revoked["sid:fam_1"] = true
+	f.cache.Invalidate(SessionTag("fam_1"))
+	_, err = f.auth.Session(ctx, fam)
+	wantCode(t, err, http.StatusUnauthorized, "revoked_token")
+	_, err = f.authn(fam)
+	wantCode(t, err, http.StatusUnauthorized, "revoked_token")
+
+	f.ann.SessionEpoch = 1
+	if err := f.users.Update(ctx, f.ann); err != nil {
+		t.Fatal(err)
+	}
+	f.cache.Invalidate(OwnerTag(f.ann.ID))
+	_, err = f.auth.Session(ctx, enrol)
+	wantCode(t, err, http.StatusUnauthorized, "revoked_token")
 }
 
 // TestTokenAuthVerifierRefusals: the verifier's refusals become the SPEC's codes; an issuer

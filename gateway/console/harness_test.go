@@ -17,6 +17,7 @@ import (
 	"github.com/authgate/authgate/gateway/console"
 	"github.com/authgate/authgate/gateway/issuer"
 	"github.com/authgate/authgate/gateway/login"
+	"github.com/authgate/authgate/gateway/login/logintest"
 	"github.com/authgate/authgate/gateway/ratelimit"
 	"github.com/authgate/authgate/gateway/reqinfo"
 	"github.com/authgate/authgate/gateway/store"
@@ -65,11 +66,17 @@ func newEnv(t testing.TB, loginLimit int) *env {
 			e.revoked[jti] = true
 			return nil
 		},
-		Revoked: func(_ context.Context, jti string) (bool, error) {
+		RevokeSession: func(_ context.Context, sid string, _ time.Time) error {
 			e.mu.Lock()
 			defer e.mu.Unlock()
-			return e.revoked[jti], nil
+			e.revoked["sid:"+sid] = true
+			return nil
 		},
+		Tokens: logintest.Sessions(t, ks, "console-test", e.users, func(_ context.Context, jti, sid string) (bool, error) {
+			e.mu.Lock()
+			defer e.mu.Unlock()
+			return e.revoked[jti] || sid != "" && e.revoked["sid:"+sid], nil
+		}, 5*time.Second),
 		Limiter:    ratelimit.NewLocal(ratelimit.LocalOptions{}),
 		LoginLimit: func() ratelimit.Limit { return ratelimit.Limit{Requests: loginLimit, Per: time.Minute} },
 		Leeway:     5 * time.Second, PasswordParams: user.TestParams, Logger: slog.New(slog.DiscardHandler),

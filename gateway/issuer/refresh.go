@@ -45,7 +45,9 @@ type RefreshStore interface {
 	// RevokeSession revokes family, when it belongs to userID (else ErrRefreshInvalid).
 	RevokeSession(ctx context.Context, userID, family string) error
 	// Rotate spends token and returns the next one of its family (new expiry = now + ttl).
-	// A token used before: ErrReused, and the family is revoked at once (so its newest token fails too).
+	// A token used before: ErrReused, and the family is revoked at once (so its newest token
+	// fails too); the Rotated returned with it names the user and the family (no token), so
+	// the caller can refuse the family's access tokens as well.
 	// Unknown or expired: ErrRefreshInvalid. Family revoked: ErrRefreshRevoked.
 	Rotate(ctx context.Context, token string, ttl time.Duration) (Rotated, error)
 	// RevokeFamily revokes the family of token, when token belongs to userID (else ErrRefreshInvalid).

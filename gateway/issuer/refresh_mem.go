@@ -128,7 +128,7 @@ func (m *MemRefreshStore) Rotate(ctx context.Context, token string, ttl time.Dur
 	}
 	if t.used {
 		f.revoked = true
-		return Rotated{}, ErrReused
+		return Rotated{UserID: t.user, Family: t.fam}, ErrReused
 	}
 	t.used = true
 	exp := expiry(now, ttl)

@@ -140,7 +140,7 @@ func (r *RedisRefreshStore) Rotate(ctx context.Context, token string, ttl time.D
 	case "revoked":
 		return Rotated{}, ErrRefreshRevoked
 	case "reused":
-		return Rotated{}, ErrReused
+		return Rotated{UserID: user, Family: fam}, ErrReused
 	default:
 		return Rotated{}, fmt.Errorf("issuer: refresh rotate: unexpected script result %q", res)
 	}

@@ -122,3 +122,38 @@ func TestRevocationsRedis(t *testing.T) {
 		t.Errorf("Revoked with Redis down = %v, nil; want an error", got)
 	}
 }
+
+// TestRevokeSession: a revoked family refuses every token carrying it, whatever its jti,
+// until the family's newest token would have expired; other families and tokens without
+// one are untouched.
+func TestRevokeSession(t *testing.T) {
+	srv := redistest.Start(t)
+	clk := clocktest.New(t0)
+	r := NewRevocationsClock(newRedisStore(t, srv, "rs:"), clk.Now)
+	ctx := t.Context()
+	if err := r.RevokeSession(ctx, "", t0.Add(time.Hour)); err == nil {
+		t.Error("an empty session ID was accepted")
+	}
+	if err := r.RevokeSession(ctx, "fam_a", t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		jti, sid string
+		want     bool
+	}{{"jti_1", "fam_a", true}, {"jti_2", "fam_a", true}, {"jti_3", "fam_b", false}, {"jti_4", "", false}} {
+		got, err := r.TokenRevoked(ctx, c.jti, c.sid)
+		if err != nil || got != c.want {
+			t.Errorf("TokenRevoked(%s, %s) = %v, %v; want %v", c.jti, c.sid, got, err, c.want)
+		}
+	}
+	if err := r.Revoke(ctx, "jti_4", t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := r.TokenRevoked(ctx, "jti_4", ""); err != nil || !got {
+		t.Errorf("TokenRevoked by jti = %v, %v; want true", got, err)
+	}
+	ttl, err := srv.Client(t).PTTL(ctx, "rs:"+revokedSessionPrefix+"fam_a").Result()
+	if err != nil || ttl <= 0 || ttl > time.Hour+revokeSlack {
+		t.Errorf("TTL of the session's revocation = %v, %v; want within an hour and a minute", ttl, err)
+	}
+}

@@ -15,11 +15,17 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/authgate/authgate/gateway/apijson"
+	"github.com/authgate/authgate/gateway/auth"
 	"github.com/authgate/authgate/gateway/httperr"
 	"github.com/authgate/authgate/gateway/issuer"
+	"github.com/authgate/authgate/gateway/jwtauth"
+	"github.com/authgate/authgate/gateway/pwhash"
 	"github.com/authgate/authgate/gateway/ratelimit"
 	"github.com/authgate/authgate/gateway/reqinfo"
 	"github.com/authgate/authgate/gateway/user"
@@ -49,6 +55,12 @@ type users interface {
 	Modify(ctx context.Context, id string, fn func(*user.User) error) (user.User, error)
 }
 
+// sessions verifies the issuer's own access tokens with every check a token passes
+// anywhere (auth.TokenAuthenticator.Session).
+type sessions interface {
+	Session(ctx context.Context, token string) (jwtauth.Claims, error)
+}
+
 // Options configure the Handler.
 type Options struct {
 	Prefix     string // auth_api.prefix, e.g. "/api/auth"
@@ -63,13 +75,23 @@ type Options struct {
 	MFA func() string
 	// IsAdmin reports whether role grants admin (for mfa: required_for_admins).
 	IsAdmin func(role string) bool
+	// Tokens verifies the access tokens the calls take (logout, TOTP), with the same
+	// checks as everywhere else a token is accepted. Required.
+	Tokens sessions
 	// RevokeAccess revokes an access token by jti until exp, on every replica.
 	RevokeAccess func(ctx context.Context, jti string, exp time.Time) error
-	// Revoked reports whether an access token was revoked (logout).
-	Revoked func(ctx context.Context, jti string) (bool, error)
+	// RevokeSession refuses every access token of the refresh family sid until exp, on
+	// every replica (logout, refresh-token reuse).
+	RevokeSession func(ctx context.Context, sid string, exp time.Time) error
 	// Limiter and LoginLimit limit logins per client IP and per email (rate_limits.login).
 	Limiter    ratelimit.Limiter
 	LoginLimit func() ratelimit.Limit
+	// GlobalLimit is rate_limits.login_global: all logins of this process together
+	// (requests per Per, burst Requests); a zero Requests means no global limit.
+	GlobalLimit func() ratelimit.Limit
+	// Passwords runs every password hash, bounded for the whole process. Default: a
+	// pool of its own with the default bounds.
+	Passwords *pwhash.Pool
 	// Leeway is jwt.leeway, for the issuer's own tokens.
 	Leeway time.Duration
 	// PasswordParams are the costs of the users' password hashes: a login for an unknown
@@ -82,9 +104,10 @@ type Options struct {
 
 // Handler serves the calls. It is safe for concurrent use.
 type Handler struct {
-	o     Options
-	mux   *http.ServeMux
-	dummy user.Dummy
+	o      Options
+	mux    *http.ServeMux
+	dummy  user.Dummy
+	global globalRate
 }
 
 // New returns the Handler with its calls registered, with and without a trailing slash.
@@ -95,6 +118,12 @@ func New(o Options) (*Handler, error) {
 	}
 	if o.OnLogin == nil {
 		o.OnLogin = func(string) {}
+	}
+	if o.Passwords == nil {
+		o.Passwords = pwhash.New(pwhash.Options{})
+	}
+	if o.GlobalLimit == nil {
+		o.GlobalLimit = func() ratelimit.Limit { return ratelimit.Limit{} }
 	}
 	h := &Handler{o: o, mux: http.NewServeMux(), dummy: d}
 	for _, c := range h.calls() {
@@ -229,8 +258,13 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	u, err := h.o.Users.ByEmail(r.Context(), email)
 	switch {
 	case errors.Is(err, user.ErrNotFound):
-		// The same work as a wrong password, so timing does not tell which emails exist.
-		h.dummy.Verify(req.Password)
+		// The same work as a wrong password, through the same bound, so timing does not
+		// tell which emails exist.
+		if _, err := h.o.Passwords.Verify(r.Context(), h.dummy.Encoded(), req.Password); errors.Is(err, pwhash.ErrBusy) {
+			h.o.OnLogin(ResultRateLimited)
+			reject(w, r, err)
+			return
+		}
 		h.o.OnLogin(ResultInvalid)
 		reject(w, r, errInvalidLogin)
 		return
@@ -239,7 +273,12 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		reject(w, r, unavailable(err))
 		return
 	}
-	ok, err := user.VerifyPassword(u.PasswordHash, req.Password)
+	ok, err := h.o.Passwords.Verify(r.Context(), u.PasswordHash, req.Password)
+	if errors.Is(err, pwhash.ErrBusy) {
+		h.o.OnLogin(ResultRateLimited)
+		reject(w, r, err)
+		return
+	}
 	if err != nil || !ok || u.Disabled {
 		// A disabled user and a wrong password answer alike: the answer must not tell an
 		// attacker that the password was right.
@@ -331,7 +370,45 @@ func (h *Handler) limit(r *http.Request, email string) error {
 				Msg: "too many login attempts; retry later", RetryAfter: res.RetryAfter}
 		}
 	}
+	// Last, so that a client over its own limit does not use up everyone's.
+	if ok, retry := h.global.allow(h.o.GlobalLimit()); !ok {
+		return &httperr.Error{Status: http.StatusTooManyRequests, Code: "rate_limited",
+			Msg: "too many login attempts on this gateway; retry later", RetryAfter: retry}
+	}
 	return nil
+}
+
+// globalRate is rate_limits.login_global: one token bucket for every login of the
+// process, following the configured limit as it changes (reload).
+type globalRate struct {
+	mu  sync.Mutex
+	cur ratelimit.Limit
+	lim *rate.Limiter
+}
+
+// allow takes a token of l's bucket, or tells how long until one is there. A zero l
+// allows everything.
+func (g *globalRate) allow(l ratelimit.Limit) (bool, time.Duration) {
+	if l.Requests <= 0 || l.Per <= 0 {
+		return true, 0
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	every := rate.Every(l.Per / time.Duration(l.Requests))
+	switch {
+	case g.lim == nil:
+		g.lim = rate.NewLimiter(every, l.Requests)
+	case g.cur != l:
+		g.lim.SetLimit(every)
+		g.lim.SetBurst(l.Requests)
+	}
+	g.cur = l
+	res := g.lim.Reserve()
+	if d := res.Delay(); d > 0 {
+		res.Cancel()
+		return false, d
+	}
+	return true, 0
 }
 
 // RefreshRequest is the body of POST /token/refresh/ (and optional for /logout/).
@@ -354,7 +431,14 @@ func (h *Handler) refresh(w http.ResponseWriter, r *http.Request) {
 	rot, err := h.o.Refresh.Rotate(r.Context(), req.Refresh, h.o.RefreshTTL)
 	switch {
 	case errors.Is(err, issuer.ErrReused):
-		h.o.Logger.WarnContext(r.Context(), "refresh token reused: family revoked", slog.String("client_ip", clientIP(r)))
+		h.o.Logger.WarnContext(r.Context(), "refresh token reused: family revoked", slog.String("client_ip", clientIP(r)),
+			slog.String("user_id", rot.UserID))
+		// The family's access tokens too, at once on every replica: one of them may be
+		// in the thief's hands.
+		if rerr := h.revokeSession(r.Context(), rot.Family); rerr != nil {
+			reject(w, r, unavailable(rerr))
+			return
+		}
 		reject(w, r, tokenError("the refresh token was used already; its whole family is revoked now", err))
 		return
 	case errors.Is(err, issuer.ErrRefreshInvalid), errors.Is(err, issuer.ErrRefreshRevoked):
@@ -403,32 +487,41 @@ func tokenError(msg string, err error) error {
 		Header: http.Header{"Www-Authenticate": {`Bearer error="invalid_token"`}}}
 }
 
-// bearer verifies the request's access token of this issuer, refusing revoked ones.
-func (h *Handler) bearer(r *http.Request) (issuer.AccessClaims, error) {
+// revokeSession refuses the access tokens of refresh family sid on every replica, until
+// the newest one the family could have minted has expired.
+func (h *Handler) revokeSession(ctx context.Context, sid string) error {
+	if sid == "" {
+		return nil
+	}
+	now := time.Now
+	if h.o.Minter.Now != nil {
+		now = h.o.Minter.Now
+	}
+	return h.o.RevokeSession(ctx, sid, now().Add(h.o.Minter.TTL+h.o.Leeway))
+}
+
+// session is what the calls use of a verified access token.
+type session struct {
+	Subject, ID, SID string
+	ExpiresAt        time.Time
+}
+
+// bearer verifies the request's access token of this issuer with every check a token
+// passes anywhere (revocation by jti and family, the user gone or disabled, the user's
+// session epoch): an ended session cannot change the account.
+func (h *Handler) bearer(r *http.Request) (session, error) {
 	scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
-		return issuer.AccessClaims{}, &httperr.Error{Status: http.StatusUnauthorized, Code: "missing_credentials",
+		return session{}, &httperr.Error{Status: http.StatusUnauthorized, Code: "missing_credentials",
 			Msg: "this call needs the access token as Authorization: Bearer", Header: http.Header{"Www-Authenticate": {`Bearer realm="authgate"`}}}
 	}
-	c, err := h.o.Minter.Parse(strings.TrimSpace(tok), h.o.Leeway)
-	switch {
-	case errors.Is(err, issuer.ErrTokenExpired):
-		return c, &httperr.Error{Status: http.StatusUnauthorized, Code: "expired_token", Msg: "the access token has expired", Err: err,
-			Header: http.Header{"Www-Authenticate": {`Bearer error="invalid_token"`}}}
-	case err != nil:
-		return c, tokenError("the access token is not valid", err)
-	}
-	revoked, err := h.o.Revoked(r.Context(), c.ID)
-	switch {
-	case err != nil:
-		return c, unavailable(err)
-	case revoked:
-		return c, &httperr.Error{Status: http.StatusUnauthorized, Code: "revoked_token", Msg: "the access token has been revoked",
-			Header: http.Header{"Www-Authenticate": {`Bearer error="invalid_token"`}}}
+	c, err := h.o.Tokens.Session(r.Context(), strings.TrimSpace(tok))
+	if err != nil {
+		return session{}, err
 	}
 	info := reqinfo.From(r.Context())
 	info.Auth, info.Subject = "jwt", c.Subject
-	return c, nil
+	return session{Subject: c.Subject, ID: c.ID, SID: auth.SessionID(c), ExpiresAt: c.ExpiresAt}, nil
 }
 
 func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
@@ -451,8 +544,14 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
 	// The session's refresh family ends too: the one the access token names (sid), and
 	// the one of a refresh token sent along. Only the caller's own: a stolen refresh token
 	// of someone else is not a way to log them out. An unknown one changes nothing.
-	if c.Session != "" {
-		if err := h.o.Refresh.RevokeSession(r.Context(), c.Subject, c.Session); err != nil && !errors.Is(err, issuer.ErrRefreshInvalid) {
+	if c.SID != "" {
+		if err := h.o.Refresh.RevokeSession(r.Context(), c.Subject, c.SID); err != nil && !errors.Is(err, issuer.ErrRefreshInvalid) {
+			reject(w, r, unavailable(err))
+			return
+		}
+		// Every access token of the session, not only this one (those minted by earlier
+		// refreshes).
+		if err := h.revokeSession(r.Context(), c.SID); err != nil {
 			reject(w, r, unavailable(err))
 			return
 		}
@@ -464,6 +563,13 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// EnrollRequest is the body of POST /mfa/totp/enroll/: the current password proves that
+// the holder of the access token is the user (a token alone must not bind an
+// authenticator to the account).
+type EnrollRequest struct {
+	CurrentPassword string `json:"current_password"`
 }
 
 // EnrollAnswer is the answer of POST /mfa/totp/enroll/.
@@ -478,8 +584,21 @@ func (h *Handler) enroll(w http.ResponseWriter, r *http.Request) {
 		reject(w, r, err)
 		return
 	}
+	var req EnrollRequest
+	if err := apijson.Decode(r, &req); err != nil && !errors.Is(err, io.EOF) {
+		reject(w, r, err)
+		return
+	}
 	u, err := h.currentUser(r, c.Subject)
 	if err != nil {
+		reject(w, r, err)
+		return
+	}
+	if u.MFAEnabled {
+		reject(w, r, errMFAOn)
+		return
+	}
+	if err := h.Reauthenticate(r, u, req.CurrentPassword, ""); err != nil {
 		reject(w, r, err)
 		return
 	}
@@ -579,6 +698,46 @@ func modifyError(err error) error {
 		return tokenError("the access token's user is disabled or gone", err)
 	}
 	return unavailable(err)
+}
+
+// Re-authentication refusals: the access token is good, the proof that its holder is the
+// user is missing or wrong.
+var (
+	errReauthRequired = &httperr.Error{Status: http.StatusForbidden, Code: "reauth_required",
+		Msg: "this change needs current_password (and current_totp when TOTP is on)"}
+	errReauthFailed = &httperr.Error{Status: http.StatusForbidden, Code: "reauth_failed",
+		Msg: "the current password or TOTP code is wrong"}
+)
+
+// Reauthenticate checks that the caller knows u's current password, and, when u has TOTP
+// on, a current code of it, before a change to how u signs in (TOTP enrolment, TOTP
+// removal, a new password of one's own). The attempts count against rate_limits.login
+// (per client IP, per email, and the global rate) and hash within the shared bound, like
+// logins. Refusals: 403 reauth_required (missing), 403 reauth_failed (wrong), 429, 503.
+func (h *Handler) Reauthenticate(r *http.Request, u user.User, password, code string) error {
+	totpOn := u.MFAEnabled && u.TOTPSecret != ""
+	if password == "" || totpOn && code == "" {
+		return errReauthRequired
+	}
+	if err := h.limit(r, u.Email); err != nil {
+		return err
+	}
+	ok, err := h.o.Passwords.Verify(r.Context(), u.PasswordHash, password)
+	switch {
+	case errors.Is(err, pwhash.ErrBusy):
+		return err
+	case err != nil || !ok:
+		return errReauthFailed
+	}
+	if totpOn {
+		if err := h.o.TOTP.Check(r.Context(), u.ID, u.TOTPSecret, code); err != nil {
+			if errors.Is(err, issuer.ErrTOTPInvalid) || errors.Is(err, issuer.ErrTOTPReplayed) {
+				return errReauthFailed
+			}
+			return unavailable(err)
+		}
+	}
+	return nil
 }
 
 // currentUser loads the token's user, who must still exist and be enabled.

@@ -19,6 +19,7 @@ import (
 
 	"github.com/authgate/authgate/gateway/issuer"
 	"github.com/authgate/authgate/gateway/login"
+	"github.com/authgate/authgate/gateway/login/logintest"
 	"github.com/authgate/authgate/gateway/reqinfo"
 	"github.com/authgate/authgate/gateway/store"
 	"github.com/authgate/authgate/gateway/user"
@@ -74,11 +75,17 @@ func newReviewEnv(t *testing.T) *reviewEnv {
 			revoked[jti] = true
 			return nil
 		},
-		Revoked: func(_ context.Context, jti string) (bool, error) {
+		RevokeSession: func(_ context.Context, sid string, _ time.Time) error {
 			rmu.Lock()
 			defer rmu.Unlock()
-			return revoked[jti], nil
+			revoked["sid:"+sid] = true
+			return nil
 		},
+		Tokens: logintest.Sessions(t, ks, "review", e.users, func(_ context.Context, jti, sid string) (bool, error) {
+			rmu.Lock()
+			defer rmu.Unlock()
+			return revoked[jti] || sid != "" && revoked["sid:"+sid], nil
+		}, 5*time.Second),
 		Leeway: 5 * time.Second, PasswordParams: user.TestParams, Logger: slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
@@ -180,7 +187,7 @@ func TestReviewRefreshClaimsOTPNeverUsed(t *testing.T) {
 	e := newReviewEnv(t)
 	e.addUser(t, "bob@example.com", "bob's long password", "member")
 	la := e.login(t, "bob@example.com", "bob's long password") // amr: pwd
-	rec := e.call(t, "/api/auth/mfa/totp/enroll/", nil, la.Access)
+	rec := e.call(t, "/api/auth/mfa/totp/enroll/", login.EnrollRequest{CurrentPassword: "bob's long password"}, la.Access)
 	if rec.Code != http.StatusOK {
 		t.Fatalf("enroll: %d %s", rec.Code, rec.Body)
 	}
@@ -229,7 +236,7 @@ func TestReviewEnrollOverwritesAdminDisable(t *testing.T) {
 	}
 	e.users.mu.Unlock()
 
-	rec := e.call(t, "/api/auth/mfa/totp/enroll/", nil, la.Access)
+	rec := e.call(t, "/api/auth/mfa/totp/enroll/", login.EnrollRequest{CurrentPassword: "eve's long password"}, la.Access)
 	t.Logf("enroll: %d", rec.Code)
 
 	got, err := e.users.MemStore.Get(context.Background(), u.ID)

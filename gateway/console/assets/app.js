@@ -231,8 +231,17 @@
 
   // ---- TOTP enrolment (an enrolment-only token) ----
 
-  async function onEnrollStart() {
-    const res = await fetch(API + '/mfa/totp/enroll/', { method: 'POST', headers: { Authorization: 'Bearer ' + state.access } });
+  // Enrolment binds an authenticator to the account: the server asks for the current
+  // password again, so an access token alone cannot do it.
+  async function onEnrollStart(ev) {
+    ev.preventDefault();
+    const f = ev.target;
+    const res = await fetch(API + '/mfa/totp/enroll/', {
+      method: 'POST',
+      headers: { Authorization: 'Bearer ' + state.access, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ current_password: f.elements.current_password.value }),
+    });
+    f.elements.current_password.value = '';
     const data = await readJSON(res);
     if (!res.ok) {
       say(errorText({ status: res.status, data: data }), true);
@@ -518,7 +527,7 @@
   async function start() {
     $('#signin-form').addEventListener('submit', onSignIn);
     $('#signout').addEventListener('click', onSignOut);
-    $('#enroll-start').addEventListener('click', onEnrollStart);
+    $('#enroll-start-form').addEventListener('submit', onEnrollStart);
     $('#enroll-form').addEventListener('submit', onEnrollVerify);
     $('#filter-form').addEventListener('submit', onFilter);
     document.querySelectorAll('button.sort').forEach((b) => b.addEventListener('click', onSort));

@@ -96,5 +96,9 @@ function check(what, cond) {
   check('revoked', log.some((l) => l.startsWith('DELETE /api/auth/api-keys/k1/')));
   await q('#signout').handlers.click();
   check('signed out', !q('#view-signin').hidden && log[log.length - 1].startsWith('POST /console/session/logout'));
+  const ef = q('#enroll-start-form'); ef.elements.current_password.value = 'pw';
+  await ef.handlers.submit({ preventDefault() {}, target: ef });
+  check('enrolment sends the current password', log.some((l) => l.startsWith('POST /api/auth/mfa/totp/enroll/') && l.includes('{"current_password":"pw"}')));
+  check('the password field is cleared', ef.elements.current_password.value === '');
   console.log('ok');
 })().catch((e) => { console.error('FAIL', e); process.exit(1); });
