@@ -40,16 +40,19 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	logger := newLogger(cfg.Log.Level, stdout)
 	demoKey := ""
-	if *demo != "" && cfg.Bootstrap.AdminKey == "" {
-		// `make run`: an admin key to try the gateway with, printed below. With the memory
-		// store it exists only as long as this process.
+	// One-run credentials only in a store that ends with the process: written to Redis, a
+	// "this run only" admin key or user would outlive the run, on every replica.
+	oneRun := *demo != "" && cfg.Store.Type == "memory"
+	if oneRun && cfg.Bootstrap.AdminKey == "" {
+		// `make run`: an admin key to try the gateway with, printed below. The memory store
+		// ends with this process, and the key with it.
 		if demoKey, err = apikey.Generate(cfg.APIKeys.Prefix, apikey.Live); err != nil {
 			return err
 		}
 		cfg.Bootstrap.AdminKey = config.Secret(demoKey)
 	}
 	demoEmail, demoPassword := "", ""
-	if *demo != "" && *path == "" && !cfg.Issuer.Enabled && cfg.Bootstrap.AdminEmail == "" {
+	if oneRun && *path == "" && !cfg.Issuer.Enabled && cfg.Bootstrap.AdminEmail == "" {
 		// `make run` (the embedded config): the built-in issuer too, with a signing key and an admin user that
 		// live as long as this process, so login and JWTs can be tried at once.
 		dir, err := os.MkdirTemp("", "authgate-demo-")
@@ -117,6 +120,10 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 			fmt.Fprintf(stderr, "  curl -i -H 'X-API-Key: %s' %s/api/v1/reports/\n", demoKey, base)
 			fmt.Fprintf(stderr, "  curl -s -H 'X-API-Key: %s' -d '{\"name\":\"first\",\"scopes\":[\"reports:read\"]}' %s%s/api-keys/\n",
 				demoKey, base, cfg.AuthAPI.Prefix)
+		}
+		if !oneRun && cfg.Bootstrap.AdminKey == "" {
+			fmt.Fprintf(stderr, "\nno admin key for this run: store.type is %s, which outlives the process.\n", cfg.Store.Type)
+			fmt.Fprintf(stderr, "Set bootstrap.admin_key, or create a key with `authgate keys create --config FILE --type admin ...`.\n")
 		}
 		if demoEmail != "" {
 			fmt.Fprintf(stderr, "\nadmin user (this run only): %s, password %s\n\n", demoEmail, demoPassword)
