@@ -178,8 +178,7 @@ type shard[V any] struct {
 type entry[V any] struct {
 	key        [32]byte
 	v          V
-	at         int64 // verified at (see Cache.base)
-	negative   bool
+	at         int64  // verified at (see Cache.base)
 	seq        uint64 // shard.seq when last moved to the front
 	tags       []string
 	prev, next *entry[V]
@@ -370,7 +369,7 @@ func (c *Cache[V]) PutNegativeIfCurrent(epoch uint64, h [32]byte) bool {
 // An entry for h on the other side (positive or negative) is removed first,
 // so that h is never on both.
 func (c *Cache[V]) put(h [32]byte, v V, negative bool, tags []string, epoch uint64, checkEpoch bool) bool {
-	e := &entry[V]{key: h, v: v, negative: negative, tags: slices.Clone(tags)}
+	e := &entry[V]{key: h, v: v, tags: slices.Clone(tags)}
 	e.at = c.clock()
 	s, other := c.shard(&h), c.negShard(&h)
 	if negative {
