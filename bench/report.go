@@ -302,7 +302,7 @@ func (rep report) printRefs(w io.Writer, width int) {
 			continue
 		}
 		if !header {
-			fmt.Fprintf(w, "\nvs own reference row (same run; SPEC: the JWT rows within 5 %% of authgate-apikey;\n")
+			fmt.Fprintf(w, "\nvs own reference row (same run; target: the JWT rows within 5 %% of authgate-apikey;\n")
 			fmt.Fprintf(w, "an -uncached row against its cached twin: the verified-token cache's effect)\n")
 			fmt.Fprintf(w, "%-*s  %-20s  %11s  %11s\n", width, "target", "reference", "throughput", "CPU-µs/req")
 			header = true

@@ -143,9 +143,20 @@ func TestReview06_AdminKeysFollowTheirUser(t *testing.T) {
 		wantStatus(t, "admin key at the upstream", g.report(k.Secret), http.StatusOK)
 	}
 
+	// Demoted: her admin key must not let her promote herself back.
+	wantStatus(t, "root demotes carol", a.call("PATCH", usersAPI+carol.ID+"/", "", map[string]string{"role": "member"}, root), http.StatusOK)
+	waitWithin(t, revocationBound, "B to refuse the demoted carol's admin key", func() bool { return b.report(k.Secret).status == http.StatusUnauthorized })
+	seen := a.ups["api"].count() + b.ups["api"].count()
+	for _, g := range []*liveGW{a, b} {
+		assertRejected(t, g.report(k.Secret), http.StatusUnauthorized, "invalid_api_key")
+		assertRejected(t, g.call("PATCH", usersAPI+carol.ID+"/", k.Secret, map[string]string{"role": "admin"}), http.StatusUnauthorized, "invalid_api_key")
+	}
+	if u := decodeJSON[admin.UserView](t, a.call("GET", usersAPI+carol.ID+"/", "", nil, root)); u.Role != "member" {
+		t.Fatalf("carol promoted herself back to %s", u.Role)
+	}
+
 	wantStatus(t, "root disables carol", a.call("PATCH", usersAPI+carol.ID+"/", "", map[string]bool{"disabled": true}, root), http.StatusOK)
 	waitWithin(t, revocationBound, "B to refuse carol's admin key", func() bool { return b.report(k.Secret).status == http.StatusUnauthorized })
-	seen := a.ups["api"].count() + b.ups["api"].count()
 	for _, g := range []*liveGW{a, b} {
 		assertRejected(t, g.report(k.Secret), http.StatusUnauthorized, "invalid_api_key")
 		assertRejected(t, g.call("GET", usersAPI, k.Secret, nil), http.StatusUnauthorized, "invalid_api_key")

@@ -157,6 +157,11 @@ func (a *KeyAuthenticator) Authenticate(ctx context.Context, c Credential) (Prin
 		if ck.Owner.Disabled {
 			return Principal{}, unauthorized("invalid_api_key", "the API key's owner is disabled", nil)
 		}
+		if k.Type == apikey.Admin && !policy.Grants(a.o.Roles()[ck.Owner.Role], "admin") {
+			// Only admins make admin keys; one whose maker has since been demoted
+			// would let them undo the demotion.
+			return Principal{}, unauthorized("invalid_api_key", "the API key's owner is no longer an admin", nil)
+		}
 		if k.Type == apikey.Personal {
 			// Only a personal key's scopes follow its owner's role; an admin key's
 			// scopes are its own. Computed once per cache entry and role definition,

@@ -48,6 +48,7 @@ func TestKeyAuthFollowsOwner(t *testing.T) {
 	roles := map[string][]string{
 		"member": {"reports:*", "keys:manage"},
 		"viewer": {"reports:read", "keys:manage"},
+		"admin":  {"*"},
 	}
 	cache, err := credcache.New[*CachedKey](credcache.Options{MaxEntries: 100, TTL: time.Minute, NegativeTTL: 5 * time.Second, Now: clock})
 	if err != nil {
@@ -65,6 +66,10 @@ func TestKeyAuthFollowsOwner(t *testing.T) {
 	if err := users.Create(ctx, alice); err != nil {
 		t.Fatal(err)
 	}
+	carol := user.User{ID: user.NewID(), Email: "carol@example.com", PasswordHash: hash, Role: "admin"}
+	if err := users.Create(ctx, carol); err != nil {
+		t.Fatal(err)
+	}
 	mk := func(typ, owner string, scopes ...string) string {
 		plain, _ := apikey.Generate("sk", apikey.Live)
 		k := apikey.Key{ID: apikey.NewID(), Name: "k", Type: typ, Environment: apikey.Live, Scopes: scopes,
@@ -80,7 +85,7 @@ func TestKeyAuthFollowsOwner(t *testing.T) {
 	}
 	narrow := mk(apikey.Personal, alice.ID, "reports:read", "reports:generate")
 	all := mk(apikey.Personal, alice.ID)
-	adminKey := mk(apikey.Admin, alice.ID, "reports:generate")
+	adminKey := mk(apikey.Admin, carol.ID, "reports:generate")
 	botKey := mk(apikey.Personal, "bootstrap", "reports:generate")
 
 	check := func(what, plain, want string) {
@@ -95,6 +100,21 @@ func TestKeyAuthFollowsOwner(t *testing.T) {
 	check("admin-type key is not tied to the owner's role", adminKey, "[reports:generate]")
 	check("owner that is not a user", botKey, "[reports:generate]")
 
+	// An admin key whose maker is demoted is refused: it would let them undo the demotion.
+	carol.Role = "member"
+	if err := users.Update(ctx, carol); err != nil {
+		t.Fatal(err)
+	}
+	cache.Invalidate(OwnerTag(carol.ID))
+	_, err = a.Authenticate(ctx, Credential{Kind: APIKey, Value: adminKey})
+	wantCode(t, err, http.StatusUnauthorized, "invalid_api_key")
+	carol.Role = "admin"
+	if err := users.Update(ctx, carol); err != nil {
+		t.Fatal(err)
+	}
+	cache.Invalidate(OwnerTag(carol.ID))
+	check("admin again", adminKey, "[reports:generate]")
+
 	alice.Role = "member"
 	if err := users.Update(ctx, alice); err != nil {
 		t.Fatal(err)
@@ -108,6 +128,11 @@ func TestKeyAuthFollowsOwner(t *testing.T) {
 		t.Fatal(err)
 	}
 	cache.Invalidate(OwnerTag(alice.ID))
+	carol.Disabled = true
+	if err := users.Update(ctx, carol); err != nil {
+		t.Fatal(err)
+	}
+	cache.Invalidate(OwnerTag(carol.ID))
 	for _, k := range []string{narrow, all, adminKey} { // an admin key of a disabled user too (issue 9, item 6)
 		_, err := a.Authenticate(ctx, Credential{Kind: APIKey, Value: k})
 		wantCode(t, err, http.StatusUnauthorized, "invalid_api_key")
