@@ -179,3 +179,39 @@ func TestReview12_ClientIdentityHeadersStripped(t *testing.T) {
 		t.Errorf("X-Kept = %q, want it forwarded", up.Get("X-Kept"))
 	}
 }
+
+// TestReview12_TrustedProxyPassesNoUserHeaders: X-Forwarded-* headers are kept from a
+// trusted proxy, but a proxy such as nginx passes its client's own headers on, so the
+// oauth2-proxy style identity headers (X-Forwarded-User, -Email, …) are stripped even
+// from a trusted peer, while X-Forwarded-Proto still passes.
+func TestReview12_TrustedProxyPassesNoUserHeaders(t *testing.T) {
+	h := newGateway(t, strings.Replace(hdrConfig, `["10.0.0.0/8"]`, `["127.0.0.1/32"]`, 1), "api")
+	api := h.ups["api"]
+	sent := []string{
+		"X-Forwarded-User: admin",
+		"X-Forwarded-Email: admin@example.com",
+		"X-Forwarded-Preferred-Username: admin",
+		"X-Forwarded-Groups: admins",
+		"X-Forwarded-Access-Token: t",
+		"X_Forwarded_User: admin",
+		"X-Forwarded-Proto: https",
+	}
+	a := rawRequest(t, h.listen(), requestText("GET", "/open/x", "gw.example", sent...))
+	if a.status != http.StatusOK {
+		t.Fatalf("status = %d, want 200 (body %s)", a.status, a.body)
+	}
+	got := api.requests()
+	if len(got) != 1 {
+		t.Fatalf("upstream saw %d requests, want 1", len(got))
+	}
+	up := got[0].Header
+	for k, vs := range up {
+		n := strings.ToLower(strings.ReplaceAll(k, "_", "-"))
+		if strings.HasPrefix(n, "x-forwarded-") && n != "x-forwarded-proto" && n != "x-forwarded-for" && n != "x-forwarded-host" {
+			t.Errorf("upstream received %s: %q from a trusted proxy's client", k, vs)
+		}
+	}
+	if up.Get("X-Forwarded-Proto") != "https" {
+		t.Errorf("X-Forwarded-Proto = %q, want the trusted proxy's https", up.Get("X-Forwarded-Proto"))
+	}
+}

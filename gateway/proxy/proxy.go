@@ -61,6 +61,9 @@ var StrippedHeaders = []string{
 	"X-Cluster-Client-IP", "X-Originating-IP", "X-Remote-IP", "X-Remote-Addr", "X-Forwarded",
 	"X-Original-URL", "X-Original-URI", "X-Original-Method", "X-Rewrite-URL", "X-Original-Host",
 	"X-Remote-User", "Remote-User", "X-Authenticated-User",
+	// oauth2-proxy's identity headers: a trusted proxy passes its client's own on.
+	"X-Forwarded-User", "X-Forwarded-Email", "X-Forwarded-Preferred-Username",
+	"X-Forwarded-Groups", "X-Forwarded-Access-Token",
 }
 
 // MethodOverrideHeaders are the headers that ask an upstream to run another method than
