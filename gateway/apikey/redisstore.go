@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/authgate/authgate/gateway/store/cas"
 )
 
 // casAttempts bounds the read-compare-write retries of Update and Revoke. A retry
@@ -216,7 +218,10 @@ func (s *Store) MarkRotated(ctx context.Context, id, replacedBy string, end *tim
 // modify reads the key id, applies edit and writes it back if nobody changed it in
 // between, retrying otherwise.
 func (s *Store) modify(ctx context.Context, id string, edit func(Key) Key) (Key, error) {
-	for range casAttempts {
+	for i := range casAttempts {
+		if err := cas.Pause(ctx, i); err != nil {
+			return Key{}, err
+		}
 		old, h, oldRec, err := s.get(ctx, id)
 		if err != nil {
 			return Key{}, err

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/authgate/authgate/gateway/store/cas"
 )
 
 // casAttempts bounds the read-compare-write retries of Update and Delete. A retry
@@ -171,7 +173,10 @@ func (s *Store) Update(ctx context.Context, u User) error {
 // Update's whole-record write could. fn's error is returned as is. It returns the
 // stored user, or ErrNotFound, ErrInvalid, ErrConflict.
 func (s *Store) Modify(ctx context.Context, id string, fn func(*User) error) (User, error) {
-	for range casAttempts {
+	for i := range casAttempts {
+		if err := cas.Pause(ctx, i); err != nil {
+			return User{}, fmt.Errorf("user: modify %s: %w", id, err)
+		}
 		old, oldRec, err := s.get(ctx, id)
 		if err != nil {
 			return User{}, fmt.Errorf("user: modify %s: %w", id, err)
@@ -215,7 +220,10 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 // modify replaces the user id by u (nil: deletes it) if nobody changed it between
 // the read and the write, retrying otherwise.
 func (s *Store) modify(ctx context.Context, id string, u *User) error {
-	for range casAttempts {
+	for i := range casAttempts {
+		if err := cas.Pause(ctx, i); err != nil {
+			return err
+		}
 		old, oldRec, err := s.get(ctx, id)
 		if err != nil {
 			return err
