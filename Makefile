@@ -29,7 +29,7 @@ lint:
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/authgate ./cmd/authgate
 
-## fuzz: each parser's fuzzer for FUZZTIME (path cleaning, credentials, API keys, JWTs, X-Forwarded-For, config, management API bodies, forward-auth headers)
+## fuzz: each parser's fuzzer for FUZZTIME (path cleaning, credentials, API keys, JWTs, X-Forwarded-For, config, management API bodies and JSON decoding, forward-auth headers)
 fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzCleanPath$$' -fuzztime=$(FUZZTIME) ./policy/
 	$(GO) test -run='^$$' -fuzz='^FuzzExtract$$' -fuzztime=$(FUZZTIME) ./gateway/auth/
@@ -41,6 +41,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzLocalKeys$$' -fuzztime=$(FUZZTIME) ./gateway/ratelimit/
 	$(GO) test -run='^$$' -fuzz='^FuzzManagementJSON$$' -fuzztime=$(FUZZTIME) ./gateway/admin/
 	$(GO) test -run='^$$' -fuzz='^FuzzForwardAuthHeaders$$' -fuzztime=$(FUZZTIME) ./gateway/fwdauth/
+	$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./gateway/apijson/
 
 clean:
 	rm -rf $(BIN) bench/results
