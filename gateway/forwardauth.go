@@ -8,6 +8,7 @@ import (
 	"github.com/authgate/authgate/gateway/httperr"
 	"github.com/authgate/authgate/gateway/proxy"
 	"github.com/authgate/authgate/gateway/reqinfo"
+	"github.com/authgate/authgate/policy"
 )
 
 // forwardAuth answers a proxy in front (nginx auth_request, Traefik ForwardAuth, Envoy
@@ -32,11 +33,22 @@ func (p *pipeline) forwardAuth(w http.ResponseWriter, r *http.Request) {
 		info.Reject(w, &httperr.Error{Status: http.StatusBadRequest, Code: "malformed_request", Msg: err.Error(), Err: err})
 		return
 	}
+	// The proxy in front forwards the URI as the client sent it, not the gateway's cleaned
+	// form: a path that cleaning would change ("/api/x/../../health", "%2e%2e", "//") is
+	// refused, or the gateway would decide on "/health" while the upstream is asked for
+	// "/api/x/../../health" and may read it as a path under /api/.
+	if clean, err := policy.CleanPath(escapedPath(o.URL)); err == nil && clean != o.URL.Path {
+		info.Reject(w, errUncleanForwardAuthPath)
+		return
+	}
 	orig := r.Clone(r.Context())
 	orig.Method, orig.URL, orig.RequestURI, orig.Host = o.Method, o.URL, o.URI, o.Host
 	orig.Body, orig.ContentLength = http.NoBody, 0
 	p.route(w, orig, true)
 }
+
+var errUncleanForwardAuthPath = &httperr.Error{Status: http.StatusBadRequest, Code: "malformed_request",
+	Msg: "the original path has dot segments or empty segments (\"..\", \".\", \"%2e\", \"//\"): the proxy forwards it as sent, so it is refused rather than decided in a cleaned form the upstream may not see"}
 
 // envoyCheck reports whether r is an Envoy ext_authz check request: with headers: envoy,
 // the forward-auth path followed by the original path. It is recognised on the raw

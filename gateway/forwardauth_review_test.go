@@ -332,10 +332,14 @@ func TestReview01_EnvoyForwardAuthReadsTheCheckRequest(t *testing.T) {
 	assertRejected(t, h.do("GET", "/x/../authz/health", proxyPeer), http.StatusBadRequest, "malformed_request")
 	// From anyone but the proxy, a check request is refused.
 	assertRejected(t, h.do("GET", "/authz/health", "198.51.100.7:1"), http.StatusForbidden, "ip_not_allowed")
-	// "/authz/../api/..." would clean to the route itself; it is decided, not forwarded.
-	a := h.do("POST", "/authz/../api/v1/reports/generate/", proxyPeer, "X-API-Key: "+generator.Key)
+	// "/authz/../api/..." would clean to the route itself; it is a check request, never
+	// forwarded, and as Envoy forwards the original path as sent ("/../api/..."), one that
+	// cleaning would change is refused rather than decided.
+	assertRejected(t, h.do("POST", "/authz/../api/v1/reports/generate/", proxyPeer, "X-API-Key: "+generator.Key),
+		http.StatusBadRequest, "malformed_request")
+	a := h.do("POST", "/authz/api/v1/reports/generate/", proxyPeer, "X-API-Key: "+generator.Key)
 	if a.status != http.StatusOK || len(a.body) != 0 || a.header.Get("X-Auth-Scopes") != "reports:generate" {
-		t.Errorf("POST /authz/../api/v1/reports/generate/: %d %q, scopes %q; want a 200 decision", a.status, a.body, a.header.Get("X-Auth-Scopes"))
+		t.Errorf("POST /authz/api/v1/reports/generate/: %d %q, scopes %q; want a 200 decision", a.status, a.body, a.header.Get("X-Auth-Scopes"))
 	}
 	assertNoRequests(t, api)
 

@@ -303,3 +303,44 @@ func TestReview03_NginxBlanksMethodOverrideHeaders(t *testing.T) {
 		}
 	}
 }
+
+// TestReview01_NginxForwardAuthDecidesThePathNginxForwards: nginx forwards the request-URI
+// as the client sent it ($request_uri, raw), so the gateway must not decide on a cleaned
+// form of it. Before the fix "GET /api/v1/reports/generate/../../../../health" (or with
+// "%2E%2E", ".%2e", "//") was decided as the public health route, and the upstream was
+// asked for the raw path, which a server that does not resolve dot segments (Express, a
+// prefix-mounted router) serves under /api/v1/reports/.
+func TestReview01_NginxForwardAuthDecidesThePathNginxForwards(t *testing.T) {
+	f := startNginxFront(t)
+	for _, target := range []string{
+		"/api/v1/reports/generate/../../../../health",
+		"/api/v1/reports/%2E%2E/%2E%2E/%2E%2E/health",
+		"/api/v1/reports/.%2e/.%2e/.%2e/health",
+		"/api/v1/reports/%2e%2e/%2e%2e/%2e%2e/health",
+		"//health",
+		"/./health",
+		"/health/.",
+	} {
+		t.Run(target, func(t *testing.T) {
+			f.api.reset()
+			f.checks.take()
+			a := f.through(t, "GET", target, "")
+			if a.status == http.StatusOK {
+				t.Errorf("nginx answered 200: the gateway allowed a path it decided in another form")
+			}
+			assertRejected(t, f.oneCheck(t), http.StatusBadRequest, "malformed_request")
+			assertNoRequests(t, f.api)
+		})
+	}
+	// The clean path passes, and an escape of an ordinary character is decided decoded.
+	for _, target := range []string{"/health", "/%68ealth"} {
+		f.api.reset()
+		f.checks.take()
+		if a := f.through(t, "GET", target, ""); a.status != http.StatusOK {
+			t.Errorf("GET %s through nginx: %d %s", target, a.status, a.body)
+		}
+		if reqs := f.api.requests(); len(reqs) != 1 || reqs[0].RequestURI != target {
+			t.Errorf("upstream saw %+v, want GET %s", reqs, target)
+		}
+	}
+}
