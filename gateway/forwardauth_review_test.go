@@ -353,3 +353,101 @@ func TestReview01_EnvoyForwardAuthReadsTheCheckRequest(t *testing.T) {
 	}
 	assertNoRequests(t, api)
 }
+
+// spellings are every way of writing name with '-' or '_' between its words: PHP, Rack and
+// WSGI servers read them all as the same variable (HTTP_X_HTTP_METHOD_OVERRIDE).
+func spellings(name string) []string {
+	out := []string{""}
+	for i, word := range strings.Split(name, "-") {
+		var next []string
+		for _, s := range out {
+			if i == 0 {
+				next = append(next, word)
+				continue
+			}
+			next = append(next, s+"-"+word, s+"_"+word)
+		}
+		out = next
+	}
+	return out
+}
+
+// TestReview03_ProxyExamplesRemoveEveryOverrideSpelling: Traefik and Envoy pass header
+// names with '_' on, and a CGI-style upstream reads "X_HTTP_Method_Override: DELETE" as
+// the method override the gateway never checked scopes for. Before the fix the Traefik
+// example removed only the '-' spellings, and the Envoy example let "x_auth_org" and
+// "x_http_method_override" through its exact-name header_mutation.
+func TestReview03_ProxyExamplesRemoveEveryOverrideSpelling(t *testing.T) {
+	md, err := os.ReadFile("../docs/forward-auth.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := []string{"X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override", "X-Original-URL", "X-Rewrite-URL"}
+
+	blocks := nginxtest.FencedBlocks(nginxtest.Section(string(md), "## Traefik"), "yaml")
+	if len(blocks) != 1 {
+		t.Fatalf("want one yaml block under \"## Traefik\", found %d", len(blocks))
+	}
+	var traefik struct {
+		HTTP struct {
+			Middlewares map[string]struct {
+				Headers struct {
+					CustomRequestHeaders map[string]*string `yaml:"customRequestHeaders"`
+				} `yaml:"headers"`
+			} `yaml:"middlewares"`
+		} `yaml:"http"`
+	}
+	if err := yaml.Unmarshal([]byte(blocks[0]), &traefik); err != nil {
+		t.Fatal(err)
+	}
+	removed := map[string]bool{}
+	for k, v := range traefik.HTTP.Middlewares["authgate-strip"].Headers.CustomRequestHeaders {
+		if v != nil && *v == "" {
+			removed[http.CanonicalHeaderKey(k)] = true // Traefik deletes by the canonical name
+		}
+	}
+	for _, n := range names {
+		for _, s := range spellings(n) {
+			if !removed[http.CanonicalHeaderKey(s)] {
+				t.Errorf("Traefik example: authgate-strip does not remove %s", s)
+			}
+		}
+	}
+
+	blocks = nginxtest.FencedBlocks(nginxtest.Section(string(md), "## Envoy"), "yaml")
+	if len(blocks) != 1 {
+		t.Fatalf("want one yaml block under \"## Envoy\", found %d", len(blocks))
+	}
+	var envoy struct {
+		Common struct {
+			Underscores string `yaml:"headers_with_underscores_action"`
+		} `yaml:"common_http_protocol_options"`
+		Filters []struct {
+			Name   string `yaml:"name"`
+			Config struct {
+				Mutations struct {
+					Request []struct {
+						Remove string `yaml:"remove"`
+					} `yaml:"request_mutations"`
+				} `yaml:"mutations"`
+			} `yaml:"typed_config"`
+		} `yaml:"http_filters"`
+	}
+	if err := yaml.Unmarshal([]byte(blocks[0]), &envoy); err != nil {
+		t.Fatal(err)
+	}
+	if envoy.Common.Underscores != "REJECT_REQUEST" {
+		t.Errorf("Envoy example: headers_with_underscores_action = %q, want REJECT_REQUEST", envoy.Common.Underscores)
+	}
+	envoyRemoved := map[string]bool{}
+	for _, f := range envoy.Filters {
+		for _, m := range f.Config.Mutations.Request {
+			envoyRemoved[strings.ToLower(m.Remove)] = true
+		}
+	}
+	for _, n := range append(names, identityHeaders...) {
+		if !envoyRemoved[strings.ToLower(n)] {
+			t.Errorf("Envoy example: header_mutation does not remove %s", n)
+		}
+	}
+}

@@ -344,3 +344,24 @@ func TestReview01_NginxForwardAuthDecidesThePathNginxForwards(t *testing.T) {
 		}
 	}
 }
+
+// TestReview12_NginxBlanksURLOverrideHeaders: behind the documented nginx, a client's
+// X-Original-URL / X-Rewrite-URL never reach the upstream: the gateway decided on the
+// request line's path, and an upstream that routes by those headers (IIS URL Rewrite,
+// older Symfony and Zend) would serve another. Before the fix the example passed them on.
+func TestReview12_NginxBlanksURLOverrideHeaders(t *testing.T) {
+	f := startNginxFront(t)
+	if a := f.through(t, "GET", "/health", "", "X-Original-URL: /api/v1/reports/generate/",
+		"x-rewrite-url: /api/v1/reports/generate/", "X-ORIGINAL-URL: /api/v1/reports/"); a.status != http.StatusOK {
+		t.Fatalf("GET /health through nginx: %d %s", a.status, a.body)
+	}
+	reqs := f.api.requests()
+	if len(reqs) != 1 {
+		t.Fatalf("upstream saw %d requests, want 1", len(reqs))
+	}
+	for _, name := range []string{"X-Original-Url", "X-Rewrite-Url"} {
+		if vs := reqs[0].Header.Values(name); len(vs) != 0 {
+			t.Errorf("%s reached the upstream as %q", name, vs)
+		}
+	}
+}

@@ -40,11 +40,18 @@ const timeoutsConfig = `routes:
 // ops addresses.
 func serveReal(t *testing.T, yaml string, ups map[string]*upstream) (mainAddr, opsAddr string) {
 	t.Helper()
+	return serveRealWith(t, yaml, ups, gateway.Options{})
+}
+
+// serveRealWith is serveReal with opts (Logger and Registry are filled in).
+func serveRealWith(t *testing.T, yaml string, ups map[string]*upstream, opts gateway.Options) (mainAddr, opsAddr string) {
+	t.Helper()
 	cfg, err := config.Parse("test.yaml", []byte(yaml), env(ups, nil))
 	if err != nil {
 		t.Fatalf("config.Parse: %v\n%s", err, yaml)
 	}
-	s, err := gateway.New(cfg, gateway.Options{Logger: slog.New(slog.DiscardHandler), Registry: prometheus.NewRegistry()})
+	opts.Logger, opts.Registry = slog.New(slog.DiscardHandler), prometheus.NewRegistry()
+	s, err := gateway.New(cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,6 +239,51 @@ func TestReview10_StalledManagementBody(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := readUntilClosed(t, conn)
+	resp, err := http.ReadResponse(bufio.NewReader(strings.NewReader(got)), nil)
+	if err != nil {
+		t.Fatalf("answer %q: %v", got, err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	assertRejected(t, answer{status: resp.StatusCode, header: resp.Header, body: body}, http.StatusRequestTimeout, "request_timeout")
+	assertNoRequests(t, api)
+}
+
+// TestReview10_TricklingManagementBodyEnds: a call to the gateway's own API ends when its
+// time is up even while its body keeps trickling in, each byte well within
+// server.body_timeout. Before the fix the 30-second bound was a context that reading the
+// body never looked at: a login or management call sent a byte every few seconds stayed
+// open for as long as 64 KiB takes.
+func TestReview10_TricklingManagementBodyEnds(t *testing.T) {
+	adminKey := newAdminKey(t)
+	api := startUpstream(t, "api", nil)
+	ups := map[string]*upstream{"api": api}
+	addr, _ := serveRealWith(t, gatewayHeader+"server: {body_timeout: 2s}\nupstreams: {api: {url: \"${UP_api}\", timeout: 5s}}\n"+
+		timeoutsConfig+"bootstrap: {admin_key: \""+adminKey+"\"}\n", ups, gateway.Options{OwnTimeout: 300 * time.Millisecond})
+	conn := dial(t, addr)
+	if _, err := io.WriteString(conn, "POST /api/auth/api-keys/ HTTP/1.1\r\nHost: gw.example\r\nX-API-Key: "+adminKey+
+		"\r\nContent-Type: application/json\r\nContent-Length: 60000\r\n\r\n{\"name\":\""); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	trickled := make(chan struct{})
+	go func() {
+		defer close(trickled)
+		tick := time.NewTicker(50 * time.Millisecond) // far within body_timeout
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				if _, err := io.WriteString(conn, "a"); err != nil {
+					return
+				}
+			}
+		}
+	}()
+	got := readUntilClosed(t, conn)
+	close(stop)
+	<-trickled
 	resp, err := http.ReadResponse(bufio.NewReader(strings.NewReader(got)), nil)
 	if err != nil {
 		t.Fatalf("answer %q: %v", got, err)

@@ -6,9 +6,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -270,21 +272,45 @@ func (p *pipeline) route(w http.ResponseWriter, r *http.Request, decide bool) {
 	}
 }
 
-// ownTimeout bounds a call to the gateway's own API (login, management, console): its
-// store calls end with the context.
-const ownTimeout = 30 * time.Second
+// defaultOwnTimeout bounds a call to the gateway's own API (login, management, console)
+// unless Options.OwnTimeout says otherwise: its store calls end with the context, and so
+// does reading its body.
+const defaultOwnTimeout = 30 * time.Second
 
 // serveOwn serves the gateway's own paths with a bounded body (413 request_too_large past
-// apijson.MaxBody) and a bounded time.
+// apijson.MaxBody) and a bounded time. The time bounds reading the body too: a client
+// trickling a byte every little while (each within server.body_timeout) would otherwise
+// hold a login or management call open for as long as 64 KiB takes.
 func (p *pipeline) serveOwn(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), ownTimeout)
+	ctx, cancel := context.WithTimeout(r.Context(), p.s.opts.OwnTimeout)
 	defer cancel()
 	r = r.WithContext(ctx)
 	if r.Body != nil && r.Body != http.NoBody {
-		r.Body = http.MaxBytesReader(w, r.Body, apijson.MaxBody)
+		ctl := http.NewResponseController(w)
+		// When the time is up, a read in progress ends at once (a deadline in the past)...
+		stop := context.AfterFunc(ctx, func() { _ = ctl.SetReadDeadline(time.Now()) })
+		defer stop() // runs before cancel: a finished call leaves the connection alone
+		// ...and no later read starts, whatever deadline the body guard set since.
+		r.Body = &ctxBody{ctx: ctx, rc: http.MaxBytesReader(w, r.Body, apijson.MaxBody)}
 	}
 	p.own.ServeHTTP(w, r)
 }
+
+// ctxBody is a request body that refuses to read once its context is done, with a timeout
+// error (apijson answers 408 request_timeout).
+type ctxBody struct {
+	ctx context.Context
+	rc  io.ReadCloser
+}
+
+func (b *ctxBody) Read(p []byte) (int, error) {
+	if b.ctx.Err() != nil {
+		return 0, os.ErrDeadlineExceeded
+	}
+	return b.rc.Read(p)
+}
+
+func (b *ctxBody) Close() error { return b.rc.Close() }
 
 // escapedPath is the path as the client sent it. URL.EscapedPath is not: when RawPath
 // holds a byte it would escape itself (e.g. '|'), it re-encodes the decoded Path, and an

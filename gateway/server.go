@@ -51,6 +51,9 @@ type Options struct {
 	// BootstrapRecheck is how often the bootstrap admin key and user are checked for and
 	// restored when the store lost them. Default: 30s.
 	BootstrapRecheck time.Duration
+	// OwnTimeout bounds a call to the gateway's own API (login, management, console),
+	// reading its body included. Default: 30s. Tests shorten it.
+	OwnTimeout time.Duration
 }
 
 // Server is one gateway process: main and ops listeners, the current pipeline, the store.
@@ -86,6 +89,9 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	}
 	if opts.BootstrapRecheck <= 0 {
 		opts.BootstrapRecheck = 30 * time.Second
+	}
+	if opts.OwnTimeout <= 0 {
+		opts.OwnTimeout = defaultOwnTimeout
 	}
 	if opts.Registry == nil {
 		opts.Registry = prometheus.NewRegistry()
