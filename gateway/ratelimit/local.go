@@ -22,7 +22,8 @@ type LocalOptions struct {
 	// MaxEntries bounds the number of keys whose state is kept. When a new
 	// key would exceed it, one key is forgotten: among the few least
 	// recently used, one whose bucket is full again (nothing is lost), else
-	// the least recently used (which starts again with a full allowance).
+	// the one with the most of its allowance left (which starts again with a
+	// full allowance), so a used-up bucket is kept longest.
 	// Default: 100000.
 	MaxEntries int
 	// Now returns the current time. Default: time.Now.
@@ -117,21 +118,29 @@ func (lc *Local) entry(key string, l Limit, now time.Time) *localEntry {
 // whose bucket is full.
 const evictScan = 8
 
-// evict forgets one key to make room. It prefers, among the evictScan least recently
-// used keys, one whose bucket has refilled: forgetting it loses nothing, since a new
-// bucket starts full. Only when none has does it forget the least recently used key,
-// whose caller then starts again with a full allowance. lc.mu must be held.
+// evict forgets one key to make room. Among the evictScan least recently used keys it
+// forgets the one whose bucket holds the largest share of its allowance: a refilled one
+// first (forgetting it loses nothing, since a new bucket starts full), else the one
+// whose caller loses least by starting again with a full allowance; ties go to the
+// least recently used. So a flood of new keys (one per client address or email at
+// login), each of which has used one request, evicts its own kind and never resets a
+// bucket that is used up (issue 9, item 14). lc.mu must be held.
 func (lc *Local) evict(now time.Time) {
 	victim := lc.lru.Back()
+	best := -1.0
 	el := victim
 	for range evictScan {
 		if el == nil {
 			break
 		}
 		e := el.Value.(*localEntry)
-		if e.lim.TokensAt(now) >= float64(e.limit.Requests)-tokenEpsilon {
+		tokens := e.lim.TokensAt(now)
+		if tokens >= float64(e.limit.Requests)-tokenEpsilon {
 			victim = el
 			break
+		}
+		if share := tokens / float64(e.limit.Requests); share > best+tokenEpsilon {
+			victim, best = el, share
 		}
 		el = el.Prev()
 	}

@@ -1,6 +1,7 @@
 package ratelimit
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -36,6 +37,24 @@ func TestLocalEvictsLeastRecentlyUsed(t *testing.T) {
 		if got := mustAllow(t, lc, tt.key, l); got.Allowed != tt.want {
 			t.Errorf("key %q: Allowed = %v, want %v", tt.key, got.Allowed, tt.want)
 		}
+	}
+}
+
+// TestLocalEvictKeepsUsedUpBucket: when no bucket among the least recently used has
+// refilled, the one with the most allowance left goes, not the used-up one behind it, so
+// a flood of new keys that each used one request cannot reset a used-up key.
+func TestLocalEvictKeepsUsedUpBucket(t *testing.T) {
+	clk := clocktest.New(t0)
+	lc := NewLocal(LocalOptions{MaxEntries: 4, Now: clk.Now})
+	l := Limit{Requests: 3, Per: time.Hour}
+	for range 3 {
+		mustAllow(t, lc, "target", l) // used up, and the least recently used from now on
+	}
+	for i := range 100 {
+		mustAllow(t, lc, fmt.Sprintf("flood%d", i), l) // two of three left
+	}
+	if got := mustAllow(t, lc, "target", l); got.Allowed {
+		t.Fatalf("target after the flood: %+v, want refused", got)
 	}
 }
 
