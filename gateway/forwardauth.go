@@ -41,6 +41,12 @@ func (p *pipeline) forwardAuth(w http.ResponseWriter, r *http.Request) {
 		info.Reject(w, errUncleanForwardAuthPath)
 		return
 	}
+	// A _method query parameter cannot be stripped from what the proxy forwards, and
+	// Laravel, Symfony and Express's method-override would run that method.
+	if _, ok := proxy.StripQueryMethodOverride(o.URL.RawQuery); ok {
+		info.Reject(w, errForwardAuthQueryOverride)
+		return
+	}
 	orig := r.Clone(r.Context())
 	orig.Method, orig.URL, orig.RequestURI, orig.Host = o.Method, o.URL, o.URI, o.Host
 	orig.Body, orig.ContentLength = http.NoBody, 0
@@ -49,6 +55,9 @@ func (p *pipeline) forwardAuth(w http.ResponseWriter, r *http.Request) {
 
 var errUncleanForwardAuthPath = &httperr.Error{Status: http.StatusBadRequest, Code: "malformed_request",
 	Msg: "the original path has dot segments or empty segments (\"..\", \".\", \"%2e\", \"//\"): the proxy forwards it as sent, so it is refused rather than decided in a cleaned form the upstream may not see"}
+
+var errForwardAuthQueryOverride = &httperr.Error{Status: http.StatusBadRequest, Code: "malformed_request",
+	Msg: "the original URI has a _method query parameter, which an upstream may run as the method; the proxy forwards it as sent, so it is refused"}
 
 // envoyCheck reports whether r is an Envoy ext_authz check request: with headers: envoy,
 // the forward-auth path followed by the original path. It is recognised on the raw

@@ -325,7 +325,7 @@ func escapedPath(u *url.URL) string {
 }
 
 var errMethodOverride = &httperr.Error{Status: http.StatusBadRequest, Code: "malformed_request",
-	Msg: "method-override headers (X-HTTP-Method-Override, X-HTTP-Method, X-Method-Override) are refused on this route"}
+	Msg: "method overrides (X-HTTP-Method-Override, X-HTTP-Method, X-Method-Override, a _method query parameter) are refused on this route"}
 
 // refuseMethodOverride answers 400 malformed_request to a request carrying a
 // method-override header, on a route with method_override: reject. With strip (the
@@ -336,7 +336,7 @@ func (rt *route) refuseMethodOverride(next http.Handler) http.Handler {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if proxy.HasMethodOverride(r.Header) {
+		if _, inQuery := proxy.StripQueryMethodOverride(r.URL.RawQuery); inQuery || proxy.HasMethodOverride(r.Header) {
 			reqinfo.From(r.Context()).Reject(w, errMethodOverride)
 			return
 		}

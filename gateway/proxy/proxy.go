@@ -82,6 +82,49 @@ func HasMethodOverride(h http.Header) bool {
 	return false
 }
 
+// StripQueryMethodOverride returns rawQuery without its _method parameters, and whether
+// it had any. Laravel and Symfony (with method parameter override on, Laravel's default)
+// and Express's method-override('_method') read the method of a POST from the query
+// string as well as from a form field, so "POST /comments/?_method=DELETE" runs DELETE.
+// The name is read as PHP reads it: percent-decoded, leading spaces dropped, '.' and ' '
+// as '_', anything from '[' on (array syntax) ignored, in any case. Other parameters are
+// kept byte for byte.
+func StripQueryMethodOverride(rawQuery string) (string, bool) {
+	if rawQuery == "" {
+		return rawQuery, false
+	}
+	pairs := strings.Split(rawQuery, "&")
+	kept := pairs[:0]
+	for _, pair := range pairs {
+		if name, _, _ := strings.Cut(pair, "="); !methodParam(name) {
+			kept = append(kept, pair)
+		}
+	}
+	if len(kept) == len(pairs) {
+		return rawQuery, false
+	}
+	return strings.Join(kept, "&"), true
+}
+
+// methodParam reports whether a raw query parameter name reads as _method.
+func methodParam(name string) bool {
+	if strings.ContainsAny(name, "%+") {
+		d, err := url.QueryUnescape(name)
+		if err != nil {
+			return false
+		}
+		name = d
+	}
+	name = strings.TrimLeft(name, " ")
+	if i := strings.IndexByte(name, '['); i >= 0 {
+		name = name[:i]
+	}
+	if len(name) != len("_method") {
+		return false
+	}
+	return strings.EqualFold(strings.NewReplacer(".", "_", " ", "_").Replace(name), "_method")
+}
+
 // Proxy forwards to one upstream. It is safe for concurrent use.
 type Proxy struct {
 	up      Upstream
@@ -147,6 +190,9 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 		info = &reqinfo.Info{}
 	}
 	pr.SetURL(p.Target(info.Env)) // never nil: ServeHTTP refused the request otherwise
+	if q, ok := StripQueryMethodOverride(pr.Out.URL.RawQuery); ok {
+		pr.Out.URL.RawQuery = q
+	}
 
 	h := pr.Out.Header
 	for k := range h {

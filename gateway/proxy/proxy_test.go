@@ -366,3 +366,27 @@ func TestUpstreamFailures(t *testing.T) {
 		}
 	})
 }
+
+func TestStripQueryMethodOverride(t *testing.T) {
+	for _, tc := range []struct{ in, out string }{
+		{"", ""},
+		{"a=1&b=2", "a=1&b=2"},
+		{"_method=DELETE", ""},
+		{"a=1&_method=DELETE&b=%2F", "a=1&b=%2F"},
+		{"_METHOD=DELETE&a=1", "a=1"},
+		{"%5Fmethod=DELETE", ""},
+		{"_m%65thod=DELETE", ""},
+		{".method=DELETE", ""},
+		{"+_method=DELETE", ""},
+		{"%20.method=DELETE", ""},
+		{"_method[]=DELETE&x", "x"},
+		{"_method", ""},
+		{"_methods=1&method=2&x_method=3", "_methods=1&method=2&x_method=3"},
+		{"a=_method", "a=_method"},
+	} {
+		got, ok := proxy.StripQueryMethodOverride(tc.in)
+		if got != tc.out || ok != (tc.in != tc.out) {
+			t.Errorf("StripQueryMethodOverride(%q) = %q, %v; want %q", tc.in, got, ok, tc.out)
+		}
+	}
+}
