@@ -3,6 +3,7 @@ package gateway_test
 // Regression tests of the second outside review of issue 9's fixes.
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/authgate/authgate/config"
 	"github.com/authgate/authgate/gateway"
+	"github.com/authgate/authgate/gateway/login"
 	"github.com/authgate/authgate/gateway/user"
 )
 
@@ -81,4 +83,51 @@ routes:
 	if n := up.count(); n != 0 {
 		t.Fatalf("upstream saw %d requests, want 0", n)
 	}
+}
+
+// TestReview04_RefreshRacingSessionEndMintsNoLiveToken: ending a user's sessions (a new
+// password, TOTP removed) first moves their session epoch on, then revokes their refresh
+// families. A refresh that rotated its token just before, and read the user just after
+// the epoch moved, minted an access token of the new epoch: it outlived the reset for the
+// whole access_ttl (seen in about half of the tries of a client refreshing in a loop
+// while an admin set a new password). The test stops the change at that moment — epoch
+// moved, families not yet revoked — and refreshes: the family began under the old epoch,
+// so it mints nothing (401 invalid_token), is revoked, and the upstream sees nothing.
+func TestReview04_RefreshRacingSessionEndMintsNoLiveToken(t *testing.T) {
+	a, b, users := reviewReplicas(t)
+	api := a.ups["api"]
+	const pass = "alice's old password"
+	alice := a.createUser("alice@example.com", pass, "member")
+	la := a.loginAs(alice.Email, pass, "")
+	wantStatus(t, "alice's token before the reset", b.call("GET", "/api/v1/reports/", "", nil, bearer(la.Access)), http.StatusOK)
+
+	// The first half of the users API's new password: the user record, with the epoch
+	// moved on. The second half (revoking the refresh families) has not run yet.
+	h, err := user.HashPassword("a brand new password", user.TestParams)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := users.Modify(context.Background(), alice.ID, func(u *user.User) error {
+		u.PasswordHash = h
+		u.SessionEpoch++
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	n := api.count()
+	r := b.call("POST", refreshAPI, "", map[string]string{"refresh": la.Refresh})
+	if r.status == http.StatusOK {
+		ra := decodeJSON[login.RefreshAnswer](t, r)
+		got := a.call("GET", "/api/v1/reports/", "", nil, bearer(ra.Access))
+		t.Fatalf("refresh during the reset minted a token; on a route it gets %d %s", got.status, got.body)
+	}
+	assertRejected(t, r, http.StatusUnauthorized, "invalid_token")
+	// The family is revoked: its token does not work later either.
+	assertRejected(t, a.call("POST", refreshAPI, "", map[string]string{"refresh": la.Refresh}), http.StatusUnauthorized, "invalid_token")
+	if got := api.count(); got != n {
+		t.Errorf("the upstream saw %d requests after the reset", got-n)
+	}
+	// A login with the new password starts a session of the new epoch, which refreshes.
+	l2 := a.loginAs(alice.Email, "a brand new password", "")
+	wantStatus(t, "refresh of a session begun after the reset", b.call("POST", refreshAPI, "", map[string]string{"refresh": l2.Refresh}), http.StatusOK)
 }

@@ -41,7 +41,9 @@ type RefreshStore interface {
 	Issue(ctx context.Context, userID string, ttl time.Duration) (token string, exp time.Time, err error)
 	// IssueSession is Issue that also returns the family id, which access tokens carry
 	// as their session (sid), so logout can end the family with the access token alone.
-	IssueSession(ctx context.Context, userID string, ttl time.Duration) (Rotated, error)
+	// The family keeps epoch, the user's session epoch when it began (the login read it
+	// with the password it checked); Rotate returns it.
+	IssueSession(ctx context.Context, userID string, epoch int64, ttl time.Duration) (Rotated, error)
 	// RevokeSession revokes family, when it belongs to userID (else ErrRefreshInvalid).
 	RevokeSession(ctx context.Context, userID, family string) error
 	// Rotate spends token and returns the next one of its family (new expiry = now + ttl).
@@ -63,6 +65,12 @@ type Rotated struct {
 	Token string
 	// ExpiresAt is when Token expires (millisecond resolution).
 	ExpiresAt time.Time
+	// Epoch is the user's session epoch when the family began, if HasEpoch (families
+	// stored before it was recorded have none). A family whose epoch is no longer its
+	// user's must not mint tokens of the new epoch: the user's sessions ended after it
+	// began, perhaps while this rotation ran.
+	Epoch    int64
+	HasEpoch bool
 }
 
 // String describes r without its token.

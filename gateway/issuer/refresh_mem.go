@@ -35,6 +35,7 @@ type memFamily struct {
 	user    string
 	exp     time.Time
 	revoked bool
+	epoch   int64 // the user's session epoch when the family began
 }
 
 var _ RefreshStore = (*MemRefreshStore)(nil)
@@ -56,12 +57,12 @@ func NewMemRefreshStore(now func() time.Time) *MemRefreshStore {
 
 // Issue starts a new family for userID and returns its first token, valid for ttl.
 func (m *MemRefreshStore) Issue(ctx context.Context, userID string, ttl time.Duration) (string, time.Time, error) {
-	s, err := m.IssueSession(ctx, userID, ttl)
+	s, err := m.IssueSession(ctx, userID, 0, ttl)
 	return s.Token, s.ExpiresAt, err
 }
 
 // IssueSession is Issue, with the new family's id.
-func (m *MemRefreshStore) IssueSession(ctx context.Context, userID string, ttl time.Duration) (Rotated, error) {
+func (m *MemRefreshStore) IssueSession(ctx context.Context, userID string, epoch int64, ttl time.Duration) (Rotated, error) {
 	if err := checkIssue(userID, ttl); err != nil {
 		return Rotated{}, err
 	}
@@ -75,13 +76,13 @@ func (m *MemRefreshStore) IssueSession(ctx context.Context, userID string, ttl t
 	now := m.now()
 	exp := expiry(now, ttl)
 	m.tokens[hash] = &memToken{user: userID, fam: fam, exp: exp}
-	m.fams[fam] = &memFamily{user: userID, exp: exp}
+	m.fams[fam] = &memFamily{user: userID, exp: exp, epoch: epoch}
 	if m.users[userID] == nil {
 		m.users[userID] = make(map[string]time.Time)
 	}
 	m.users[userID][fam] = exp
 	m.maybeSweep(now)
-	return Rotated{UserID: userID, Family: fam, Token: token, ExpiresAt: exp}, nil
+	return Rotated{UserID: userID, Family: fam, Token: token, ExpiresAt: exp, Epoch: epoch, HasEpoch: true}, nil
 }
 
 // RevokeSession revokes family when it belongs to userID.
@@ -145,7 +146,7 @@ func (m *MemRefreshStore) Rotate(ctx context.Context, token string, ttl time.Dur
 		fams[t.fam] = exp
 	}
 	m.maybeSweep(now)
-	return Rotated{UserID: t.user, Family: t.fam, Token: next, ExpiresAt: exp}, nil
+	return Rotated{UserID: t.user, Family: t.fam, Token: next, ExpiresAt: exp, Epoch: f.epoch, HasEpoch: true}, nil
 }
 
 // RevokeFamily revokes the family of token when token is live and belongs to userID; else

@@ -29,7 +29,8 @@ const revokeUserRounds = 5
 // Cluster slot:
 //
 //	tok:<sha256 hex>  hash: u user, f family, x expiry (unix ms), s "1" once spent
-//	fam:<family>      hash: u user, x expiry of its newest token, r "1" once revoked
+//	fam:<family>      hash: u user, x expiry of its newest token, r "1" once revoked,
+//	                  e the user's session epoch when the family began
 //	user:<user>       sorted set of the user's family IDs, scored by family expiry
 //
 // Each key expires (PEXPIREAT) with the last token it describes. Expiry is also checked
@@ -69,12 +70,12 @@ func (r *RedisRefreshStore) userKey(u string) string   { return r.base + "user:"
 
 // Issue starts a new family for userID and returns its first token, valid for ttl.
 func (r *RedisRefreshStore) Issue(ctx context.Context, userID string, ttl time.Duration) (string, time.Time, error) {
-	s, err := r.IssueSession(ctx, userID, ttl)
+	s, err := r.IssueSession(ctx, userID, 0, ttl)
 	return s.Token, s.ExpiresAt, err
 }
 
 // IssueSession is Issue, with the new family's id.
-func (r *RedisRefreshStore) IssueSession(ctx context.Context, userID string, ttl time.Duration) (Rotated, error) {
+func (r *RedisRefreshStore) IssueSession(ctx context.Context, userID string, epoch int64, ttl time.Duration) (Rotated, error) {
 	if err := checkIssue(userID, ttl); err != nil {
 		return Rotated{}, err
 	}
@@ -83,10 +84,10 @@ func (r *RedisRefreshStore) IssueSession(ctx context.Context, userID string, ttl
 	now := r.now()
 	exp := expiry(now, ttl)
 	keys := []string{r.tokKey(hash), r.famKey(fam), r.userKey(userID)}
-	if err := r.issue.Run(ctx, r.rdb, keys, userID, fam, exp.UnixMilli(), now.UnixMilli()).Err(); err != nil {
+	if err := r.issue.Run(ctx, r.rdb, keys, userID, fam, exp.UnixMilli(), now.UnixMilli(), epoch).Err(); err != nil {
 		return Rotated{}, fmt.Errorf("issuer: refresh issue: %w", err)
 	}
-	return Rotated{UserID: userID, Family: fam, Token: token, ExpiresAt: exp}, nil
+	return Rotated{UserID: userID, Family: fam, Token: token, ExpiresAt: exp, Epoch: epoch, HasEpoch: true}, nil
 }
 
 // RevokeSession revokes family when it belongs to userID.
@@ -134,7 +135,21 @@ func (r *RedisRefreshStore) Rotate(ctx context.Context, token string, ttl time.D
 	}
 	switch res {
 	case "ok":
-		return Rotated{UserID: user, Family: fam, Token: next, ExpiresAt: exp}, nil
+		rot := Rotated{UserID: user, Family: fam, Token: next, ExpiresAt: exp}
+		// The family's epoch never changes once issued, so reading it after the script is
+		// as good as inside it.
+		e, err := r.rdb.HGet(ctx, r.famKey(fam), "e").Result()
+		switch {
+		case errors.Is(err, redis.Nil): // a family stored before epochs were recorded
+		case err != nil:
+			return Rotated{}, fmt.Errorf("issuer: refresh rotate: family epoch: %w", err)
+		default:
+			if rot.Epoch, err = strconv.ParseInt(e, 10, 64); err != nil {
+				return Rotated{}, fmt.Errorf("issuer: refresh rotate: family epoch %q: %w", e, err)
+			}
+			rot.HasEpoch = true
+		}
+		return rot, nil
 	case "invalid":
 		return Rotated{}, ErrRefreshInvalid
 	case "revoked":

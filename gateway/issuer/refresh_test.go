@@ -327,13 +327,13 @@ func TestRedisRefreshKeys(t *testing.T) {
 	}
 }
 
-// TestRefreshSessions: IssueSession names the family, Rotate keeps it, and RevokeSession
+// TestRefreshSessions: IssueSession names the family and its epoch, Rotate keeps both, and RevokeSession
 // ends it for its own user only (logout with the access token's sid).
 func TestRefreshSessions(t *testing.T) {
 	for _, impl := range refreshImpls(t) {
 		t.Run(impl.name, func(t *testing.T) {
 			s, _ := impl.new(t)
-			sess, err := s.IssueSession(t.Context(), "usr_1", refreshTTL)
+			sess, err := s.IssueSession(t.Context(), "usr_1", 0, refreshTTL)
 			if err != nil || sess.Token == "" || !strings.HasPrefix(sess.Family, familyPrefix) || sess.UserID != "usr_1" {
 				t.Fatalf("IssueSession: %+v, %v", sess, err)
 			}
@@ -341,9 +341,17 @@ func TestRefreshSessions(t *testing.T) {
 			if next.Family != sess.Family {
 				t.Fatalf("rotation changed the family: %s -> %s", sess.Family, next.Family)
 			}
-			other, err := s.IssueSession(t.Context(), "usr_1", refreshTTL)
+			if !next.HasEpoch || next.Epoch != 0 {
+				t.Errorf("rotation: epoch %d (known %v), want the family's 0", next.Epoch, next.HasEpoch)
+			}
+			other, err := s.IssueSession(t.Context(), "usr_1", 7, refreshTTL)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if o := rotate(t, s, other.Token); !o.HasEpoch || o.Epoch != 7 {
+				t.Errorf("rotation: epoch %d (known %v), want the family's 7", o.Epoch, o.HasEpoch)
+			} else {
+				other = o
 			}
 			if err := s.RevokeSession(t.Context(), "usr_2", sess.Family); !errors.Is(err, ErrRefreshInvalid) {
 				t.Errorf("another user's session: %v, want ErrRefreshInvalid", err)

@@ -312,7 +312,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	ans := LoginAnswer{User: UserJSON{ID: u.ID, Email: u.Email, Organization: u.Organization, Role: u.Role},
 		MFAEnrollmentRequired: claims.EnrollOnly}
 	if !claims.EnrollOnly {
-		sess, err := h.o.Refresh.IssueSession(r.Context(), u.ID, h.o.RefreshTTL)
+		sess, err := h.o.Refresh.IssueSession(r.Context(), u.ID, u.SessionEpoch, h.o.RefreshTTL)
 		if err != nil {
 			h.o.OnLogin(ResultError)
 			reject(w, r, unavailable(err))
@@ -456,6 +456,18 @@ func (h *Handler) refresh(w http.ResponseWriter, r *http.Request) {
 		return
 	case err != nil:
 		reject(w, r, unavailable(err))
+		return
+	}
+	if rot.HasEpoch && rot.Epoch != u.SessionEpoch {
+		// The user's sessions were ended (new password, TOTP removed, disabled) after this
+		// family began — perhaps between the rotation above and the read of the user, before
+		// the change got to revoke the family. Minting now would give a token of the new
+		// epoch, which the change cannot end.
+		if rerr := h.o.Refresh.RevokeSession(r.Context(), u.ID, rot.Family); rerr != nil && !errors.Is(rerr, issuer.ErrRefreshInvalid) {
+			reject(w, r, unavailable(rerr))
+			return
+		}
+		reject(w, r, tokenError("the refresh token is not valid", issuer.ErrRefreshRevoked))
 		return
 	}
 	if h.mfaRequiredOf(u) && !u.MFAEnabled {
