@@ -73,15 +73,23 @@ func TestReview11_DemoKeyNotLeftInSharedStore(t *testing.T) {
 		t.Errorf("the run does not say why it printed no admin key")
 	}
 	keys := regexp.MustCompile(`sk_live_[A-Za-z0-9]+`).FindAllString(printed, -1)
+	// The "authgate serving" log line comes on stdout, another pipe than the instructions:
+	// it may be read after them, so it is looked for until it is there.
 	firstAddr := ""
-	for _, l := range stdout.all() {
-		var m map[string]any
-		if json.Unmarshal([]byte(l), &m) == nil && m["msg"] == "authgate serving" {
-			firstAddr, _ = m["listen"].(string)
+	serving := func() bool {
+		for _, l := range stdout.all() {
+			var m map[string]any
+			if json.Unmarshal([]byte(l), &m) == nil && m["msg"] == "authgate serving" {
+				firstAddr, _ = m["listen"].(string)
+			}
 		}
+		return firstAddr != ""
 	}
 	// The run is serving, and every key it printed works (is in the store) before it ends.
 	eventually(t, "the first run's keys to work", func() bool {
+		if !serving() {
+			return false
+		}
 		for _, k := range append([]string{""}, keys...) {
 			ctx, cancel := context.WithTimeout(context.Background(), bound)
 			req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+firstAddr+"/api/v1/reports/", nil)
