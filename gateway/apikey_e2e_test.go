@@ -72,6 +72,8 @@ type liveOpts struct {
 	env   map[string]string
 	// recheck is gateway.Options.BootstrapRecheck; 0: the default.
 	recheck time.Duration
+	// probeInterval is gateway.Options.StoreProbeInterval; 0: the default.
+	probeInterval time.Duration
 }
 
 // liveGW is one gateway served on real listeners over a real Redis.
@@ -181,7 +183,7 @@ func serveLive(tb testing.TB, rs *redistest.Server, o liveOpts) *liveGW {
 	logs := &lockedBuffer{}
 	reg := prometheus.NewRegistry()
 	s, err := gateway.New(cfg, gateway.Options{Logger: slog.New(slog.NewJSONHandler(logs, nil)), Registry: reg, Getenv: getenv,
-		PasswordParams: &user.TestParams, BootstrapRecheck: o.recheck})
+		PasswordParams: &user.TestParams, BootstrapRecheck: o.recheck, StoreProbeInterval: o.probeInterval})
 	if err != nil {
 		tb.Fatalf("gateway.New: %v", err)
 	}

@@ -89,7 +89,8 @@ func (s *Server) newKeys(cfg *config.Config, st store.Store) (*keys, error) {
 	if err := s.metrics.CacheEntries("keys", k.cache.Len, k.cache.NegativeLen); err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
-	if k.inv, err = credcache.NewInvalidator(k.cache, st, credcache.InvalidatorOptions{Logger: s.logger, Metrics: s.metrics}); err != nil {
+	if k.inv, err = credcache.NewInvalidator(k.cache, st, credcache.InvalidatorOptions{Logger: s.logger, Metrics: s.metrics,
+		Subscribed: s.storeAnswered}); err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	k.authn = auth.NewKeyAuthenticator(auth.KeyAuthenticatorOptions{Prefix: cfg.APIKeys.Prefix, Hasher: k.hasher,
@@ -243,11 +244,18 @@ func (s *Server) pingStore(ctx context.Context) bool {
 		s.metrics.StoreUp.Set(0)
 		return false
 	}
+	s.storeAnswered()
+	return true
+}
+
+// storeAnswered marks the store up at once: a health ping or a (re)subscription it
+// confirmed. Waiting for the next ping instead would answer every cache miss 503 in
+// between, and a resubscription has just flushed the caches (issue 10, found fault 3).
+func (s *Server) storeAnswered() {
 	if s.health.down.Swap(false) {
 		s.logger.Info("store reachable again")
 	}
 	s.metrics.StoreUp.Set(1)
-	return true
 }
 
 // servingFromCache reports whether, with the store down, on_store_error: serve_cached

@@ -54,6 +54,9 @@ type Options struct {
 	// OwnTimeout bounds a call to the gateway's own API (login, management, console),
 	// reading its body included. Default: 30s. Tests shorten it.
 	OwnTimeout time.Duration
+	// StoreProbeInterval is how often the store is pinged to learn whether it answers.
+	// Default: 1s. Tests lengthen it.
+	StoreProbeInterval time.Duration
 }
 
 // Server is one gateway process: main and ops listeners, the current pipeline, the store.
@@ -92,6 +95,9 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	}
 	if opts.OwnTimeout <= 0 {
 		opts.OwnTimeout = defaultOwnTimeout
+	}
+	if opts.StoreProbeInterval <= 0 {
+		opts.StoreProbeInterval = time.Second
 	}
 	if opts.Registry == nil {
 		opts.Registry = prometheus.NewRegistry()
@@ -269,7 +275,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	})
 	g.Go(func() error { return s.keys.inv.Run(gctx) })           // cache invalidations from every replica
 	g.Go(func() error { s.keys.recorder.Run(gctx); return nil }) // key activity, flushed on the way out
-	g.Go(func() error { s.watchStore(gctx, time.Second); return nil })
+	g.Go(func() error { s.watchStore(gctx, s.opts.StoreProbeInterval); return nil })
 	g.Go(func() error { return s.tokens.inv.Run(gctx) }) // token cache invalidations (logout, user changes)
 	g.Go(func() error { s.keepBootstrap(gctx, cfg, s.opts.BootstrapRecheck); return nil })
 	err := g.Wait()

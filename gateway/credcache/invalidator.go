@@ -44,6 +44,10 @@ type InvalidatorOptions struct {
 	Logger *slog.Logger
 	// Metrics, when set, records authgate_invalidation_lag_seconds.
 	Metrics *metrics.Metrics
+	// Subscribed, when set, is called each time the store confirms a (re)subscription,
+	// before the cache is flushed for it: the store answered, so the caller may count it
+	// as up again rather than wait for its next health probe. It must return quickly.
+	Subscribed func()
 }
 
 // Invalidator keeps one Cache coherent with the caches of other replicas
@@ -71,6 +75,7 @@ type Invalidator struct {
 	heartbeat time.Duration
 	log       *slog.Logger
 	lag       prometheus.Histogram // nil without Metrics
+	onSub     func()
 
 	readyOnce sync.Once
 	ready     chan struct{}
@@ -104,7 +109,11 @@ func NewInvalidator[V any](c *Cache[V], st store.Store, opts InvalidatorOptions)
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.Subscribed == nil {
+		opts.Subscribed = func() {}
+	}
 	inv := &Invalidator{
+		onSub:     opts.Subscribed,
 		c:         c,
 		st:        st,
 		now:       c.now,
@@ -181,6 +190,7 @@ func (inv *Invalidator) Run(ctx context.Context) error {
 			}
 			continue
 		}
+		inv.onSub()
 		inv.resync("subscribed")
 		inv.readyOnce.Do(func() { close(inv.ready) })
 		inv.consume(ctx, sub)
@@ -199,6 +209,7 @@ func (inv *Invalidator) consume(ctx context.Context, sub *store.Subscription) {
 		case <-ctx.Done():
 			return
 		case <-sub.Reconnected():
+			inv.onSub()
 			inv.resync("messages may have been lost")
 		case msg, ok := <-sub.C():
 			if !ok {

@@ -1,0 +1,115 @@
+package gateway_test
+
+import (
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/authgate/authgate/gateway/store/redistest"
+)
+
+// keyLoop sends GET /api/v1/reports/ with key from a goroutine until stop is called, and
+// counts the answers by status. A request that fails at the network level counts as
+// status 0.
+type keyLoop struct {
+	mu     sync.Mutex
+	counts map[int]int
+	total  atomic.Int64
+	stop   func()
+}
+
+func startKeyLoop(t *testing.T, g *liveGW, key string) *keyLoop {
+	t.Helper()
+	l := &keyLoop{counts: map[int]int{}}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			status := 0
+			req, err := http.NewRequest("GET", g.base+"/api/v1/reports/", nil)
+			if err == nil {
+				req.Header.Set("X-API-Key", key)
+				if resp, err := g.client.Do(req); err == nil {
+					status = resp.StatusCode
+					_ = resp.Body.Close()
+				}
+			}
+			l.mu.Lock()
+			l.counts[status]++
+			l.mu.Unlock()
+			l.total.Add(1)
+		}
+	}()
+	var once sync.Once
+	l.stop = func() { once.Do(func() { close(done); <-finished }) }
+	t.Cleanup(l.stop)
+	return l
+}
+
+// failed is the number of answers that were not 200.
+func (l *keyLoop) failed() (int, map[int]int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for s, c := range l.counts {
+		if s != http.StatusOK {
+			n += c
+		}
+	}
+	return n, l.counts
+}
+
+// TestFault03_NoStoreUnavailableAfterRestart: with serve_cached, a good key used in a loop
+// sees no 5xx while Redis is killed and restarted with its data. Before the fix the
+// re-established subscription flushed the cache while the store was still marked down
+// until the next health ping, and every miss in that window was answered 503 without
+// trying the store. The health ping is made rare here so that window would be long; the
+// outage is made known at once through /readyz, which pings.
+func TestFault03_NoStoreUnavailableAfterRestart(t *testing.T) {
+	t.Parallel()
+	rs := redistest.Start(t)
+	g := serveLive(t, rs, liveOpts{probeInterval: time.Hour})
+	api := g.ups["api"]
+	k := g.createKey(g.adminKey, map[string]any{"name": "restart", "scopes": []string{"reports:read"}})
+	wantStatus(t, "cache the key", g.report(k.Secret), http.StatusOK)
+
+	loop := startKeyLoop(t, g, k.Secret)
+	waitFor(t, "the loop running", func() bool { return loop.total.Load() >= 10 })
+
+	stopRedisKeepingData(t, rs)
+	// /readyz pings: the outage is known without waiting for the (rare) health ping.
+	waitFor(t, "/readyz degraded with Redis stopped", func() bool {
+		a, err := httpGet(t, g.ops+"/readyz")
+		return err == nil && a.status == http.StatusOK && strings.Contains(string(a.body), "degraded")
+	})
+	lost := strings.Count(g.logs.String(), "messages may have been lost")
+
+	rs.Restart(t)
+	waitFor(t, "the subscriptions re-established (cache flushed)", func() bool {
+		return strings.Count(g.logs.String(), "messages may have been lost") >= lost+2
+	})
+	// The cache is empty now: the loop's next requests are misses that need the store.
+	after := loop.total.Load()
+	waitFor(t, "requests after the flush", func() bool { return loop.total.Load() >= after+50 })
+	loop.stop()
+	if n, counts := loop.failed(); n != 0 {
+		t.Fatalf("%d of %d requests with a good key failed around the restart (by status: %v)", n, loop.total.Load(), counts)
+	}
+	api.reset()
+	wantStatus(t, "the key after the restart", g.report(k.Secret), http.StatusOK)
+	if c := api.count(); c != 1 {
+		t.Fatalf("upstream saw %d requests for one request", c)
+	}
+	if up := metricValue(t, g.reg, "authgate_store_up", nil); up != 1 {
+		t.Errorf("authgate_store_up = %v after the subscription came back, want 1", up)
+	}
+}
