@@ -33,6 +33,7 @@ import (
 	"github.com/authgate/authgate/config"
 	"github.com/authgate/authgate/gateway"
 	"github.com/authgate/authgate/gateway/apikey"
+	"github.com/authgate/authgate/gateway/pwhash"
 	"github.com/authgate/authgate/gateway/store/redistest"
 	"github.com/authgate/authgate/gateway/user"
 )
@@ -74,6 +75,10 @@ type liveOpts struct {
 	recheck time.Duration
 	// probeInterval is gateway.Options.StoreProbeInterval; 0: the default.
 	probeInterval time.Duration
+	// hasher is gateway.Options.PasswordHasher; nil: the default.
+	hasher pwhash.Hasher
+	// noWait returns as soon as Serve runs, without waiting for the admin key to work.
+	noWait bool
 }
 
 // liveGW is one gateway served on real listeners over a real Redis.
@@ -183,7 +188,8 @@ func serveLive(tb testing.TB, rs *redistest.Server, o liveOpts) *liveGW {
 	logs := &lockedBuffer{}
 	reg := prometheus.NewRegistry()
 	s, err := gateway.New(cfg, gateway.Options{Logger: slog.New(slog.NewJSONHandler(logs, nil)), Registry: reg, Getenv: getenv,
-		PasswordParams: &user.TestParams, BootstrapRecheck: o.recheck, StoreProbeInterval: o.probeInterval})
+		PasswordParams: &user.TestParams, BootstrapRecheck: o.recheck, StoreProbeInterval: o.probeInterval,
+		PasswordHasher: o.hasher})
 	if err != nil {
 		tb.Fatalf("gateway.New: %v", err)
 	}
@@ -191,7 +197,10 @@ func serveLive(tb testing.TB, rs *redistest.Server, o liveOpts) *liveGW {
 		tb.Fatalf("Listen: %v", err)
 	}
 	rc := rs.Client(tb)
-	subs := subscribers(tb, rc)
+	var subs int64
+	if !o.noWait {
+		subs = subscribers(tb, rc)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ctx) }()
@@ -210,6 +219,9 @@ func serveLive(tb testing.TB, rs *redistest.Server, o liveOpts) *liveGW {
 		}
 		tr.CloseIdleConnections()
 	})
+	if o.noWait {
+		return g
+	}
 	// Tried from the start: a try before the key is registered must not lock it out
 	// (a negative cache entry lives 5 s).
 	waitWithin(tb, 3*time.Second, "the bootstrap admin key to work", func() bool {

@@ -77,6 +77,9 @@ type Server struct {
 	cur      atomic.Pointer[pipeline]
 	reloadMu sync.Mutex
 	draining atomic.Bool
+	// started is set once the start-up work against the store is done (see startUp):
+	// until then /readyz is 503.
+	started atomic.Bool
 
 	mainLn, opsLn net.Listener
 }
@@ -132,6 +135,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		// Serve registers it, retrying while the store is unreachable.
 		s.keys.registerBootstrap(context.Background(), s.logger)
 		s.registerBootstrapAdmin(context.Background(), cfg)
+		s.started.Store(true)
 	}
 	p, err := newPipeline(s, cfg)
 	if err != nil {
@@ -318,6 +322,12 @@ func (s *Server) opsHandler() http.Handler {
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if s.draining.Load() {
 			writeStatus(w, http.StatusServiceUnavailable, "draining")
+			return
+		}
+		if !s.started.Load() {
+			// Never degraded: a replica that has not reached its store yet has nothing
+			// cached to serve, and its bootstrap admin could not sign in.
+			writeStatus(w, http.StatusServiceUnavailable, "starting: bootstrap credentials not in place yet")
 			return
 		}
 		if !s.pingStore(r.Context()) {

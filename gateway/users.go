@@ -87,7 +87,7 @@ func (s *Server) createBootstrapAdmin(ctx context.Context, email, pw string) err
 	if n > 0 {
 		return nil // created once, when no user exists: later changes are the admins' own
 	}
-	h, err := user.HashPassword(pw, s.passwordParams())
+	h, err := s.passwords.Hash(ctx, pw, s.passwordParams())
 	if err != nil {
 		return fmt.Errorf("bootstrap.admin_password: %w", err)
 	}
@@ -106,16 +106,52 @@ func (s *Server) createBootstrapAdmin(ctx context.Context, email, pw string) err
 // keepBootstrap makes sure, now and every interval, that the bootstrap admin key and
 // user exist: a Redis that lost its data (a restart without persistence, FLUSHALL) gets
 // them back without a restart of the gateway. Each check is one store read.
+//
+// The first round is the replica's start-up: /readyz turns 200 only after it (startUp).
+// Later rounds restore what a data loss took while the replica stays ready: every replica
+// shares the loss, and dropping them all would empty the load balancer for the seconds a
+// password hash takes.
 func (s *Server) keepBootstrap(ctx context.Context, cfg *config.Config, interval time.Duration) {
+	s.startUp(ctx, cfg)
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		s.keys.registerBootstrap(ctx, s.logger)
-		s.registerBootstrapAdmin(ctx, cfg)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
+		s.keys.registerBootstrap(ctx, s.logger)
+		s.registerBootstrapAdmin(ctx, cfg)
 	}
+}
+
+// startUp waits until the store has answered and the bootstrap admin key and user that
+// the configuration asks for are in place (stored now, or found there already), then
+// marks the replica started. Each step retries while the store is unreachable, so a
+// replica started during a store outage stays unready until the store is back.
+func (s *Server) startUp(ctx context.Context, cfg *config.Config) {
+	if s.started.Load() {
+		return // memory store: done in New
+	}
+	for {
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
+		err := s.store.Ping(pctx)
+		cancel()
+		if err == nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	s.keys.registerBootstrap(ctx, s.logger)
+	s.registerBootstrapAdmin(ctx, cfg)
+	if ctx.Err() != nil {
+		return
+	}
+	s.started.Store(true)
+	s.logger.Info("start-up done: the store answers and the bootstrap credentials are in place")
 }
