@@ -45,8 +45,8 @@ type Options struct {
 	// PasswordParams are the argon2id costs of new password hashes. Default:
 	// user.DefaultParams. Tests use user.TestParams.
 	PasswordParams *user.Params
-	// PasswordHasher hashes passwords on request paths, within password_hashing's bounds.
-	// Default: argon2id. Tests inject a slow one.
+	// PasswordHasher hashes passwords on request paths and the bootstrap admin user's,
+	// within password_hashing's bounds. Default: argon2id. Tests inject a slow one.
 	PasswordHasher pwhash.Hasher
 	// BootstrapRecheck is how often the bootstrap admin key and user are checked for and
 	// restored when the store lost them. Default: 30s.
