@@ -97,7 +97,8 @@ func TestFault02_ReadyOnlyAfterBootstrapUser(t *testing.T) {
 		o := issuerOpts(t.TempDir(), nil)
 		o.hasher = h
 		g := serveLive(t, rs, o) // returns once the bootstrap key works
-		t.Cleanup(func() { close(h.release) }) // before Serve's cleanup, which waits for the hash
+		// Registered after serveLive's, so run before it: Serve's end waits for the hash.
+		t.Cleanup(func() { close(h.release) })
 
 		h.waitEntered(t, "the bootstrap admin user")
 		wantStarting(t, g.ops, 20)
