@@ -111,11 +111,14 @@ func (fw *fileWatch) run(ctx context.Context, settle time.Duration, last []byte,
 	timer := time.NewTimer(settle)
 	timer.Stop()
 	armed := false
+	// retry is how soon a check that found the file missing or empty looks again.
+	const maxRetries = 3
+	retry, retries := max(settle/8, time.Millisecond), 0
 	var deadline time.Time // latest time the armed check may run
 	arm := func() {
 		now := time.Now()
 		if !armed {
-			armed = true
+			armed, retries = true, 0
 			deadline = now.Add(settleLimitFactor * settle)
 		}
 		wait := settle
@@ -150,10 +153,20 @@ func (fw *fileWatch) run(ctx context.Context, settle time.Duration, last []byte,
 			}
 			fw.followTarget()
 			cur, err := os.ReadFile(fw.path)
-			if err != nil || bytes.Equal(cur, last) || len(bytes.TrimSpace(cur)) == 0 {
-				// Mid-swap, nothing of ours changed, or an editor truncated the file
-				// before writing it: an empty file would reload as "no routes".
+			if err != nil || len(bytes.TrimSpace(cur)) == 0 {
+				// Mid-swap, or truncated by a writer that has not written yet (an empty
+				// file would reload as "no routes"): look again shortly, a few times, so
+				// a file that keeps being written is not missed at every deadline.
+				if retries < maxRetries {
+					retries++
+					armed, deadline = true, time.Now().Add(retry)
+					timer.Reset(retry)
+				}
 				continue
+			}
+			retries = 0
+			if bytes.Equal(cur, last) {
+				continue // nothing of ours changed
 			}
 			last = cur
 			onChange()
