@@ -125,6 +125,21 @@ type Redis struct {
 	DB       int    `yaml:"db"`
 	// KeyPrefix is prepended to every key and channel. Default: "authgate:".
 	KeyPrefix string `yaml:"key_prefix"`
+	// DialTimeout bounds connecting. Default: 200ms (a store on the same network).
+	DialTimeout time.Duration `yaml:"dial_timeout"`
+	// ReadTimeout and WriteTimeout bound each socket read and write. Default: 200ms.
+	ReadTimeout  time.Duration `yaml:"read_timeout"`
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+	// PoolTimeout bounds the wait for a free connection. Default: 200ms.
+	PoolTimeout time.Duration `yaml:"pool_timeout"`
+	// MaxRetries is how often a command failed for a network reason is retried. Default: 1.
+	MaxRetries int `yaml:"max_retries"`
+	// MinRetryBackoff and MaxRetryBackoff bound the pause before a retry. Default: 8ms, 64ms.
+	MinRetryBackoff time.Duration `yaml:"min_retry_backoff"`
+	MaxRetryBackoff time.Duration `yaml:"max_retry_backoff"`
+	// HealthInterval is how often Redis is pinged (each ping bounded by it), to know an
+	// outage without traffic and to end one. Default: 500ms.
+	HealthInterval time.Duration `yaml:"health_interval"`
 }
 
 // Cache bounds the in-process credential cache.
@@ -357,8 +372,11 @@ func Default() Config {
 			ShutdownTimeout:   30 * time.Second,
 		},
 		Store: Store{
-			Type:         "memory",
-			Redis:        Redis{Addrs: []string{"127.0.0.1:6379"}, KeyPrefix: "authgate:"},
+			Type: "memory",
+			Redis: Redis{Addrs: []string{"127.0.0.1:6379"}, KeyPrefix: "authgate:",
+				DialTimeout: 200 * time.Millisecond, ReadTimeout: 200 * time.Millisecond, WriteTimeout: 200 * time.Millisecond,
+				PoolTimeout: 200 * time.Millisecond, MaxRetries: 1, MinRetryBackoff: 8 * time.Millisecond,
+				MaxRetryBackoff: 64 * time.Millisecond, HealthInterval: 500 * time.Millisecond},
 			Cache:        Cache{TTL: 30 * time.Second, MaxEntries: 100000, StaleTTL: 5 * time.Minute, NegativeMaxEntries: 10000},
 			OnStoreError: "serve_cached",
 		},

@@ -224,6 +224,21 @@ func (c *Config) validateStore(ps *problems) {
 	if c.Store.Redis.DB != 0 && len(c.Store.Redis.Addrs) > 1 && c.Store.Redis.MasterName == "" {
 		ps.add("store.redis.db", "Redis Cluster has only database 0")
 	}
+	r := c.Store.Redis
+	for _, d := range []struct {
+		p string
+		v time.Duration
+	}{{"dial_timeout", r.DialTimeout}, {"read_timeout", r.ReadTimeout}, {"write_timeout", r.WriteTimeout},
+		{"pool_timeout", r.PoolTimeout}, {"min_retry_backoff", r.MinRetryBackoff},
+		{"max_retry_backoff", r.MaxRetryBackoff}, {"health_interval", r.HealthInterval}} {
+		checkPositive(ps, "store.redis."+d.p, d.v)
+	}
+	if r.MaxRetries < 0 || r.MaxRetries > 10 {
+		ps.add("store.redis.max_retries", "must be between 0 and 10, got %d", r.MaxRetries)
+	}
+	if r.MaxRetryBackoff < r.MinRetryBackoff {
+		ps.add("store.redis.max_retry_backoff", "must be >= min_retry_backoff (%s), got %s", r.MinRetryBackoff, r.MaxRetryBackoff)
+	}
 }
 
 // minPasswordChars matches the user store's rule (gateway/user.MinPasswordChars).

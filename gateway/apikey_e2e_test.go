@@ -79,6 +79,8 @@ type liveOpts struct {
 	hasher pwhash.Hasher
 	// noWait returns as soon as Serve runs, without waiting for the admin key to work.
 	noWait bool
+	// redisAddr is where the gateway finds Redis (a proxy in front of rs); "": rs.Addr().
+	redisAddr string
 }
 
 // liveGW is one gateway served on real listeners over a real Redis.
@@ -177,7 +179,10 @@ func serveLive(tb testing.TB, rs *redistest.Server, o liveOpts) *liveGW {
 		o.adminKey = newAdminKey(tb)
 	}
 	ups := map[string]*upstream{"api": startTBUpstream(tb, "api"), "live": startTBUpstream(tb, "live"), "test": startTBUpstream(tb, "test")}
-	vars := map[string]string{"REDIS_ADDR": rs.Addr(), "CACHE_TTL": o.cacheTTL,
+	if o.redisAddr == "" {
+		o.redisAddr = rs.Addr()
+	}
+	vars := map[string]string{"REDIS_ADDR": o.redisAddr, "CACHE_TTL": o.cacheTTL,
 		"ON_STORE_ERROR": o.onStoreError, "ADMIN_KEY": o.adminKey}
 	maps.Copy(vars, o.env)
 	getenv := env(ups, vars)

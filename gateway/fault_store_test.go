@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -112,4 +113,73 @@ func TestFault03_NoStoreUnavailableAfterRestart(t *testing.T) {
 	if up := metricValue(t, g.reg, "authgate_store_up", nil); up != 1 {
 		t.Errorf("authgate_store_up = %v after the subscription came back, want 1", up)
 	}
+}
+
+// TestFault04_PartitionCostsNoStall: with Redis behind a partition (packets dropped, no
+// RST) and rate_limits.mode: redis, requests with a good cached key still complete with
+// 200 and an unknown key gets 503 store_unavailable, each within a generous 2 s (before
+// the fix each waited about 10 s for go-redis's timeouts and retries); the outage becomes
+// known (authgate_store_up 0, the rate-limit fallback on), and service returns when the
+// partition heals.
+func TestFault04_PartitionCostsNoStall(t *testing.T) {
+	t.Parallel()
+	rs := redistest.Start(t)
+	px := redistest.NewProxy(t, rs.Addr())
+	g := serveLive(t, rs, liveOpts{redisAddr: px.Addr(), env: map[string]string{"RL_MODE": "redis"}})
+	api := g.ups["api"]
+	k := g.createKey(g.adminKey, map[string]any{"name": "partition", "scopes": []string{"reports:read"}})
+	wantStatus(t, "cache the key", g.report(k.Secret), http.StatusOK)
+
+	// A request that does not complete within the bound is a failure, not a slow pass.
+	const bound = 2 * time.Second
+	bounded := &http.Client{Transport: &http.Transport{}, Timeout: bound}
+	t.Cleanup(bounded.CloseIdleConnections)
+	get := func(key string) (answer, error) {
+		req, err := http.NewRequest("GET", g.base+"/api/v1/reports/", nil)
+		if err != nil {
+			return answer{}, err
+		}
+		req.Header.Set("X-API-Key", key)
+		resp, err := bounded.Do(req)
+		if err != nil {
+			return answer{}, err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		return answer{status: resp.StatusCode, header: resp.Header, body: b}, err
+	}
+
+	px.Blackhole(true)
+	unknown := unknownKey(t, "live")
+	for i := range 8 {
+		api.reset()
+		a, err := get(k.Secret)
+		if err != nil {
+			t.Fatalf("request %d with a good cached key during the partition did not complete within %s: %v", i, bound, err)
+		}
+		wantStatus(t, "good cached key during the partition", a, http.StatusOK)
+		if c := api.count(); c != 1 {
+			t.Fatalf("upstream saw %d requests for one request", c)
+		}
+		api.reset()
+		a, err = get(unknown)
+		if err != nil {
+			t.Fatalf("request %d with an unknown key during the partition did not complete within %s: %v", i, bound, err)
+		}
+		assertUnavailable(t, "unknown key during the partition", a)
+		assertNoRequests(t, api)
+	}
+	waitFor(t, "authgate_store_up 0 during the partition", func() bool {
+		return metricValue(t, g.reg, "authgate_store_up", nil) == 0
+	})
+	waitFor(t, "the rate-limit fallback during the partition", func() bool {
+		return metricValue(t, g.reg, "authgate_rate_limit_fallback", nil) == 1
+	})
+
+	px.Blackhole(false)
+	waitWithin(t, recoveryBound, "full service after the partition healed", func() bool {
+		return metricValue(t, g.reg, "authgate_store_up", nil) == 1 &&
+			g.report(unknownKey(t, "live")).status == http.StatusUnauthorized &&
+			g.report(k.Secret).status == http.StatusOK
+	})
 }

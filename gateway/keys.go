@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -147,7 +146,7 @@ func (s *Server) cacheOptions(cfg *config.Config) credcache.Options {
 
 // storePolicy is the authenticators' behaviour towards the store (on_store_error).
 func (s *Server) storePolicy(cfg *config.Config) auth.StorePolicy {
-	return auth.StorePolicy{FailClosed: cfg.Store.OnStoreError == "fail_closed", StoreDown: s.health.down.Load,
+	return auth.StorePolicy{FailClosed: cfg.Store.OnStoreError == "fail_closed", StoreDown: s.breaker.Open,
 		StoreError: func(op string) { s.metrics.StoreErrors.WithLabelValues(op).Inc() }}
 }
 
@@ -210,19 +209,32 @@ func (a authenticator) Authenticate(ctx context.Context, c auth.Credential) (aut
 	return auth.Refuser{}.Authenticate(ctx, c)
 }
 
-// health tracks whether the store answers, for /readyz, authgate_store_up and
-// on_store_error: fail_closed.
-type health struct {
-	down      atomic.Bool
-	downSince atomic.Int64 // UnixNano of the first failed ping of the current outage
+// newBreaker is the store's breaker: it logs the outage and its end and sets
+// authgate_store_up. While it is open, Redis commands on request paths fail at once (key
+// lookups answer per on_store_error, rate limits fall back to local), so a dead or
+// partitioned Redis costs a request nothing (issue 10, found fault 4).
+func (s *Server) newBreaker() *store.Breaker {
+	return store.NewBreaker(func(open bool, err error) {
+		switch {
+		case open:
+			s.logger.Error("store unreachable", slog.String("error", err.Error()))
+			s.metrics.StoreUp.Set(0)
+		default:
+			if !s.breaker.Since().IsZero() {
+				s.logger.Info("store reachable again")
+			}
+			s.metrics.StoreUp.Set(1)
+		}
+	})
 }
 
-// watchStore pings the store every interval until ctx is done.
+// watchStore pings the store every interval until ctx is done: an outage is known within
+// one interval and a ping's bound even without traffic, and a successful ping ends one.
 func (s *Server) watchStore(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		s.pingStore(ctx)
+		s.pingStore(ctx, interval)
 		select {
 		case <-ctx.Done():
 			return
@@ -231,17 +243,14 @@ func (s *Server) watchStore(ctx context.Context, interval time.Duration) {
 	}
 }
 
-func (s *Server) pingStore(ctx context.Context) bool {
-	pctx, cancel := context.WithTimeout(ctx, time.Second)
+// pingStore probes the store within bound and opens or closes the breaker by the answer.
+func (s *Server) pingStore(ctx context.Context, bound time.Duration) bool {
+	pctx, cancel := context.WithTimeout(ctx, bound)
 	defer cancel()
 	err := s.store.Ping(pctx)
 	if err != nil && ctx.Err() == nil {
 		s.metrics.StoreErrors.WithLabelValues("ping").Inc()
-		if !s.health.down.Swap(true) {
-			s.health.downSince.Store(time.Now().UnixNano())
-			s.logger.Error("store unreachable", slog.String("error", err.Error()))
-		}
-		s.metrics.StoreUp.Set(0)
+		s.breaker.Trip(err)
 		return false
 	}
 	s.storeAnswered()
@@ -251,12 +260,7 @@ func (s *Server) pingStore(ctx context.Context) bool {
 // storeAnswered marks the store up at once: a health ping or a (re)subscription it
 // confirmed. Waiting for the next ping instead would answer every cache miss 503 in
 // between, and a resubscription has just flushed the caches (issue 10, found fault 3).
-func (s *Server) storeAnswered() {
-	if s.health.down.Swap(false) {
-		s.logger.Info("store reachable again")
-	}
-	s.metrics.StoreUp.Set(1)
-}
+func (s *Server) storeAnswered() { s.breaker.Reset() }
 
 // servingFromCache reports whether, with the store down, on_store_error: serve_cached
 // still lets cached keys through: for stale_ttl after the outage began, keys verified
@@ -266,7 +270,7 @@ func (s *Server) storeAnswered() {
 func (s *Server) servingFromCache() bool {
 	st := s.Config().Store
 	return st.OnStoreError == "serve_cached" &&
-		time.Since(time.Unix(0, s.health.downSince.Load())) < st.Cache.StaleTTL
+		time.Since(s.breaker.Since()) < st.Cache.StaleTTL
 }
 
 // ownHandler serves the gateway's own paths: the web console (page and session calls)

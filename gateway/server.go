@@ -55,7 +55,7 @@ type Options struct {
 	// reading its body included. Default: 30s. Tests shorten it.
 	OwnTimeout time.Duration
 	// StoreProbeInterval is how often the store is pinged to learn whether it answers.
-	// Default: 1s. Tests lengthen it.
+	// Default: store.redis.health_interval. Tests lengthen it.
 	StoreProbeInterval time.Duration
 }
 
@@ -66,7 +66,7 @@ type Server struct {
 	metrics   *metrics.Metrics
 	transport *http.Transport
 	store     store.Store
-	health    health
+	breaker   *store.Breaker // the store is known down while open
 	keys      *keys
 	tokens    *tokens
 	limiter   ratelimit.Limiter
@@ -99,9 +99,6 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	if opts.OwnTimeout <= 0 {
 		opts.OwnTimeout = defaultOwnTimeout
 	}
-	if opts.StoreProbeInterval <= 0 {
-		opts.StoreProbeInterval = time.Second
-	}
 	if opts.Registry == nil {
 		opts.Registry = prometheus.NewRegistry()
 		opts.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -115,7 +112,8 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	ph := cfg.PasswordHashing
 	s.passwords = pwhash.New(pwhash.Options{Hasher: opts.PasswordHasher, Concurrency: ph.Concurrency,
 		Queue: ph.Queue, MaxWait: ph.MaxWait})
-	st, err := newStore(cfg)
+	s.breaker = s.newBreaker()
+	st, err := newStore(cfg, s.breaker)
 	if err != nil {
 		return nil, err
 	}
@@ -147,14 +145,17 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	return s, nil
 }
 
-func newStore(cfg *config.Config) (store.Store, error) {
+func newStore(cfg *config.Config, b *store.Breaker) (store.Store, error) {
 	if cfg.Store.Type == "memory" {
 		return store.NewMemory(time.Now), nil
 	}
 	r := cfg.Store.Redis
 	st, err := store.NewRedis(store.RedisOptions{
 		Addrs: r.Addrs, MasterName: r.MasterName, Username: r.Username, Password: r.Password.Value(),
-		DB: r.DB, KeyPrefix: r.KeyPrefix,
+		DB: r.DB, KeyPrefix: r.KeyPrefix, DialTimeout: r.DialTimeout, ReadTimeout: r.ReadTimeout,
+		WriteTimeout: r.WriteTimeout, PoolTimeout: r.PoolTimeout, MaxRetries: retries(r.MaxRetries),
+		MinRetryBackoff: r.MinRetryBackoff, MaxRetryBackoff: r.MaxRetryBackoff, DialRetries: 1,
+		Breaker: b,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("gateway: store: %w", err)
@@ -279,7 +280,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	})
 	g.Go(func() error { return s.keys.inv.Run(gctx) })           // cache invalidations from every replica
 	g.Go(func() error { s.keys.recorder.Run(gctx); return nil }) // key activity, flushed on the way out
-	g.Go(func() error { s.watchStore(gctx, s.opts.StoreProbeInterval); return nil })
+	g.Go(func() error { s.watchStore(gctx, s.probeInterval(cfg)); return nil })
 	g.Go(func() error { return s.tokens.inv.Run(gctx) }) // token cache invalidations (logout, user changes)
 	g.Go(func() error { s.keepBootstrap(gctx, cfg, s.opts.BootstrapRecheck); return nil })
 	err := g.Wait()
@@ -287,6 +288,15 @@ func (s *Server) Serve(ctx context.Context) error {
 	err = errors.Join(err, s.store.Close()) // last: the loops above write to it until they stop
 	s.logger.Info("stopped")
 	return err
+}
+
+// retries is store.redis.max_retries as store.RedisOptions reads it: there 0 is the
+// client's default and -1 none.
+func retries(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
 
 func ignoreClosed(err error) error {
@@ -312,6 +322,15 @@ func (s *Server) newHTTPServer(cfg *config.Config, h http.Handler) *http.Server 
 	}
 }
 
+// probeInterval is how often the store is pinged: Options.StoreProbeInterval, else
+// store.redis.health_interval.
+func (s *Server) probeInterval(cfg *config.Config) time.Duration {
+	if s.opts.StoreProbeInterval > 0 {
+		return s.opts.StoreProbeInterval
+	}
+	return cfg.Store.Redis.HealthInterval
+}
+
 // opsHandler serves /metrics, /healthz and /readyz; it is never on the main listener.
 func (s *Server) opsHandler() http.Handler {
 	mux := http.NewServeMux()
@@ -330,7 +349,7 @@ func (s *Server) opsHandler() http.Handler {
 			writeStatus(w, http.StatusServiceUnavailable, "starting: bootstrap credentials not in place yet")
 			return
 		}
-		if !s.pingStore(r.Context()) {
+		if !s.pingStore(r.Context(), time.Second) {
 			if s.servingFromCache() {
 				writeStatus(w, http.StatusOK, "degraded: store unreachable, serving cached credentials")
 				return

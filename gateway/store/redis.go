@@ -55,6 +55,23 @@ type RedisOptions struct {
 	// PoolSize is the connection pool size per node. Default (0): the
 	// go-redis default, 10 per CPU.
 	PoolSize int
+	// PoolTimeout bounds the wait for a free connection when all are busy.
+	// Default (0): the go-redis default, ReadTimeout + 1s.
+	PoolTimeout time.Duration
+	// MaxRetries is how many times a command failed for a network reason is
+	// retried. Default (0): the go-redis default, 3; -1: none.
+	MaxRetries int
+	// MinRetryBackoff and MaxRetryBackoff bound the pause before a retry.
+	// Default (0): the go-redis defaults, 10ms and 1s.
+	MinRetryBackoff, MaxRetryBackoff time.Duration
+	// DialRetries is how many dials a new connection gets (go-redis
+	// DialerRetries), MinRetryBackoff apart. Default (0): the go-redis
+	// default, 5, 100ms apart.
+	DialRetries int
+	// Breaker, when set, stops every command at once with ErrUnavailable
+	// while it is open, and is opened by a command that fails for a network
+	// reason; Ping still reaches the server. Default: none.
+	Breaker *Breaker
 }
 
 // validate returns every problem with o at once.
@@ -85,6 +102,24 @@ func (o RedisOptions) validate() error {
 		if d.v < 0 {
 			errs = append(errs, fmt.Errorf("%s: must be >= 0, got %s", d.name, d.v))
 		}
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"pool_timeout", o.PoolTimeout},
+		{"min_retry_backoff", o.MinRetryBackoff},
+		{"max_retry_backoff", o.MaxRetryBackoff},
+	} {
+		if d.v < 0 {
+			errs = append(errs, fmt.Errorf("%s: must be >= 0, got %s", d.name, d.v))
+		}
+	}
+	if o.MaxRetries < -1 {
+		errs = append(errs, fmt.Errorf("max_retries: must be >= -1, got %d", o.MaxRetries))
+	}
+	if o.DialRetries < 0 {
+		errs = append(errs, fmt.Errorf("dial_retries: must be >= 0, got %d", o.DialRetries))
 	}
 	if o.PoolSize < 0 {
 		errs = append(errs, fmt.Errorf("pool_size: must be >= 0, got %d", o.PoolSize))
@@ -124,10 +159,20 @@ func NewRedis(opts RedisOptions) (*Redis, error) {
 		ReadTimeout:  opts.ReadTimeout,
 		WriteTimeout: opts.WriteTimeout,
 		PoolSize:     opts.PoolSize,
+		PoolTimeout:  opts.PoolTimeout,
+		MaxRetries:   opts.MaxRetries,
+		// go-redis reads 0 as its default and -1 as none; here 0 is the default too.
+		MinRetryBackoff:    opts.MinRetryBackoff,
+		MaxRetryBackoff:    opts.MaxRetryBackoff,
+		DialerRetries:      opts.DialRetries,
+		DialerRetryTimeout: opts.MinRetryBackoff,
 		// Honour the caller's context deadline on the socket, so that a
 		// request's timeout (or a client going away) bounds each Redis call.
 		ContextTimeoutEnabled: true,
 	})
+	if opts.Breaker != nil {
+		rdb.AddHook(breakerHook{b: opts.Breaker})
+	}
 	return &Redis{
 		rdb:    rdb,
 		prefix: opts.KeyPrefix,
@@ -144,12 +189,13 @@ func (r *Redis) Client() redis.UniversalClient { return r.rdb }
 // Key returns key with the configured KeyPrefix, as it is stored in Redis.
 func (r *Redis) Key(key string) string { return r.prefix + key }
 
-// Ping sends PING to the server.
+// Ping sends PING to the server. It is a probe: it reaches the server even while the
+// Breaker is open.
 func (r *Redis) Ping(ctx context.Context) error {
 	if err := r.checkOpen(); err != nil {
 		return err
 	}
-	if err := r.rdb.Ping(ctx).Err(); err != nil {
+	if err := r.rdb.Ping(asProbe(ctx)).Err(); err != nil {
 		return fmt.Errorf("store: ping: %w", err)
 	}
 	return nil
