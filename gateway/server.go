@@ -28,6 +28,7 @@ import (
 	"github.com/authgate/authgate/gateway/reqbody"
 	"github.com/authgate/authgate/gateway/reqinfo"
 	"github.com/authgate/authgate/gateway/store"
+	"github.com/authgate/authgate/gateway/tlscert"
 	"github.com/authgate/authgate/gateway/user"
 )
 
@@ -82,6 +83,8 @@ type Server struct {
 	started atomic.Bool
 
 	mainLn, opsLn net.Listener
+	// certs is the main listener's certificate pair when TLS is on (set by Listen).
+	certs *tlscert.Pair
 }
 
 // New builds a Server for cfg. It opens no listener (see Listen) and does not dial the
@@ -173,7 +176,8 @@ func (s *Server) Config() *config.Config { return s.cur.Load().cfg }
 
 // Reload re-reads the configuration file and swaps it in. A file with problems is refused
 // and logged, and the old configuration keeps serving; requests in flight are not touched
-// either way. Changes to listeners, TLS or the store take effect only after a restart.
+// either way. Changes to listeners, TLS settings or the store take effect only after a
+// restart; the certificate files themselves are re-read by ReloadTLS.
 func (s *Server) Reload() error {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
@@ -218,10 +222,55 @@ func (s *Server) warnRestartOnly(old, cfg *config.Config) {
 	changed("console", old.Console != cfg.Console)
 }
 
-// Listen opens the main and ops listeners on the configured addresses.
+// ReloadTLS re-reads the main listener's certificate and key files and serves the new
+// pair from the next handshake on. A pair that does not load is refused, logged and
+// counted (authgate_tls_reloads_total{result="failure"}), and the previous one keeps
+// serving. Without TLS it does nothing.
+func (s *Server) ReloadTLS() error {
+	if s.certs == nil {
+		return nil
+	}
+	certFile, keyFile := s.certs.Files()
+	if err := s.certs.Reload(); err != nil {
+		s.metrics.TLSReloads.WithLabelValues("failure").Inc()
+		s.logger.Error("tls certificate reload refused; the previous certificate keeps serving",
+			slog.String("cert_file", certFile), slog.String("key_file", keyFile), slog.String("error", err.Error()))
+		return fmt.Errorf("gateway: tls: %w", err)
+	}
+	s.metrics.TLSReloads.WithLabelValues("success").Inc()
+	s.metrics.TLSCertExpiry.Set(float64(s.certs.NotAfter().Unix()))
+	s.logger.Info("tls certificate reloaded", slog.String("cert_file", certFile),
+		slog.Time("not_after", s.certs.NotAfter()))
+	return nil
+}
+
+// tlsSettle is how long certificate file events settle before the pair is re-read: the
+// certificate and key are often written one after the other.
+const tlsSettle = 200 * time.Millisecond
+
+// watchTLS reloads the certificate pair whenever either file changes, until ctx is done.
+// Both are watched through config.Watch, which follows renames onto the name, symlink
+// targets (certbot's live/ links) and the Kubernetes Secret "..data" swap (cert-manager).
+func (s *Server) watchTLS(ctx context.Context) {
+	certFile, keyFile := s.certs.Files()
+	for _, f := range []string{certFile, keyFile} {
+		if err := config.Watch(ctx, f, tlsSettle, func() { _ = s.ReloadTLS() }); err != nil {
+			s.logger.Warn("tls certificate watch unavailable; reload with SIGHUP", slog.String("file", f), slog.String("error", err.Error()))
+		}
+	}
+}
+
+// Listen opens the main and ops listeners on the configured addresses, and reads the
+// TLS certificate pair when TLS is on.
 func (s *Server) Listen() error {
 	cfg := s.Config()
 	var err error
+	if cfg.TLS.Enabled() {
+		if s.certs, err = tlscert.Load(cfg.TLS.CertFile, cfg.TLS.KeyFile); err != nil {
+			return fmt.Errorf("gateway: tls: %w", err)
+		}
+		s.metrics.TLSCertExpiry.Set(float64(s.certs.NotAfter().Unix()))
+	}
 	if s.mainLn, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return fmt.Errorf("gateway: listen: %w", err)
 	}
@@ -245,17 +294,16 @@ func (s *Server) Serve(ctx context.Context) error {
 	cfg := s.Config()
 	mainSrv := s.newHTTPServer(cfg, s)
 	opsSrv := s.newHTTPServer(cfg, reqbody.Guard(cfg.Server.BodyTimeout, cfg.Server.ReadTimeout)(s.opsHandler()))
-	if cfg.TLS.Enabled() {
-		cert, err := tls.LoadX509KeyPair(cfg.TLS.CertFile, cfg.TLS.KeyFile)
-		if err != nil {
-			return fmt.Errorf("gateway: tls: %w", err)
-		}
-		mainSrv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}}
+	if s.certs != nil {
+		mainSrv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: s.certs.GetCertificate, NextProtos: []string{"h2", "http/1.1"}}
 	}
 	g, gctx := errgroup.WithContext(ctx)
+	if s.certs != nil {
+		s.watchTLS(gctx)
+	}
 	g.Go(func() error {
 		var err error
-		if cfg.TLS.Enabled() {
+		if s.certs != nil {
 			err = mainSrv.ServeTLS(s.mainLn, "", "")
 		} else {
 			err = mainSrv.Serve(s.mainLn)

@@ -98,6 +98,7 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 				return
 			case <-hup:
 				_ = s.Reload()
+				_ = s.ReloadTLS() // the certificate files, even when the config file is unchanged
 			}
 		}
 	}()

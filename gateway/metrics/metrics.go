@@ -28,6 +28,8 @@ type Metrics struct {
 	Logins            *prometheus.CounterVec // result
 	JWKSRefresh       *prometheus.CounterVec // issuer, result
 	RateLimitFallback prometheus.Gauge
+	TLSReloads        *prometheus.CounterVec // result
+	TLSCertExpiry     prometheus.Gauge
 
 	gatherer prometheus.Gatherer
 	reg      prometheus.Registerer
@@ -92,6 +94,14 @@ func New(reg *prometheus.Registry) *Metrics {
 		RateLimitFallback: f.NewGauge(prometheus.GaugeOpts{
 			Name: "authgate_rate_limit_fallback",
 			Help: "1 while rate_limits.mode redis cannot reach Redis and local limits apply instead.",
+		}),
+		TLSReloads: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "authgate_tls_reloads_total",
+			Help: "Reloads of the main listener's certificate and key by result (success, failure).",
+		}, []string{"result"}),
+		TLSCertExpiry: f.NewGauge(prometheus.GaugeOpts{
+			Name: "authgate_tls_certificate_expiry_seconds",
+			Help: "NotAfter of the certificate the main listener serves, as a Unix time; 0 without TLS.",
 		}),
 		gatherer: reg,
 		reg:      reg,
