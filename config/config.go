@@ -252,9 +252,16 @@ type RateLimits struct {
 	// whatever their client IP or email: a token bucket of Requests per Per with a burst
 	// of Requests. Default: 600 per 1m.
 	LoginGlobal RateLimit `yaml:"login_global"`
+	// Management limits the management API (auth_api.prefix and the refresh_token path)
+	// per credential (key id or token subject), counted after authentication.
+	// Default: 300 per 1m.
+	Management RateLimit `yaml:"management"`
+	// ManagementIP limits the management API per client IP (IPv6 per /64), counted before
+	// authentication, so failed attempts count too. Default: 600 per 1m.
+	ManagementIP RateLimit `yaml:"management_ip"`
 	// MaxBuckets bounds each in-process bucket store (mode local, and the fallback of mode
-	// redis): credentials, login per client IP and login per email are kept apart, each
-	// holding at most MaxBuckets buckets. Default: 100000.
+	// redis): credentials, login per client IP, login per email, management per credential
+	// and management per client IP are kept apart, each holding at most MaxBuckets buckets. Default: 100000.
 	MaxBuckets int `yaml:"max_buckets"`
 }
 
@@ -398,6 +405,9 @@ func Default() Config {
 			MaxBuckets: 100000,
 			// About what two cores hash with the default argon2id costs, sustained.
 			LoginGlobal: RateLimit{Requests: 600, Per: time.Minute},
+			// The console and the CLI make a few calls per action: far below these.
+			Management:   RateLimit{Requests: 300, Per: time.Minute},
+			ManagementIP: RateLimit{Requests: 600, Per: time.Minute},
 		},
 		Proxy:       Proxy{MethodOverride: "strip"},
 		Console:     Console{Path: "/console/"},

@@ -39,7 +39,8 @@ func (c *Config) applyDefaults(present map[string]bool) {
 			rl.Per = time.Minute
 		}
 	}
-	for _, rl := range []*RateLimit{&c.RateLimits.JWT, &c.RateLimits.APIKey, &c.RateLimits.Login, &c.RateLimits.LoginGlobal} {
+	for _, rl := range []*RateLimit{&c.RateLimits.JWT, &c.RateLimits.APIKey, &c.RateLimits.Login, &c.RateLimits.LoginGlobal,
+		&c.RateLimits.Management, &c.RateLimits.ManagementIP} {
 		if rl.Per == 0 {
 			rl.Per = time.Minute
 		}
@@ -182,6 +183,8 @@ func (c *Config) validate() problems {
 	c.RateLimits.APIKey.validate(&ps, "rate_limits.api_key")
 	c.RateLimits.Login.validate(&ps, "rate_limits.login")
 	c.RateLimits.LoginGlobal.validate(&ps, "rate_limits.login_global")
+	c.RateLimits.Management.validate(&ps, "rate_limits.management")
+	c.RateLimits.ManagementIP.validate(&ps, "rate_limits.management_ip")
 	if ph := c.PasswordHashing; ph.Concurrency < 0 || ph.Queue < 0 || ph.MaxWait < 0 {
 		ps.add("password_hashing", "concurrency, queue and max_wait must be >= 0 (0: the default)")
 	}

@@ -277,7 +277,8 @@ func (s *Server) servingFromCache() bool {
 // and the built-in issuer's calls (login, refresh, logout, TOTP, JWKS), which check their
 // callers themselves, and the management API, for authenticated callers.
 func (p *pipeline) ownHandler() http.Handler {
-	api := p.authenticate(p.s.keys.api)
+	// Per client IP before authentication (401 floods count), per credential after.
+	api := p.limitManagementIP(p.authenticate(p.limitManagementCredential(p.s.keys.api)))
 	lg := p.s.tokens.login
 	if lg == nil {
 		return api

@@ -18,13 +18,7 @@ import (
 // with the name the RateLimit-Policy header gives it. Each limit has its own bucket per
 // credential: a route's limit does not share a count with the method default.
 func limitFor(cfg *config.Config, rt *route, info *reqinfo.Info) (l ratelimit.Limit, bucket, policy string) {
-	cred := "sub:" + info.Subject
-	if info.Issuer != "" {
-		cred = "sub:" + info.Issuer + "|" + info.Subject // another issuer's sub is not our user's
-	}
-	if info.KeyID != "" {
-		cred = "key:" + info.KeyID
-	}
+	cred := credentialBucket(info)
 	switch {
 	case info.OwnLimit.Requests > 0:
 		return info.OwnLimit, cred, "credential"
@@ -37,6 +31,18 @@ func limitFor(cfg *config.Config, rt *route, info *reqinfo.Info) (l ratelimit.Li
 	}
 	rl := cfg.RateLimits.JWT
 	return ratelimit.Limit{Requests: rl.Requests, Per: rl.Per}, cred, "jwt"
+}
+
+// credentialBucket names the authenticated credential of info in bucket keys: its key id,
+// or its token's subject (with the issuer, when not the built-in one).
+func credentialBucket(info *reqinfo.Info) string {
+	if info.KeyID != "" {
+		return "key:" + info.KeyID
+	}
+	if info.Issuer != "" {
+		return "sub:" + info.Issuer + "|" + info.Subject // another issuer's sub is not our user's
+	}
+	return "sub:" + info.Subject
 }
 
 // limit counts the request against its credential's limit and refuses it past the limit

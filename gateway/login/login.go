@@ -13,7 +13,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -350,14 +349,10 @@ func (h *Handler) limit(r *http.Request, email string) error {
 	l := h.o.LoginLimit()
 	sum := sha256.Sum256([]byte(email))
 	var keys []string
-	if ip := reqinfo.From(r.Context()).ClientIP; ip.IsValid() {
+	if ck := ratelimit.ClientKey(reqinfo.From(r.Context()).ClientIP); ck != "" {
 		// Per client first, so a client over its limit does not use up the email's. An
 		// IPv6 client counts per /64: one host usually holds a whole one.
-		p := netip.PrefixFrom(ip, ip.BitLen())
-		if ip.Is6() && !ip.Is4In6() {
-			p, _ = ip.Prefix(64)
-		}
-		keys = append(keys, "login:ip:"+p.String())
+		keys = append(keys, "login:ip:"+ck)
 	}
 	keys = append(keys, "login:email:"+hex.EncodeToString(sum[:16]))
 	for _, k := range keys {
