@@ -126,6 +126,12 @@ rate_limits:
   jwt:
     requests: ${RL_JWT:-1000000}
     per: "${RL_PER:-1m}"
+  management:
+    requests: ${RL_MGMT:-300}
+    per: "${RL_MGMT_PER:-1m}"
+  management_ip:
+    requests: ${RL_MGMT_IP:-600}
+    per: "${RL_MGMT_PER:-1m}"
 bootstrap:
   admin_key: "${ADMIN_KEY}"
   admin_email: "${ADMIN_EMAIL:-}"
