@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -284,9 +285,16 @@ func (p *pipeline) ownHandler() http.Handler {
 		return api
 	}
 	con := p.s.tokens.console
+	// TOTP enrolment and verification check their bearer token themselves: they count
+	// against the management API's per-IP limit (before that check) only.
+	mfa, mfaPrefix := p.limitManagementIP(lg), p.cfg.AuthAPI.Prefix+"/mfa/"
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if con != nil && p.cfg.Console.Enabled && con.Serves(r) {
 			con.ServeHTTP(w, r)
+			return
+		}
+		if strings.HasPrefix(r.URL.Path, mfaPrefix) && lg.Serves(r) {
+			mfa.ServeHTTP(w, r)
 			return
 		}
 		if lg.Serves(r) {
