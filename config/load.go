@@ -92,7 +92,7 @@ func Parse(name string, data []byte, getenv func(string) string) (*Config, error
 			return nil, Problems{{File: name, Line: yamlErrLine(err), Msg: trimYAMLErr(err)}}
 		}
 	}
-	cfg.applyDefaults(d.present)
+	cfg.applyDefaults(d.present, d.valued)
 	for _, fe := range cfg.validate() {
 		d.problems = append(d.problems, &Problem{File: name, Line: d.lineOf(fe.path), Field: fe.path, Msg: fe.msg})
 	}
@@ -130,6 +130,7 @@ type decoder struct {
 	getenv   func(string) string
 	lines    map[string]int  // YAML path -> line
 	present  map[string]bool // paths set in the file (for defaults that depend on presence)
+	valued   map[string]bool // paths set in the file to a value other than null (explicit zeros included)
 	problems Problems
 	budget   int // nodes check may still visit: aliases must not make it walk a tree exponentially large
 }
@@ -210,7 +211,7 @@ func (d *decoder) check(n *yaml.Node, t reflect.Type, path string) {
 		return
 	}
 	if d.present == nil {
-		d.present = map[string]bool{}
+		d.present, d.valued = map[string]bool{}, map[string]bool{}
 	}
 	if n.Kind == yaml.AliasNode {
 		n = n.Alias
@@ -226,6 +227,9 @@ func (d *decoder) check(n *yaml.Node, t reflect.Type, path string) {
 	}
 	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {
 		return // null leaves the default in place
+	}
+	if path != "" {
+		d.valued[path] = true
 	}
 	switch {
 	case t.Kind() == reflect.Struct:

@@ -27,21 +27,25 @@ func (ps *problems) add(path, format string, args ...any) {
 }
 
 // applyDefaults fills what depends on other fields or on whether a field was in the file.
-func (c *Config) applyDefaults(present map[string]bool) {
+// valued holds the paths the file gives a non-null value: a default replaces only a field
+// that is absent (or null), never an explicit zero, which validate then refuses with its
+// line ("timeout: 0s" is a mistake to report, not a request for the default).
+func (c *Config) applyDefaults(present, valued map[string]bool) {
 	for name, u := range c.Upstreams {
-		if u.Timeout == 0 {
+		if !valued["upstreams."+name+".timeout"] {
 			u.Timeout = 30 * time.Second
 			c.Upstreams[name] = u
 		}
 	}
 	for i := range c.Routes {
-		if rl := c.Routes[i].RateLimit; rl != nil && rl.Per == 0 {
+		if rl := c.Routes[i].RateLimit; rl != nil && !valued[fmt.Sprintf("routes[%d].rate_limit.per", i)] {
 			rl.Per = time.Minute
 		}
 	}
-	for _, rl := range []*RateLimit{&c.RateLimits.JWT, &c.RateLimits.APIKey, &c.RateLimits.Login, &c.RateLimits.LoginGlobal,
-		&c.RateLimits.Management, &c.RateLimits.ManagementIP} {
-		if rl.Per == 0 {
+	for name, rl := range map[string]*RateLimit{"jwt": &c.RateLimits.JWT, "api_key": &c.RateLimits.APIKey,
+		"login": &c.RateLimits.Login, "login_global": &c.RateLimits.LoginGlobal,
+		"management": &c.RateLimits.Management, "management_ip": &c.RateLimits.ManagementIP} {
+		if !valued["rate_limits."+name+".per"] {
 			rl.Per = time.Minute
 		}
 	}
@@ -113,7 +117,7 @@ func (c *Config) validate() problems {
 		}
 		checkURL(&ps, p+".url", u.URL, true)
 		checkURL(&ps, p+".test_url", u.TestURL, false)
-		checkPositive(&ps, p+".timeout", u.Timeout)
+		checkPositiveOrOmit(&ps, p+".timeout", u.Timeout, "30s")
 	}
 
 	checkNonNegative(&ps, "jwt.leeway", c.JWT.Leeway)
@@ -483,7 +487,7 @@ func (rl RateLimit) validate(ps *problems, p string) {
 	if rl.Requests <= 0 {
 		ps.add(p+".requests", "must be > 0, got %d", rl.Requests)
 	}
-	checkPositive(ps, p+".per", rl.Per)
+	checkPositiveOrOmit(ps, p+".per", rl.Per, "1m")
 }
 
 func checkAddr(ps *problems, p, addr string) {
@@ -495,6 +499,14 @@ func checkAddr(ps *problems, p, addr string) {
 func checkPositive(ps *problems, p string, d time.Duration) {
 	if d <= 0 {
 		ps.add(p, "must be > 0, got %s", d)
+	}
+}
+
+// checkPositiveOrOmit is checkPositive for a field whose default applies only when it is
+// absent: the message says so, since an explicit 0 is never read as "the default".
+func checkPositiveOrOmit(ps *problems, p string, d time.Duration, def string) {
+	if d <= 0 {
+		ps.add(p, "must be > 0, got %s (leave it out for the default %s)", d, def)
 	}
 }
 
