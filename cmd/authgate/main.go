@@ -11,10 +11,19 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/authgate/authgate/cmd/authgate/internal/earlyhup"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx := context.Background()
+	// earlyhup subscribed `serve` to SIGHUP during initialisation, before the configuration
+	// is read: a reload signal arriving while the gateway starts would otherwise kill the
+	// process. serve reloads once for it as soon as it can.
+	if hup := earlyhup.Take(); hup != nil {
+		ctx = withHangup(ctx, hup)
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := runIO(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
 		stop()
@@ -29,6 +38,21 @@ func main() {
 		}
 		os.Exit(1)
 	}
+}
+
+// hangupKey carries serve's SIGHUP channel in the context: the process subscribes to
+// SIGHUP before anything else (earlyhup), and serve reads that channel once it can reload.
+type hangupKey struct{}
+
+// withHangup returns ctx carrying hup, a channel already subscribed to SIGHUP.
+func withHangup(ctx context.Context, hup <-chan os.Signal) context.Context {
+	return context.WithValue(ctx, hangupKey{}, hup)
+}
+
+// hangupFrom returns the SIGHUP channel subscribed at start, or nil.
+func hangupFrom(ctx context.Context) <-chan os.Signal {
+	hup, _ := ctx.Value(hangupKey{}).(<-chan os.Signal)
+	return hup
 }
 
 const usage = `usage: authgate <command> [flags]

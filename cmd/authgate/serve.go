@@ -88,9 +88,15 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 			logger.Warn("config file watch unavailable; reload with SIGHUP", slog.String("error", err.Error()))
 		}
 	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+	// A SIGHUP received while starting waits in hup (main subscribed it first) and
+	// reloads once here.
+	hup := hangupFrom(ctx)
+	if hup == nil { // serve run in-process (tests): subscribe now
+		ch := make(chan os.Signal, 1)
+		signal.Notify(ch, syscall.SIGHUP)
+		defer signal.Stop(ch)
+		hup = ch
+	}
 	go func() {
 		for {
 			select {
