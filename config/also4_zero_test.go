@@ -25,6 +25,8 @@ func TestFaultAlso4_ExplicitZeroRefused(t *testing.T) {
 			`gw.yaml:4: rate_limits.api_key.per: must be > 0, got 0s (leave it out for the default 1m)`},
 		{"login_global per 0s", "rate_limits:\n  login_global: {requests: 5, per: 0s}\n",
 			`gw.yaml:2: rate_limits.login_global.per: must be > 0, got 0s (leave it out for the default 1m)`},
+		{"management per 0s", "rate_limits:\n  management:\n    per: 0s\n",
+			`gw.yaml:3: rate_limits.management.per: must be > 0, got 0s (leave it out for the default 1m)`},
 		{"route rate_limit per 0s", api + "routes:\n  - name: r\n    match: [\"/r\"]\n    upstream: api\n    rate_limit:\n      requests: 5\n      per: 0s\n",
 			`gw.yaml:10: routes[0].rate_limit.per: must be > 0, got 0s (leave it out for the default 1m)`},
 		{"env expanding to 0s", api + "    timeout: ${ZERO:-0s}\n",
