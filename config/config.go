@@ -202,6 +202,10 @@ type Issuer struct {
 	// AccessTTL default: 1h. RefreshTTL default: 168h.
 	AccessTTL  time.Duration `yaml:"access_ttl"`
 	RefreshTTL time.Duration `yaml:"refresh_ttl"`
+	// RefreshReuseGrace is how long after a refresh token is spent it may be exchanged
+	// again, for the same successor, without revoking its family (two tabs racing one
+	// refresh). 0 turns it off. Default: 5s; at most 1m.
+	RefreshReuseGrace time.Duration `yaml:"refresh_reuse_grace"`
 	// MFA is "optional", "required_for_admins" or "required". Default: "optional".
 	MFA string `yaml:"mfa"`
 }
@@ -394,6 +398,8 @@ func Default() Config {
 			AccessTTL:      time.Hour,
 			RefreshTTL:     168 * time.Hour,
 			MFA:            "optional",
+
+			RefreshReuseGrace: 5 * time.Second,
 		},
 		AuthAPI: AuthAPI{Prefix: "/api/auth", RefreshTokenPath: "/api/refresh_token"},
 		APIKeys: APIKeys{Prefix: "sk", AllowedExpiryDays: []int{30, 90, 365, 0}, DefaultExpiryDays: 90,

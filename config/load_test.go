@@ -643,6 +643,7 @@ func TestDefault(t *testing.T) {
 		{"issuer.name", d.Issuer.Name, "authgate"},
 		{"issuer.access_ttl", d.Issuer.AccessTTL, time.Hour},
 		{"issuer.refresh_ttl", d.Issuer.RefreshTTL, 168 * time.Hour},
+		{"issuer.refresh_reuse_grace", d.Issuer.RefreshReuseGrace, 5 * time.Second},
 		{"issuer.mfa", d.Issuer.MFA, "optional"},
 		{"auth_api.prefix", d.AuthAPI.Prefix, "/api/auth"},
 		{"auth_api.refresh_token_path", d.AuthAPI.RefreshTokenPath, "/api/refresh_token"},

@@ -127,6 +127,10 @@ func (c *Config) validate() problems {
 	checkOneOf(&ps, "issuer.mfa", c.Issuer.MFA, "optional", "required_for_admins", "required")
 	checkPositive(&ps, "issuer.access_ttl", c.Issuer.AccessTTL)
 	checkPositive(&ps, "issuer.refresh_ttl", c.Issuer.RefreshTTL)
+	checkNonNegative(&ps, "issuer.refresh_reuse_grace", c.Issuer.RefreshReuseGrace)
+	if c.Issuer.RefreshReuseGrace > maxRefreshReuseGrace {
+		ps.add("issuer.refresh_reuse_grace", "at most %s: a longer grace lets a stolen refresh token be used unnoticed", maxRefreshReuseGrace)
+	}
 	if c.Issuer.Enabled && c.Issuer.SigningKeyFile == "" {
 		ps.add("issuer.signing_key_file", "required when the issuer is enabled")
 	}
@@ -489,6 +493,9 @@ func (rl RateLimit) validate(ps *problems, p string) {
 	}
 	checkPositiveOrOmit(ps, p+".per", rl.Per, "1m")
 }
+
+// maxRefreshReuseGrace bounds issuer.refresh_reuse_grace.
+const maxRefreshReuseGrace = time.Minute
 
 func checkAddr(ps *problems, p, addr string) {
 	if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {

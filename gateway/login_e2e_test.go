@@ -29,12 +29,14 @@ const (
 )
 
 // issuerConfig turns on the built-in issuer, a bootstrap admin user and a role without
-// reports:read (guest). The login limit is liveConfig's: the default, 10 per minute.
+// reports:read (guest). The refresh reuse grace is off unless REFRESH_GRACE sets it, so a
+// spent refresh token is a reuse at once. The login limit is liveConfig's: the default, 10 per minute.
 const issuerConfig = `issuer:
   enabled: true
   name: authgate-test
   signing_key_file: "${SIGNING_KEY}"
   mfa: "${MFA_MODE:-optional}"
+  refresh_reuse_grace: "${REFRESH_GRACE:-0s}"
 jwt: {leeway: 5s}
 auth_api: {prefix: /api/auth}
 policy:

@@ -124,9 +124,9 @@ func (s *Server) newTokens(cfg *config.Config, st store.Store) (*tokens, error) 
 		issuers = append(issuers, jwtauth.IssuerConfig{Issuer: cfg.Issuer.Name, Audiences: []string{cfg.Issuer.Name},
 			Algorithms: ks.Algorithms(), Keys: ks.Public(), RoleClaim: "role"})
 		if r, isRedis := st.(*store.Redis); isRedis {
-			t.refresh = issuer.NewRedisRefreshStore(r.Client(), cfg.Store.Redis.KeyPrefix, time.Now)
+			t.refresh = issuer.NewRedisRefreshStore(r.Client(), cfg.Store.Redis.KeyPrefix, time.Now).WithReuseGrace(cfg.Issuer.RefreshReuseGrace)
 		} else {
-			t.refresh = issuer.NewMemRefreshStore(time.Now)
+			t.refresh = issuer.NewMemRefreshStore(time.Now).WithReuseGrace(cfg.Issuer.RefreshReuseGrace)
 		}
 	}
 	var err error

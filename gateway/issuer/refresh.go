@@ -2,7 +2,12 @@ package issuer
 
 import (
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -49,7 +54,10 @@ type RefreshStore interface {
 	// Rotate spends token and returns the next one of its family (new expiry = now + ttl).
 	// A token used before: ErrReused, and the family is revoked at once (so its newest token
 	// fails too); the Rotated returned with it names the user and the family (no token), so
-	// the caller can refuse the family's access tokens as well.
+	// the caller can refuse the family's access tokens as well. Within the store's reuse
+	// grace after the token was first spent (two tabs racing one refresh), a reuse is no
+	// error: it returns the same successor the first use returned, so the family stays one
+	// chain.
 	// Unknown or expired: ErrRefreshInvalid. Family revoked: ErrRefreshRevoked.
 	Rotate(ctx context.Context, token string, ttl time.Duration) (Rotated, error)
 	// RevokeFamily revokes the family of token, when token belongs to userID (else ErrRefreshInvalid).
@@ -76,6 +84,59 @@ type Rotated struct {
 // String describes r without its token.
 func (r Rotated) String() string {
 	return fmt.Sprintf("issuer.Rotated{UserID: %q, Family: %q, ExpiresAt: %s}", r.UserID, r.Family, r.ExpiresAt.Format(time.RFC3339))
+}
+
+// successorInfo labels the key that seals a spent token's successor.
+const successorInfo = "authgate refresh successor v1"
+
+// sealSuccessor encrypts next (AES-256-GCM) under a key derived from the spent token it
+// replaces, so that the stored successor is of no use without the spent token itself, which
+// is stored only as a hash. Only a holder of the spent token, who may exchange it again
+// within the reuse grace anyway, can open it.
+func sealSuccessor(spent, next string) (string, error) {
+	aead, err := successorAEAD(spent)
+	if err != nil {
+		return "", err
+	}
+	nonce := make([]byte, aead.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		return "", fmt.Errorf("issuer: seal successor: %w", err)
+	}
+	return base64.RawStdEncoding.EncodeToString(aead.Seal(nonce, nonce, []byte(next), []byte(hashRefresh(spent)))), nil
+}
+
+// openSuccessor reverses sealSuccessor.
+func openSuccessor(spent, sealed string) (string, error) {
+	aead, err := successorAEAD(spent)
+	if err != nil {
+		return "", err
+	}
+	raw, err := base64.RawStdEncoding.DecodeString(sealed)
+	if err != nil || len(raw) < aead.NonceSize() {
+		return "", errors.New("issuer: open successor: malformed record")
+	}
+	next, err := aead.Open(nil, raw[:aead.NonceSize()], raw[aead.NonceSize():], []byte(hashRefresh(spent)))
+	if err != nil {
+		return "", fmt.Errorf("issuer: open successor: %w", err)
+	}
+	return string(next), nil
+}
+
+// successorAEAD returns the AES-GCM cipher keyed by HKDF-SHA256 of the spent token.
+func successorAEAD(spent string) (cipher.AEAD, error) {
+	key, err := hkdf.Key(sha256.New, []byte(spent), nil, successorInfo, 32)
+	if err != nil {
+		return nil, fmt.Errorf("issuer: successor key: %w", err)
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, fmt.Errorf("issuer: successor key: %w", err)
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, fmt.Errorf("issuer: successor key: %w", err)
+	}
+	return aead, nil
 }
 
 // newRefreshToken returns a new refresh token and its hash.

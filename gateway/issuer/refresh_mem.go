@@ -14,7 +14,8 @@ const memMinSweep = 1024
 // and tests. It behaves exactly like RedisRefreshStore, with expiry following the clock
 // given to NewMemRefreshStore. It is safe for concurrent use; its zero value is not usable.
 type MemRefreshStore struct {
-	now func() time.Time
+	now   func() time.Time
+	grace time.Duration
 
 	mu      sync.Mutex
 	tokens  map[string]*memToken            // by token hash
@@ -28,6 +29,10 @@ type memToken struct {
 	user, fam string
 	exp       time.Time
 	used      bool
+	// With a reuse grace: when it was spent, its successor sealed under it (see
+	// sealSuccessor) and the successor's expiry.
+	spentAt, nextExp time.Time
+	sealed           string
 }
 
 // memFamily is one family's record; exp is the expiry of its newest token.
@@ -53,6 +58,14 @@ func NewMemRefreshStore(now func() time.Time) *MemRefreshStore {
 		users:   make(map[string]map[string]time.Time),
 		sweepAt: memMinSweep,
 	}
+}
+
+// WithReuseGrace sets how long after a token is spent it may be exchanged again, for the
+// same successor, without revoking its family (0, the default, means never), and returns
+// m. Call it before m is used.
+func (m *MemRefreshStore) WithReuseGrace(d time.Duration) *MemRefreshStore {
+	m.grace = max(d, 0)
+	return m
 }
 
 // Issue starts a new family for userID and returns its first token, valid for ttl.
@@ -113,6 +126,13 @@ func (m *MemRefreshStore) Rotate(ctx context.Context, token string, ttl time.Dur
 		return Rotated{}, fmt.Errorf("issuer: refresh rotate: %w", err)
 	}
 	next, nextHash := newRefreshToken()
+	sealed := ""
+	if m.grace > 0 {
+		var err error
+		if sealed, err = sealSuccessor(token, next); err != nil {
+			return Rotated{}, fmt.Errorf("issuer: refresh rotate: %w", err)
+		}
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.now()
@@ -128,11 +148,23 @@ func (m *MemRefreshStore) Rotate(ctx context.Context, token string, ttl time.Dur
 		return Rotated{}, ErrRefreshRevoked
 	}
 	if t.used {
+		if m.grace > 0 && t.sealed != "" && now.UnixMilli()-t.spentAt.UnixMilli() < m.grace.Milliseconds() {
+			// Two clients raced one refresh: both get the one successor.
+			succ, err := openSuccessor(token, t.sealed)
+			if err != nil {
+				return Rotated{}, fmt.Errorf("issuer: refresh rotate: %w", err)
+			}
+			return Rotated{UserID: t.user, Family: t.fam, Token: succ, ExpiresAt: t.nextExp, Epoch: f.epoch, HasEpoch: true}, nil
+		}
 		f.revoked = true
+		t.sealed = ""
 		return Rotated{UserID: t.user, Family: t.fam}, ErrReused
 	}
 	t.used = true
 	exp := expiry(now, ttl)
+	if m.grace > 0 {
+		t.spentAt, t.sealed, t.nextExp = time.UnixMilli(now.UnixMilli()), sealed, exp
+	}
 	m.tokens[nextHash] = &memToken{user: t.user, fam: t.fam, exp: exp}
 	if exp.After(f.exp) {
 		f.exp = exp

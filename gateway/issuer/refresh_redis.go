@@ -28,7 +28,9 @@ const revokeUserRounds = 5
 // under one hash tag, "<prefix>{refresh}:", so that each script's keys share a Redis
 // Cluster slot:
 //
-//	tok:<sha256 hex>  hash: u user, f family, x expiry (unix ms), s "1" once spent
+//	tok:<sha256 hex>  hash: u user, f family, x expiry (unix ms), s "1" once spent; with
+//	                  a reuse grace also sa spent at (unix ms), n its successor sealed
+//	                  under it (see sealSuccessor), nx the successor's expiry
 //	fam:<family>      hash: u user, x expiry of its newest token, r "1" once revoked,
 //	                  e the user's session epoch when the family began
 //	user:<user>       sorted set of the user's family IDs, scored by family expiry
@@ -40,6 +42,7 @@ type RedisRefreshStore struct {
 	rdb    redis.UniversalClient
 	base   string // prefix + "{refresh}:"
 	now    func() time.Time
+	grace  time.Duration
 	issue  *redis.Script
 	rotate *redis.Script
 	revoke *redis.Script
@@ -61,6 +64,14 @@ func NewRedisRefreshStore(rdb redis.UniversalClient, prefix string, now func() t
 		rotate: redis.NewScript(rotateLua),
 		revoke: redis.NewScript(revokeLua),
 	}
+}
+
+// WithReuseGrace sets how long after a token is spent it may be exchanged again, for the
+// same successor, without revoking its family (0, the default, means never), and returns
+// r. Call it before r is used.
+func (r *RedisRefreshStore) WithReuseGrace(d time.Duration) *RedisRefreshStore {
+	r.grace = max(d, 0)
+	return r
 }
 
 // tokKey, famKey and userKey return the Redis keys of a token hash, a family and a user.
@@ -126,16 +137,40 @@ func (r *RedisRefreshStore) Rotate(ctx context.Context, token string, ttl time.D
 		return Rotated{}, err
 	}
 	next, nextHash := newRefreshToken()
+	sealed := ""
+	if r.grace > 0 {
+		if sealed, err = sealSuccessor(token, next); err != nil {
+			return Rotated{}, fmt.Errorf("issuer: refresh rotate: %w", err)
+		}
+	}
 	now := r.now()
 	exp := expiry(now, ttl)
 	keys := []string{r.tokKey(hash), r.tokKey(nextHash), r.famKey(fam), r.userKey(user)}
-	res, err := r.rotate.Run(ctx, r.rdb, keys, now.UnixMilli(), exp.UnixMilli(), fam, user).Text()
+	res, err := r.rotate.Run(ctx, r.rdb, keys, now.UnixMilli(), exp.UnixMilli(), fam, user,
+		r.grace.Milliseconds(), sealed).StringSlice()
 	if err != nil {
 		return Rotated{}, fmt.Errorf("issuer: refresh rotate: %w", err)
 	}
-	switch res {
-	case "ok":
+	if len(res) == 0 {
+		return Rotated{}, errors.New("issuer: refresh rotate: empty script result")
+	}
+	switch res[0] {
+	case "ok", "grace":
 		rot := Rotated{UserID: user, Family: fam, Token: next, ExpiresAt: exp}
+		if res[0] == "grace" {
+			// A race within the reuse grace: the successor the first use returned.
+			if len(res) != 3 {
+				return Rotated{}, fmt.Errorf("issuer: refresh rotate: grace result of %d fields", len(res))
+			}
+			if rot.Token, err = openSuccessor(token, res[1]); err != nil {
+				return Rotated{}, fmt.Errorf("issuer: refresh rotate: %w", err)
+			}
+			ms, err := strconv.ParseInt(res[2], 10, 64)
+			if err != nil {
+				return Rotated{}, fmt.Errorf("issuer: refresh rotate: successor expiry %q: %w", res[2], err)
+			}
+			rot.ExpiresAt = time.UnixMilli(ms).UTC()
+		}
 		// The family's epoch never changes once issued, so reading it after the script is
 		// as good as inside it.
 		e, err := r.rdb.HGet(ctx, r.famKey(fam), "e").Result()
@@ -157,7 +192,7 @@ func (r *RedisRefreshStore) Rotate(ctx context.Context, token string, ttl time.D
 	case "reused":
 		return Rotated{UserID: user, Family: fam}, ErrReused
 	default:
-		return Rotated{}, fmt.Errorf("issuer: refresh rotate: unexpected script result %q", res)
+		return Rotated{}, fmt.Errorf("issuer: refresh rotate: unexpected script result %q", res[0])
 	}
 }
 
