@@ -110,12 +110,16 @@ func startTBUpstream(tb testing.TB, name string) *upstream {
 	return u
 }
 
-// liveConfig is the configuration of every served gateway in these tests.
+// liveConfig is the configuration of every served gateway in these tests. Redis timeouts
+// are 2s (REDIS_TIMEOUT) rather than the 200ms default, so that a loaded test machine
+// cannot trip the store breaker; the partition tests set the default back.
 const liveConfig = `listen: "127.0.0.1:0"
 ops_listen: "localhost:0"
 store:
   type: redis
-  redis: {addrs: ["${REDIS_ADDR}"], key_prefix: "` + redisPrefix + `"}
+  redis: {addrs: ["${REDIS_ADDR}"], key_prefix: "` + redisPrefix + `",
+          dial_timeout: "${REDIS_TIMEOUT:-2s}", read_timeout: "${REDIS_TIMEOUT:-2s}",
+          write_timeout: "${REDIS_TIMEOUT:-2s}", pool_timeout: "${REDIS_TIMEOUT:-2s}"}
   cache: {ttl: "${CACHE_TTL}", stale_ttl: 5m}
   on_store_error: "${ON_STORE_ERROR}"
 rate_limits:

@@ -125,7 +125,7 @@ func TestFault04_PartitionCostsNoStall(t *testing.T) {
 	t.Parallel()
 	rs := redistest.Start(t)
 	px := redistest.NewProxy(t, rs.Addr())
-	g := serveLive(t, rs, liveOpts{redisAddr: px.Addr(), env: map[string]string{"RL_MODE": "redis"}})
+	g := serveLive(t, rs, liveOpts{redisAddr: px.Addr(), env: map[string]string{"RL_MODE": "redis", "REDIS_TIMEOUT": "200ms"}})
 	api := g.ups["api"]
 	k := g.createKey(g.adminKey, map[string]any{"name": "partition", "scopes": []string{"reports:read"}})
 	wantStatus(t, "cache the key", g.report(k.Secret), http.StatusOK)
