@@ -127,17 +127,20 @@ func newGateway(t *testing.T, body string, names ...string) *harness {
 // newGatewayYAML builds a gateway from a whole config text.
 func newGatewayYAML(t *testing.T, yaml string, ups map[string]*upstream, getenv func(string) string, configPath string) *harness {
 	t.Helper()
+	return newGatewayOpts(t, yaml, ups, getenv, gateway.Options{ConfigPath: configPath})
+}
+
+// newGatewayOpts is newGatewayYAML with more of gateway.Options (the logger, registry and
+// getenv are filled in).
+func newGatewayOpts(t *testing.T, yaml string, ups map[string]*upstream, getenv func(string) string, o gateway.Options) *harness {
+	t.Helper()
 	cfg, err := config.Parse("test.yaml", []byte(yaml), getenv)
 	if err != nil {
 		t.Fatalf("config.Parse: %v\n%s", err, yaml)
 	}
 	reg := prometheus.NewRegistry()
-	s, err := gateway.New(cfg, gateway.Options{
-		Logger:     slog.New(slog.DiscardHandler),
-		Registry:   reg,
-		ConfigPath: configPath,
-		Getenv:     getenv,
-	})
+	o.Logger, o.Registry, o.Getenv = slog.New(slog.DiscardHandler), reg, getenv
+	s, err := gateway.New(cfg, o)
 	if err != nil {
 		t.Fatalf("gateway.New: %v", err)
 	}

@@ -6,7 +6,6 @@ package gateway_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -17,10 +16,8 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/authgate/authgate/config"
 	"github.com/authgate/authgate/gateway"
 	"github.com/authgate/authgate/gateway/admin"
 	"github.com/authgate/authgate/gateway/apikey"
@@ -249,16 +246,7 @@ routes:
     upstream: api
     scopes: ["reports:read"]
 `
-	cfg, err := config.Parse("review.yaml", []byte(yaml), env(ups, nil))
-	if err != nil {
-		t.Fatalf("config.Parse: %v", err)
-	}
-	s, err := gateway.New(cfg, gateway.Options{Logger: slog.New(slog.DiscardHandler), Registry: prometheus.NewRegistry(),
-		PasswordParams: &user.TestParams})
-	if err != nil {
-		t.Fatalf("gateway.New: %v", err)
-	}
-	h := &harness{t: t, s: s, reg: prometheus.NewRegistry(), ups: ups}
+	h := newGatewayOpts(t, yaml, ups, env(ups, nil), gateway.Options{PasswordParams: &user.TestParams})
 	for range 2 {
 		if a := h.do("GET", "/api/v1/reports/", "", "X-API-Key: "+adminKey); a.status != http.StatusOK {
 			t.Fatalf("key within its limit: %d %s", a.status, a.body)

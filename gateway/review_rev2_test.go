@@ -5,16 +5,12 @@ package gateway_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/authgate/authgate/config"
 	"github.com/authgate/authgate/gateway"
 	"github.com/authgate/authgate/gateway/login"
 	"github.com/authgate/authgate/gateway/user"
@@ -46,16 +42,7 @@ routes:
     upstream: api
     scopes: ["reports:read"]
 `
-	cfg, err := config.Parse("review.yaml", []byte(yaml), env(ups, nil))
-	if err != nil {
-		t.Fatalf("config.Parse: %v", err)
-	}
-	s, err := gateway.New(cfg, gateway.Options{Logger: slog.New(slog.DiscardHandler), Registry: prometheus.NewRegistry(),
-		PasswordParams: &user.TestParams})
-	if err != nil {
-		t.Fatalf("gateway.New: %v", err)
-	}
-	h := &harness{t: t, s: s, reg: prometheus.NewRegistry(), ups: ups}
+	h := newGatewayOpts(t, yaml, ups, env(ups, nil), gateway.Options{PasswordParams: &user.TestParams})
 	login := func(email, password, addr string) answer {
 		t.Helper()
 		r := httptest.NewRequest("POST", "/api/auth/login/", strings.NewReader(
