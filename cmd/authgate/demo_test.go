@@ -36,7 +36,7 @@ func TestMakeRunDemo(t *testing.T) {
 		}
 	})
 	eventually(t, "the demo instructions", func() bool {
-		return strings.Contains(strings.Join(stderr.all(), "\n"), "admin user (this run only)")
+		return strings.Contains(strings.Join(stderr.all(), "\n"), "web console: ")
 	})
 	var lines []string
 	for _, l := range stderr.all() {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -119,26 +120,29 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 	if *demo != "" {
 		_, port, _ := net.SplitHostPort(s.Addr().String())
 		base := scheme + "://localhost:" + port
-		fmt.Fprintf(stderr, "\nauthgate is ready (demo upstream on %s). Try:\n\n", *demo)
-		fmt.Fprintf(stderr, "  curl -i %s/health\n", base)
-		fmt.Fprintf(stderr, "  curl -i %s/api/v1/reports/    # 401: this route needs a credential\n", base)
+		var banner bytes.Buffer
+		fmt.Fprintf(&banner, "\nauthgate is ready (demo upstream on %s). Try:\n\n", *demo)
+		fmt.Fprintf(&banner, "  curl -i %s/health\n", base)
+		fmt.Fprintf(&banner, "  curl -i %s/api/v1/reports/    # 401: this route needs a credential\n", base)
 		if demoKey != "" {
-			fmt.Fprintf(stderr, "\nadmin key (this run only): %s\n\n", demoKey)
-			fmt.Fprintf(stderr, "  curl -i -H 'X-API-Key: %s' %s/api/v1/reports/\n", demoKey, base)
-			fmt.Fprintf(stderr, "  curl -s -H 'X-API-Key: %s' -d '{\"name\":\"first\",\"scopes\":[\"reports:read\"]}' %s%s/api-keys/\n",
+			fmt.Fprintf(&banner, "\nadmin key (this run only): %s\n\n", demoKey)
+			fmt.Fprintf(&banner, "  curl -i -H 'X-API-Key: %s' %s/api/v1/reports/\n", demoKey, base)
+			fmt.Fprintf(&banner, "  curl -s -H 'X-API-Key: %s' -d '{\"name\":\"first\",\"scopes\":[\"reports:read\"]}' %s%s/api-keys/\n",
 				demoKey, base, cfg.AuthAPI.Prefix)
 		}
 		if !oneRun && cfg.Bootstrap.AdminKey == "" {
-			fmt.Fprintf(stderr, "\nno admin key for this run: store.type is %s, which outlives the process.\n", cfg.Store.Type)
-			fmt.Fprintf(stderr, "Set bootstrap.admin_key, or create a key with `authgate keys create --config FILE --type admin ...`.\n")
+			fmt.Fprintf(&banner, "\nno admin key for this run: store.type is %s, which outlives the process.\n", cfg.Store.Type)
+			fmt.Fprintf(&banner, "Set bootstrap.admin_key, or create a key with `authgate keys create --config FILE --type admin ...`.\n")
 		}
 		if demoEmail != "" {
-			fmt.Fprintf(stderr, "\nadmin user (this run only): %s, password %s\n\n", demoEmail, demoPassword)
-			fmt.Fprintf(stderr, "  curl -s -d '{\"email\":\"%s\",\"password\":\"%s\"}' %s%s/login/\n", demoEmail, demoPassword, base, cfg.AuthAPI.Prefix)
-			fmt.Fprintf(stderr, "  curl -i -H \"Authorization: Bearer $ACCESS\" %s/api/v1/reports/    # ACCESS: the login answer's \"access\"\n", base)
-			fmt.Fprintf(stderr, "\nweb console: %s%s (sign in with the admin user)\n", base, cfg.Console.Path)
+			fmt.Fprintf(&banner, "\nadmin user (this run only): %s, password %s\n\n", demoEmail, demoPassword)
+			fmt.Fprintf(&banner, "  curl -s -d '{\"email\":\"%s\",\"password\":\"%s\"}' %s%s/login/\n", demoEmail, demoPassword, base, cfg.AuthAPI.Prefix)
+			fmt.Fprintf(&banner, "  curl -i -H \"Authorization: Bearer $ACCESS\" %s/api/v1/reports/    # ACCESS: the login answer's \"access\"\n", base)
+			fmt.Fprintf(&banner, "\nweb console: %s%s (sign in with the admin user)\n", base, cfg.Console.Path)
 		}
-		fmt.Fprintln(stderr)
+		fmt.Fprintln(&banner)
+		// One write, so a reader never sees half of the instructions.
+		_, _ = stderr.Write(banner.Bytes())
 	}
 	return s.Serve(ctx)
 }
