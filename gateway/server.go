@@ -81,6 +81,8 @@ type Server struct {
 	// started is set once the start-up work against the store is done (see startUp):
 	// until then /readyz is 503.
 	started atomic.Bool
+	// bootstrapNow asks keepBootstrap for a check at once (buffered, one pending).
+	bootstrapNow chan struct{}
 
 	mainLn, opsLn net.Listener
 	// certs is the main listener's certificate pair when TLS is on (set by Listen).
@@ -111,6 +113,8 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		logger:    opts.Logger,
 		metrics:   metrics.New(opts.Registry),
 		transport: proxy.NewTransport(),
+
+		bootstrapNow: make(chan struct{}, 1),
 	}
 	ph := cfg.PasswordHashing
 	s.passwords = pwhash.New(pwhash.Options{Hasher: opts.PasswordHasher, Concurrency: ph.Concurrency,

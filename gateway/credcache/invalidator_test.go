@@ -102,6 +102,9 @@ func TestPublishFailureStillInvalidatesLocally(t *testing.T) {
 func TestTrustLapsesWithoutSubscription(t *testing.T) {
 	clk := newFakeClock()
 	const ttl = 30 * time.Second
+	// The default heartbeat is 250ms (TTL/4, at most 250ms); the trust window is four
+	// heartbeats: a second.
+	const window = time.Second
 	c := newCache(t, Options{MaxEntries: 10, TTL: ttl, NegativeTTL: time.Hour, StaleTTL: time.Hour, Now: clk.Now})
 	inv, err := NewInvalidator(c, store.NewMemory(clk.Now), InvalidatorOptions{})
 	if err != nil {
@@ -109,23 +112,42 @@ func TestTrustLapsesWithoutSubscription(t *testing.T) {
 	}
 	// Run is never called: nothing is heard, as when the subscription is down.
 	if !inv.Trusted() {
-		t.Fatal("got untrusted right after NewInvalidator, want trusted for one ttl")
+		t.Fatal("got untrusted right after NewInvalidator, want trusted for one trust window")
 	}
-	clk.Advance(ttl - time.Second)
+	clk.Advance(window - time.Millisecond)
 	c.Put(hashN(1), "v", "key:1")
 	c.PutNegative(hashN(2))
 	if _, res := c.Get(hashN(1)); res != Hit {
 		t.Fatalf("got %s while trusted, want hit", res)
 	}
-	clk.Advance(time.Second)
+	clk.Advance(time.Millisecond)
 	if inv.Trusted() {
-		t.Fatal("got trusted after one ttl without hearing the subscription")
+		t.Fatal("got trusted after one trust window without hearing the subscription")
 	}
 	if v, res := c.Get(hashN(1)); res != Stale || v != "v" {
 		t.Fatalf("got (%q, %s) while untrusted, want (v, stale)", v, res)
 	}
 	if _, res := c.Get(hashN(2)); res != NegativeHit {
 		t.Fatalf("negative entry: got %s while untrusted, want negative_hit", res)
+	}
+}
+
+// A short TTL bounds the trust window too: four heartbeats, at most one TTL.
+func TestTrustWindowAtMostTTL(t *testing.T) {
+	clk := newFakeClock()
+	const ttl = 400 * time.Millisecond
+	c := newCache(t, Options{MaxEntries: 10, TTL: ttl, StaleTTL: time.Hour, Now: clk.Now})
+	inv, err := NewInvalidator(c, store.NewMemory(clk.Now), InvalidatorOptions{Heartbeat: 150 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(ttl - time.Millisecond)
+	if !inv.Trusted() {
+		t.Fatal("got untrusted before one TTL")
+	}
+	clk.Advance(time.Millisecond)
+	if inv.Trusted() {
+		t.Fatal("got trusted after one TTL (four heartbeats would be 600ms)")
 	}
 }
 
