@@ -156,18 +156,25 @@ func newStore(cfg *config.Config, b *store.Breaker) (store.Store, error) {
 	if cfg.Store.Type == "memory" {
 		return store.NewMemory(time.Now), nil
 	}
-	r := cfg.Store.Redis
-	st, err := store.NewRedis(store.RedisOptions{
-		Addrs: r.Addrs, MasterName: r.MasterName, Username: r.Username, Password: r.Password.Value(),
-		DB: r.DB, KeyPrefix: r.KeyPrefix, DialTimeout: r.DialTimeout, ReadTimeout: r.ReadTimeout,
-		WriteTimeout: r.WriteTimeout, PoolTimeout: r.PoolTimeout, MaxRetries: retries(r.MaxRetries),
-		MinRetryBackoff: r.MinRetryBackoff, MaxRetryBackoff: r.MaxRetryBackoff, DialRetries: 1,
-		Breaker: b,
-	})
+	o := RedisOptions(cfg.Store.Redis)
+	o.Breaker = b
+	st, err := store.NewRedis(o)
 	if err != nil {
 		return nil, fmt.Errorf("gateway: store: %w", err)
 	}
 	return st, nil
+}
+
+// RedisOptions are the store options for r: addresses, credentials, and the timeouts and
+// retries of store.redis.*, one dial per connection attempt. The CLI's direct mode uses
+// them too, so a dead Redis costs it the same bounded wait.
+func RedisOptions(r config.Redis) store.RedisOptions {
+	return store.RedisOptions{
+		Addrs: r.Addrs, MasterName: r.MasterName, Username: r.Username, Password: r.Password.Value(),
+		DB: r.DB, KeyPrefix: r.KeyPrefix, DialTimeout: r.DialTimeout, ReadTimeout: r.ReadTimeout,
+		WriteTimeout: r.WriteTimeout, PoolTimeout: r.PoolTimeout, MaxRetries: retries(r.MaxRetries),
+		MinRetryBackoff: r.MinRetryBackoff, MaxRetryBackoff: r.MaxRetryBackoff, DialRetries: 1,
+	}
 }
 
 // ServeHTTP serves the main listener with the current pipeline.
