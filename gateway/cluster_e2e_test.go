@@ -236,6 +236,7 @@ func everythingOnTopology(t *testing.T, tp *topology) {
 		}
 		start := time.Now()
 		wantStatus(t, "revoke on A", a.call("DELETE", keysAPI+rk.ID+"/", a.adminKey, nil), http.StatusOK)
+		revokeTook := time.Since(start)
 		assertRejected(t, a.report(rk.Secret), http.StatusUnauthorized, "revoked_api_key")
 		var wg sync.WaitGroup
 		var mu sync.Mutex
@@ -246,6 +247,9 @@ func everythingOnTopology(t *testing.T, tp *topology) {
 				for {
 					ans := g.report(rk.Secret)
 					if ans.status != http.StatusOK {
+						if d := time.Since(start); d > 100*time.Millisecond {
+							t.Logf("revocation %d: refused after %s (revoke call took %s)", i, d, revokeTook)
+						}
 						mu.Lock()
 						lat = append(lat, time.Since(start))
 						mu.Unlock()

@@ -73,8 +73,11 @@ func (s *Server) newKeys(cfg *config.Config, st store.Store) (*keys, error) {
 	prefix := cfg.Store.Redis.KeyPrefix
 	if r, ok := st.(*store.Redis); ok {
 		rdb = r.Client()
-		k.records = apikey.NewStore(rdb, prefix, time.Now)
-		k.users = user.NewStore(rdb, prefix, time.Now)
+		// Security-relevant writes wait for replicas (durable.go).
+		k.records = durableKeys{keyRecords: apikey.NewStore(rdb, prefix, time.Now), wait: r.WaitReplicas,
+			flush: func(ctx context.Context, id string) { _ = k.inv.Publish(ctx, auth.KeyTag(id)) }}
+		k.users = durableUsers{userRecords: user.NewStore(rdb, prefix, time.Now), wait: r.WaitReplicas,
+			flush: func(ctx context.Context, id string) { _ = s.userChanged(ctx, id, admin.UserChange{Access: true}) }}
 		sink = activity.NewRedisSink(rdb, prefix)
 	} else {
 		k.records = apikey.NewMemStore(time.Now)

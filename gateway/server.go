@@ -174,6 +174,7 @@ func RedisOptions(r config.Redis) store.RedisOptions {
 		DB: r.DB, KeyPrefix: r.KeyPrefix, DialTimeout: r.DialTimeout, ReadTimeout: r.ReadTimeout,
 		WriteTimeout: r.WriteTimeout, PoolTimeout: r.PoolTimeout, MaxRetries: retries(r.MaxRetries),
 		MinRetryBackoff: r.MinRetryBackoff, MaxRetryBackoff: r.MaxRetryBackoff, DialRetries: 1,
+		WaitReplicas: r.WaitReplicas.Replicas, WaitTimeout: r.WaitReplicas.Timeout,
 	}
 }
 

@@ -157,6 +157,11 @@ func (c *Cluster) healthy(ctx context.Context) error {
 		if m["cluster_slots_ok"] != "16384" {
 			return fmt.Errorf("%s: %s slots ok", s.Addr(), m["cluster_slots_ok"])
 		}
+		if r, err := nodeInfo(ctx, s.Addr(), "INFO", "replication"); err != nil {
+			return fmt.Errorf("%s: %w", s.Addr(), err)
+		} else if r["role"] == "slave" && (r["master_link_status"] != "up" || r["master_sync_in_progress"] != "0") {
+			return fmt.Errorf("%s: replica not in sync (link %s)", s.Addr(), r["master_link_status"])
+		}
 		o, err := slotOwner(ctx, s.Addr(), 0)
 		if err != nil {
 			return fmt.Errorf("%s: %w", s.Addr(), err)
