@@ -4,12 +4,14 @@ GO       ?= go
 BIN      ?= bin
 FUZZTIME ?= 30s
 DEMO_UPSTREAM ?= 127.0.0.1:9000
+# make run prints an admin password: it listens on loopback only.
+RUN_LISTEN   ?= 127.0.0.1:8080
 
 .PHONY: run test bench lint build fuzz clean
 
 ## run: the gateway on the embedded default config (memory store) with a demo upstream
 run:
-	$(GO) run ./cmd/authgate serve --demo-upstream $(DEMO_UPSTREAM)
+	AUTHGATE_LISTEN=$(RUN_LISTEN) $(GO) run ./cmd/authgate serve --demo-upstream $(DEMO_UPSTREAM)
 
 ## test: vet and the race-enabled test suite (Redis tests start their own redis-server)
 test:
