@@ -81,7 +81,7 @@ func openAPIDoc(t *testing.T) (keyProps map[string]any, listParams []string) {
 		t.Fatal(err)
 	}
 	var doc struct {
-		Paths map[string]map[string]yaml.Node `yaml:"paths"`
+		Paths      map[string]map[string]yaml.Node `yaml:"paths"`
 		Components struct {
 			Schemas map[string]struct {
 				Properties map[string]any `yaml:"properties"`
