@@ -17,7 +17,7 @@ func TestKnownLabelValuesExistAtStart(t *testing.T) {
 	for name, want := range map[string]int{
 		"authgate_config_reloads_total": 2, // success, failure
 		"authgate_tls_reloads_total":    2,
-		"authgate_store_errors_total":   4, // ping, key_lookup, owner_lookup, token_revocation
+		"authgate_store_errors_total":   5, // ping, key_lookup, owner_lookup, token_revocation, hygiene
 	} {
 		if got, err := testutil.GatherAndCount(reg, name); err != nil || got != want {
 			t.Errorf("%s: %d series (%v), want %d at start", name, got, err, want)
