@@ -110,6 +110,14 @@ func TestUsersAPIRefusals(t *testing.T) {
 	if len(f.changes) != 0 {
 		t.Errorf("refused calls announced changes: %+v", f.changes)
 	}
+	// The message names the field once.
+	w = f.call("POST", "/api/auth/users/", `{"email":"c@example.com","password":"short","role":"viewer"}`, f.root, "*")
+	var short struct {
+		Message string `json:"message"`
+	}
+	if _ = json.Unmarshal(w.Body.Bytes(), &short); short.Message != "password: shorter than 10 characters" {
+		t.Errorf("short password: message %q, want %q", short.Message, "password: shorter than 10 characters")
+	}
 	// A new password ends the user's sessions (epoch) and says so.
 	w = f.call("PATCH", annPath, `{"password":"ann's new long password"}`, f.root, "*")
 	if w.Code != http.StatusOK || len(f.changes) != 1 || !f.changes[0].Sessions {
