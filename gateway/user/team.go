@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/authgate/authgate/gateway/randid"
+	"github.com/authgate/authgate/policy"
 )
 
 // ErrTeamNotFound is returned when no team has the given ID. Compare with errors.Is.
@@ -45,23 +46,10 @@ type Team struct {
 // NewTeamID returns a new team ID: "team_" and 16 base62 characters from crypto/rand.
 func NewTeamID() string { return randid.New(teamIDPrefix, teamIDRandLen) }
 
-// ValidTeamID reports whether id may name a team: 1 to MaxTeamIDLen bytes of ASCII
-// letters, digits, '.', '_' and '-', starting with a letter or a digit. So an ID is
-// always one clean path segment, a header value and a query value as it is, and never
-// "*" (all teams), "." or "..".
-func ValidTeamID(id string) bool {
-	if id == "" || len(id) > MaxTeamIDLen {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		alnum := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
-		if !alnum && (i == 0 || (c != '.' && c != '_' && c != '-')) {
-			return false
-		}
-	}
-	return true
-}
+// ValidTeamID reports whether id may name a team (policy.ValidTeamID): 1 to
+// MaxTeamIDLen bytes of ASCII letters, digits, '.', '_' and '-', starting with a letter
+// or a digit.
+func ValidTeamID(id string) bool { return policy.ValidTeamID(id) }
 
 // ValidateTeamName checks a team name: 1 to MaxTeamNameLen bytes of valid UTF-8 without
 // control characters, not only white space. The error wraps ErrInvalid.
