@@ -5,7 +5,7 @@ BIN      ?= bin
 FUZZTIME ?= 30s
 DEMO_UPSTREAM ?= 127.0.0.1:9000
 
-.PHONY: run test bench lint build fuzz clean
+.PHONY: run test test-faults bench lint build fuzz clean
 
 ## run: the gateway on the embedded default config (memory store) with a demo upstream
 run:
@@ -15,6 +15,13 @@ run:
 test:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
+
+## test-faults: the fault suite (faults/): two built gateways, Redis behind toxiproxy, every
+## fault in every mode under load; FAULTS_PARALLEL cases at once, report to FAULTS_REPORT
+FAULTS_PARALLEL ?= 4
+test-faults:
+	$(GO) vet -tags faults ./faults/
+	FAULTS_PARALLEL=$(FAULTS_PARALLEL) $(GO) test -tags faults -count=1 -timeout 20m -parallel $(FAULTS_PARALLEL) -v ./faults/
 
 ## bench: bare httputil.ReverseProxy vs authgate, same upstream, same run (SPEC section 10)
 bench:
