@@ -125,6 +125,7 @@ routes:
     match: ["GET /public/{$}"]
     upstream: api
     public: true
+password_hashing: {queue: 16, max_wait: 30s}
 log:
   level: info
   access_log: false
@@ -233,8 +234,9 @@ func (g *gatewayProc) panicked() string {
 	return ""
 }
 
-// ctlClient makes the setup and control calls (not the measured load).
-var ctlClient = &http.Client{Timeout: 10 * time.Second}
+// ctlClient makes the setup and control calls (not the measured load). Its timeout is
+// generous: setup hashes passwords (argon2id) while other cases load the machine.
+var ctlClient = &http.Client{Timeout: 60 * time.Second}
 
 // get returns the status and body of GET url; status 0 on a transport error.
 func get(url string) (int, string) {

@@ -38,14 +38,17 @@ const (
 	loadPace     = 25 * time.Millisecond
 	pollInterval = 50 * time.Millisecond
 	baseline     = 5 * time.Second
-	minAfter     = 7 * time.Second  // after the fault ends
-	minLoad      = 21 * time.Second // the load runs at least this long per case
-	restartDown  = 5 * time.Second
-	cutFor       = 8 * time.Second
-	revokeAfter  = 3 * time.Second // into a cut
-	latencyFor   = 6 * time.Second
-	blackholeFor = 6 * time.Second
-	latencyMS    = 200
+	minAfter     = 7 * time.Second // after the fault ends
+	// baselineWindow is the part of the baseline latencies are compared with: its end, once
+	// connections and caches are warm.
+	baselineWindow = 4 * time.Second
+	minLoad        = 21 * time.Second // the load runs at least this long per case
+	restartDown    = 5 * time.Second
+	cutFor         = 8 * time.Second
+	revokeAfter    = 3 * time.Second // into a cut
+	latencyFor     = 6 * time.Second
+	blackholeFor   = 6 * time.Second
+	latencyMS      = 200
 	// restoreWait bounds the wait, after Redis came back empty, for the bootstrap key to
 	// work again on both replicas.
 	restoreWait = 40 * time.Second
@@ -106,9 +109,9 @@ func TestFaults(t *testing.T) {
 					t.Parallel()
 					slots <- struct{}{}
 					defer func() { <-slots }()
-					row := runCase(t, c)
-					row.failed = t.Failed()
-					rep.add(row)
+					rw := row{c: c, notes: []string{"did not complete: see the test log"}}
+					defer func() { rw.failed = t.Failed(); rep.add(rw) }()
+					rw = runCase(t, c)
 				})
 			}
 		}
@@ -353,6 +356,7 @@ type row struct {
 	addP99        time.Duration
 	detect        time.Duration // -1: never seen
 	recover       time.Duration // -1: never
+	lostServed    int           // restart_empty: lost credentials served after the recovery bound
 	loginBack     []time.Duration
 	notes         []string
 	failed        bool
@@ -371,9 +375,11 @@ func analyse(t *testing.T, c faultCase, tp *topology, tl timeline, rs []result, 
 	isGood := func(cl string) bool { return slices.Contains(goodClasses, cl) }
 
 	// Good credentials: 5xx (or no answer).
+	// After Redis came back empty they are no longer good: only the requests sent before
+	// count (afterwards a 503 while the store is down is the answer for an unknown key).
 	var goodFailed []result
 	for _, r := range rs {
-		if isGood(r.class) && r.failed() {
+		if isGood(r.class) && r.failed() && (c.fault != faultRestartEmpty || r.sent.Before(tl.faultEnd)) {
 			goodFailed = append(goodFailed, r)
 		}
 	}
@@ -392,6 +398,26 @@ func analyse(t *testing.T, c faultCase, tp *topology, tl timeline, rs []result, 
 	rw.badThrough = len(through)
 	if rw.badThrough > 0 {
 		fail("BAD_KEY_THROUGH: %d requests with an unknown or revoked key reached the upstream (first: %s)", rw.badThrough, describe(through[0], tl))
+	}
+
+	// Data loss: the lost keys and the lost user's token are refused once service is back.
+	if c.fault == faultRestartEmpty {
+		statuses := map[int]int{}
+		var served []result
+		for _, r := range rs {
+			if !isGood(r.class) || r.sent.Before(tl.faultEnd.Add(recoverBound)) {
+				continue
+			}
+			statuses[r.status]++
+			if r.ok() || tp.up.reached(r.id) {
+				served = append(served, r)
+			}
+		}
+		rw.notes = append(rw.notes, fmt.Sprintf("after the data loss (from %s after the restart) the lost keys and token got: %s", recoverBound, fmtStatuses(statuses)))
+		rw.lostServed = len(served)
+		if len(served) > 0 {
+			fail("LOST_CREDENTIAL_SERVED: %d requests with a key or token lost with the data reached the upstream %s or more after Redis came back empty (first: %s)", len(served), recoverBound, describe(served[0], tl))
+		}
 	}
 
 	// The victim.
@@ -434,7 +460,7 @@ func analyse(t *testing.T, c faultCase, tp *topology, tl timeline, rs []result, 
 	// Added latency of good credentials during the fault.
 	var base, during []time.Duration
 	for _, r := range rs {
-		if !isGood(r.class) {
+		if !isGood(r.class) || r.sent.Before(tl.faultStart.Add(-baselineWindow)) {
 			continue
 		}
 		switch {
@@ -541,8 +567,12 @@ func analyse(t *testing.T, c faultCase, tp *topology, tl timeline, rs []result, 
 		switch {
 		case c.rateMode == "local" && slices.ContainsFunc(ss, func(s sample) bool { return s.replica == rep && s.fallback != 0 }):
 			fail("METRICS: replica %s showed authgate_rate_limit_fallback 1 in rate_limits.mode local", g.name)
-		case c.rateMode == "redis" && c.unreachable() && !fellBack:
+		case c.rateMode == "redis" && c.unreachable() && !fellBack && c.onStoreError == "serve_cached":
 			fail("METRICS: replica %s never showed authgate_rate_limit_fallback 1 while Redis was unreachable (mode redis)", g.name)
+		case c.rateMode == "redis" && c.unreachable() && !fellBack:
+			// fail_closed refuses credentials before any limit is counted, and the fallback
+			// switches on at a failed limiter call: nothing may switch it on.
+			rw.notes = append(rw.notes, fmt.Sprintf("replica %s: authgate_rate_limit_fallback stayed 0 during the outage (fail_closed: no request reached the limiter)", g.name))
 		}
 	}
 
@@ -626,6 +656,28 @@ func fmtDur(d time.Duration) string {
 	return fmt.Sprintf("%dms", d.Milliseconds())
 }
 
+// fmtSigned prints a duration difference in milliseconds with its sign.
+func fmtSigned(d time.Duration) string {
+	return fmt.Sprintf("%+dms", d.Milliseconds())
+}
+
+// fmtStatuses prints a status count map in status order, "0" meaning no answer.
+func fmtStatuses(m map[int]int) string {
+	var ks []int
+	for k := range m {
+		ks = append(ks, k)
+	}
+	slices.Sort(ks)
+	var parts []string
+	for _, k := range ks {
+		parts = append(parts, fmt.Sprintf("%d×%d", m[k], k))
+	}
+	if len(parts) == 0 {
+		return "none sent"
+	}
+	return strings.Join(parts, ", ")
+}
+
 // tail returns the last n lines of s.
 func tail(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
@@ -670,6 +722,10 @@ func (r *report) write(t *testing.T) {
 				victim += fmt.Sprintf(" (+%d AFTER recovery/revoke)", rw.victimLate)
 			}
 		}
+		bad := strconv.Itoa(rw.badThrough)
+		if rw.lostServed > 0 {
+			bad += fmt.Sprintf(" (+%d lost credentials)", rw.lostServed)
+		}
 		detect := fmtDur(rw.detect)
 		if rw.c.fault == faultCutPubSub {
 			detect += " (cache untrusted)"
@@ -681,9 +737,9 @@ func (r *report) write(t *testing.T) {
 		if rw.failed {
 			status = " **FAIL**"
 		}
-		fmt.Fprintf(&b, "| %s%s | %s | %s | %d | %d | %d | %s | +%s / +%s | %s | %s |\n",
-			rw.c.fault, status, rw.c.onStoreError, rw.c.rateMode, rw.requests, rw.good5xx, rw.badThrough,
-			victim, fmtDur(rw.addP50), fmtDur(rw.addP99), detect, fmtDur(rw.recover))
+		fmt.Fprintf(&b, "| %s%s | %s | %s | %d | %d | %s | %s | %s / %s | %s | %s |\n",
+			rw.c.fault, status, rw.c.onStoreError, rw.c.rateMode, rw.requests, rw.good5xx, bad,
+			victim, fmtSigned(rw.addP50), fmtSigned(rw.addP99), detect, fmtDur(rw.recover))
 	}
 	var notes []string
 	for _, rw := range r.rows {
