@@ -21,7 +21,7 @@ test:
 FAULTS_PARALLEL ?= 4
 test-faults:
 	$(GO) vet -tags faults ./faults/
-	FAULTS_PARALLEL=$(FAULTS_PARALLEL) $(GO) test -tags faults -count=1 -timeout 20m -parallel $(FAULTS_PARALLEL) -v ./faults/
+	FAULTS_PARALLEL=$(FAULTS_PARALLEL) $(if $(FAULTS_REPORT),FAULTS_REPORT=$(abspath $(FAULTS_REPORT))) $(GO) test -tags faults -count=1 -timeout 20m -parallel $(FAULTS_PARALLEL) -v ./faults/
 
 ## bench: bare httputil.ReverseProxy vs authgate, same upstream, same run (SPEC section 10)
 bench:
