@@ -183,3 +183,39 @@ func TestFault04_PartitionCostsNoStall(t *testing.T) {
 			g.report(k.Secret).status == http.StatusOK
 	})
 }
+
+// TestRestartEmpty_BootstrapBackAtOnce: Redis restarted without its data. The bootstrap
+// admin key and user are put back as soon as the invalidation subscription comes back,
+// not at the next periodic check (30 s here, the default); until then the key is refused
+// 401 (the store answers that it does not know it), never 5xx, and so is every other key.
+func TestRestartEmpty_BootstrapBackAtOnce(t *testing.T) {
+	t.Parallel()
+	rs := redistest.Start(t)
+	o := issuerOpts(t.TempDir(), nil)
+	g := serveLive(t, rs, o)
+	api := g.ups["api"]
+	k := g.createKey(g.adminKey, map[string]any{"name": "lost", "scopes": []string{"reports:read"}})
+	wantStatus(t, "the key before the restart", g.report(k.Secret), http.StatusOK)
+	flushed := strings.Count(g.logs.String(), "messages may have been lost")
+
+	rs.Stop(t) // no SAVE: the restart comes back empty
+	rs.Restart(t)
+	waitFor(t, "the subscriptions re-established", func() bool {
+		return strings.Count(g.logs.String(), "messages may have been lost") >= flushed+2
+	})
+	waitWithin(t, 5*time.Second, "the bootstrap admin key back after an empty restart", func() bool {
+		a := g.call("GET", keysAPI, g.adminKey, nil)
+		if a.status >= 500 {
+			t.Fatalf("bootstrap admin key after the restart: %d %s, want 401 until restored, then 200", a.status, a.body)
+		}
+		return a.status == http.StatusOK
+	})
+	waitForUser(t, rs, adminEmail) // polling logins instead would trip the login limits
+	g.loginAs(adminEmail, adminPass, "")
+	api.reset()
+	assertRejected(t, g.report(k.Secret), http.StatusUnauthorized, "invalid_api_key")
+	assertNoRequests(t, api)
+	if up := metricValue(t, g.reg, "authgate_credential_cache_trusted", map[string]string{"cache": "keys"}); up != 1 {
+		t.Errorf("authgate_credential_cache_trusted{cache=keys} = %v after the restart, want 1", up)
+	}
+}

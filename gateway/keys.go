@@ -90,7 +90,10 @@ func (s *Server) newKeys(cfg *config.Config, st store.Store) (*keys, error) {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	if k.inv, err = credcache.NewInvalidator(k.cache, st, credcache.InvalidatorOptions{Logger: s.logger, Metrics: s.metrics,
-		Subscribed: s.storeAnswered}); err != nil {
+		Subscribed: s.subscribed}); err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	if err := s.metrics.CacheTrusted("keys", k.inv.Trusted); err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	k.authn = auth.NewKeyAuthenticator(auth.KeyAuthenticatorOptions{Prefix: cfg.APIKeys.Prefix, Hasher: k.hasher,
@@ -262,6 +265,17 @@ func (s *Server) pingStore(ctx context.Context, bound time.Duration) bool {
 // confirmed. Waiting for the next ping instead would answer every cache miss 503 in
 // between, and a resubscription has just flushed the caches (issue 10, found fault 3).
 func (s *Server) storeAnswered() { s.breaker.Reset() }
+
+// subscribed is called on every confirmed (re)subscription of an invalidation channel:
+// the store answered, and it may have restarted without its data, so the bootstrap
+// credentials are checked now rather than at the next periodic check.
+func (s *Server) subscribed() {
+	s.storeAnswered()
+	select {
+	case s.bootstrapNow <- struct{}{}:
+	default: // a check is already due
+	}
+}
 
 // servingFromCache reports whether, with the store down, on_store_error: serve_cached
 // still lets cached keys through: for stale_ttl after the outage began, keys verified

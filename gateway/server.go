@@ -81,6 +81,8 @@ type Server struct {
 	// started is set once the start-up work against the store is done (see startUp):
 	// until then /readyz is 503.
 	started atomic.Bool
+	// bootstrapNow asks keepBootstrap for a check at once (buffered, one pending).
+	bootstrapNow chan struct{}
 
 	mainLn, opsLn net.Listener
 	// certs is the main listener's certificate pair when TLS is on (set by Listen).
@@ -111,6 +113,8 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		logger:    opts.Logger,
 		metrics:   metrics.New(opts.Registry),
 		transport: proxy.NewTransport(),
+
+		bootstrapNow: make(chan struct{}, 1),
 	}
 	ph := cfg.PasswordHashing
 	s.passwords = pwhash.New(pwhash.Options{Hasher: opts.PasswordHasher, Concurrency: ph.Concurrency,
@@ -152,18 +156,25 @@ func newStore(cfg *config.Config, b *store.Breaker) (store.Store, error) {
 	if cfg.Store.Type == "memory" {
 		return store.NewMemory(time.Now), nil
 	}
-	r := cfg.Store.Redis
-	st, err := store.NewRedis(store.RedisOptions{
-		Addrs: r.Addrs, MasterName: r.MasterName, Username: r.Username, Password: r.Password.Value(),
-		DB: r.DB, KeyPrefix: r.KeyPrefix, DialTimeout: r.DialTimeout, ReadTimeout: r.ReadTimeout,
-		WriteTimeout: r.WriteTimeout, PoolTimeout: r.PoolTimeout, MaxRetries: retries(r.MaxRetries),
-		MinRetryBackoff: r.MinRetryBackoff, MaxRetryBackoff: r.MaxRetryBackoff, DialRetries: 1,
-		Breaker: b,
-	})
+	o := RedisOptions(cfg.Store.Redis)
+	o.Breaker = b
+	st, err := store.NewRedis(o)
 	if err != nil {
 		return nil, fmt.Errorf("gateway: store: %w", err)
 	}
 	return st, nil
+}
+
+// RedisOptions are the store options for r: addresses, credentials, and the timeouts and
+// retries of store.redis.*, one dial per connection attempt. The CLI's direct mode uses
+// them too, so a dead Redis costs it the same bounded wait.
+func RedisOptions(r config.Redis) store.RedisOptions {
+	return store.RedisOptions{
+		Addrs: r.Addrs, MasterName: r.MasterName, Username: r.Username, Password: r.Password.Value(),
+		DB: r.DB, KeyPrefix: r.KeyPrefix, DialTimeout: r.DialTimeout, ReadTimeout: r.ReadTimeout,
+		WriteTimeout: r.WriteTimeout, PoolTimeout: r.PoolTimeout, MaxRetries: retries(r.MaxRetries),
+		MinRetryBackoff: r.MinRetryBackoff, MaxRetryBackoff: r.MaxRetryBackoff, DialRetries: 1,
+	}
 }
 
 // ServeHTTP serves the main listener with the current pipeline.

@@ -145,7 +145,10 @@ func (s *Server) newTokens(cfg *config.Config, st store.Store) (*tokens, error) 
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	if t.inv, err = credcache.NewInvalidator(t.cache, st, credcache.InvalidatorOptions{Channel: TokenChannel, Logger: s.logger,
-		Metrics: s.metrics, Subscribed: s.storeAnswered}); err != nil {
+		Metrics: s.metrics, Subscribed: s.subscribed}); err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	if err := s.metrics.CacheTrusted("tokens", t.inv.Trusted); err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	if t.verifier != nil {

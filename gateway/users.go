@@ -103,9 +103,10 @@ func (s *Server) createBootstrapAdmin(ctx context.Context, email, pw string) err
 	return nil
 }
 
-// keepBootstrap makes sure, now and every interval, that the bootstrap admin key and
-// user exist: a Redis that lost its data (a restart without persistence, FLUSHALL) gets
-// them back without a restart of the gateway. Each check is one store read.
+// keepBootstrap makes sure, now, every interval and after every resubscription to the
+// store (see subscribed), that the bootstrap admin key and user exist: a Redis that lost
+// its data (a restart without persistence, FLUSHALL) gets them back without a restart of
+// the gateway, within a second or so of coming back. Each check is one store read.
 //
 // The first round is the replica's start-up: /readyz turns 200 only after it (startUp).
 // Later rounds restore what a data loss took while the replica stays ready: every replica
@@ -120,6 +121,7 @@ func (s *Server) keepBootstrap(ctx context.Context, cfg *config.Config, interval
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-s.bootstrapNow:
 		}
 		s.keys.registerBootstrap(ctx, s.logger)
 		s.registerBootstrapAdmin(ctx, cfg)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/authgate/authgate/gateway"
 	"github.com/authgate/authgate/gateway/admin"
 	"github.com/authgate/authgate/gateway/httperr"
 	"log/slog"
@@ -53,8 +54,7 @@ func openDirect(ctx context.Context, path string, getenv func(string) string) (*
 		return nil, fmt.Errorf("keys: --config %s: store.type is %q; direct mode needs a redis store (a memory store lives only inside the gateway process)", path, cfg.Store.Type)
 	}
 	r := cfg.Store.Redis
-	st, err := store.NewRedis(store.RedisOptions{Addrs: r.Addrs, MasterName: r.MasterName, Username: r.Username,
-		Password: r.Password.Value(), DB: r.DB, KeyPrefix: r.KeyPrefix})
+	st, err := store.NewRedis(gateway.RedisOptions(r))
 	if err != nil {
 		return nil, fmt.Errorf("keys: store: %w", err)
 	}

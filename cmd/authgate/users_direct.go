@@ -55,8 +55,7 @@ func openDirectUsers(ctx context.Context, path string, getenv func(string) strin
 		return nil, fmt.Errorf("users: --config %s: store.type is %q; direct mode needs a redis store (a memory store lives only inside the gateway process)", path, cfg.Store.Type)
 	}
 	r := cfg.Store.Redis
-	st, err := store.NewRedis(store.RedisOptions{Addrs: r.Addrs, MasterName: r.MasterName, Username: r.Username,
-		Password: r.Password.Value(), DB: r.DB, KeyPrefix: r.KeyPrefix})
+	st, err := store.NewRedis(gateway.RedisOptions(r))
 	if err != nil {
 		return nil, fmt.Errorf("users: store: %w", err)
 	}

@@ -463,10 +463,10 @@ func (c *Cache[V]) Trusted() bool {
 	return c.clock() < c.trustUntil.Load()
 }
 
-// trustFor makes the cache trusted until at plus TTL. The Invalidator calls
+// trustFor makes the cache trusted until at plus d. The Invalidator calls
 // it from one goroutine.
-func (c *Cache[V]) trustFor(at time.Time) {
-	c.trustUntil.Store(int64(at.Sub(c.base)) + c.ttl)
+func (c *Cache[V]) trustFor(at time.Time, d time.Duration) {
+	c.trustUntil.Store(int64(at.Sub(c.base)) + int64(d))
 }
 
 // sinceBase is the default clock: monotonic time since base.

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/authgate/authgate/gateway/metrics"
+	"github.com/authgate/authgate/gateway/randid"
 	"github.com/authgate/authgate/gateway/store"
 )
 
@@ -19,14 +20,24 @@ import (
 const DefaultChannel = "invalidate"
 
 // maxHeartbeat caps the default heartbeat interval.
-const maxHeartbeat = time.Second
+const maxHeartbeat = 250 * time.Millisecond
+
+// trustBeats is how many heartbeat intervals of silence the cache stays trusted for (at
+// most one TTL): with the default heartbeat, a subscription that stopped delivering is
+// distrusted within a second.
+const trustBeats = 4
+
+// silentWindows is how many trust windows of silence make Run drop the subscription and
+// subscribe again: a connection that drops packets without a reset may never be noticed
+// by the client itself.
+const silentWindows = 2
 
 // target is what an Invalidator acts on; *Cache[V] for any V.
 type target interface {
 	Invalidate(tag string) int
 	Flush()
 	Trusted() bool
-	trustFor(at time.Time)
+	trustFor(at time.Time, d time.Duration)
 }
 
 // InvalidatorOptions configures NewInvalidator. The zero value gives the
@@ -37,8 +48,9 @@ type InvalidatorOptions struct {
 	Channel string
 	// Heartbeat is how often the Invalidator publishes a heartbeat on
 	// Channel, which proves to every replica, its own included, that the
-	// subscription delivers. It must be less than half the cache TTL.
-	// Default: TTL/4, at most 1s.
+	// subscription delivers. It must be less than half the cache TTL. The
+	// cache stays trusted for four heartbeats (at most one TTL) after the
+	// last message. Default: TTL/4, at most 250ms.
 	Heartbeat time.Duration
 	// Logger receives subscription problems. Default: discard.
 	Logger *slog.Logger
@@ -58,10 +70,12 @@ type InvalidatorOptions struct {
 // that messages may have been missed (a reconnect or a full buffer), the
 // cache is flushed. And since a dead connection may not be noticed at all,
 // every replica publishes a heartbeat: while no message at all has arrived
-// for longer than the cache TTL, the cache is not trusted (Cache.Trusted),
-// so Get returns no Hit and the caller re-reads the store. A lost
-// invalidation therefore never keeps a revoked credential alive longer than
-// the TTL.
+// for four heartbeat intervals (the trust window, at most the cache TTL),
+// the cache is not trusted (Cache.Trusted), so Get returns no Hit and the
+// caller re-reads the store; after two trust windows of silence Run drops
+// the subscription and subscribes again, which flushes the cache once it is
+// confirmed. A lost invalidation therefore never keeps a revoked credential
+// alive longer than the trust window (1s by default).
 //
 // Message times come from each replica's clock, so the lag metric includes
 // clock skew between replicas.
@@ -73,23 +87,42 @@ type Invalidator struct {
 	now       func() time.Time
 	channel   string
 	heartbeat time.Duration
+	window    time.Duration // trust window: trustBeats heartbeats, at most the TTL
 	log       *slog.Logger
 	lag       prometheus.Histogram // nil without Metrics
 	onSub     func()
+
+	// id names this Invalidator's messages; seq numbers them. sendMu keeps the numbers
+	// in the order the store receives them.
+	id     string
+	sendMu sync.Mutex
+	seq    uint64
+	// senders is the last sequence number heard from each sender since the last
+	// (re)subscription. Only Run's goroutine uses it.
+	senders map[string]uint64
 
 	readyOnce sync.Once
 	ready     chan struct{}
 }
 
 // message is what travels on the channel. A message without a tag is a
-// heartbeat.
+// heartbeat. From and Seq let a receiver notice a lost message: each sender
+// numbers every message it tries to publish, so a gap means one was lost (or
+// failed to publish) and the cache is flushed. Messages without From (from an
+// older replica) are applied without that check.
 type message struct {
-	Tag string `json:"tag,omitempty"`
-	At  int64  `json:"at"` // publish time, UnixNano
+	Tag  string `json:"tag,omitempty"`
+	At   int64  `json:"at"` // publish time, UnixNano
+	From string `json:"from,omitempty"`
+	Seq  uint64 `json:"seq,omitempty"`
 }
 
+// maxSenders bounds the senders an Invalidator tracks (replicas that come and go); past it
+// the cache is flushed and the tracking starts again.
+const maxSenders = 1024
+
 // NewInvalidator returns an Invalidator for c over st. The cache is trusted
-// for one TTL from now; after that, only while Run hears from the
+// for one trust window from now; after that, only while Run hears from the
 // subscription. A Cache takes at most one Invalidator. It returns an error
 // for invalid options.
 func NewInvalidator[V any](c *Cache[V], st store.Store, opts InvalidatorOptions) (*Invalidator, error) {
@@ -114,18 +147,21 @@ func NewInvalidator[V any](c *Cache[V], st store.Store, opts InvalidatorOptions)
 	}
 	inv := &Invalidator{
 		onSub:     opts.Subscribed,
+		id:        randid.New("", 16),
+		senders:   map[string]uint64{},
 		c:         c,
 		st:        st,
 		now:       c.now,
 		channel:   opts.Channel,
 		heartbeat: opts.Heartbeat,
+		window:    min(trustBeats*opts.Heartbeat, ttl),
 		log:       opts.Logger,
 		ready:     make(chan struct{}),
 	}
 	if opts.Metrics != nil {
 		inv.lag = opts.Metrics.InvalidationLag
 	}
-	c.trustFor(inv.now())
+	c.trustFor(inv.now(), inv.window)
 	return inv, nil
 }
 
@@ -144,9 +180,14 @@ func (inv *Invalidator) Publish(ctx context.Context, tag string) error {
 	return nil
 }
 
-// send publishes one message stamped with the current time.
+// send publishes one message stamped with the current time and the next
+// sequence number. A failed publish still uses its number, so receivers see
+// the gap and flush: the message may have been an invalidation.
 func (inv *Invalidator) send(ctx context.Context, tag string) error {
-	msg, err := json.Marshal(message{Tag: tag, At: inv.now().UnixNano()})
+	inv.sendMu.Lock()
+	defer inv.sendMu.Unlock()
+	inv.seq++
+	msg, err := json.Marshal(message{Tag: tag, At: inv.now().UnixNano(), From: inv.id, Seq: inv.seq})
 	if err != nil {
 		return err // cannot happen for this type
 	}
@@ -154,7 +195,7 @@ func (inv *Invalidator) send(ctx context.Context, tag string) error {
 }
 
 // Trusted reports whether the cache may serve Hits: the subscription has
-// delivered a message (a heartbeat at least) within the last cache TTL.
+// delivered a message (a heartbeat at least) within the trust window.
 func (inv *Invalidator) Trusted() bool { return inv.c.Trusted() }
 
 // Ready returns a channel that is closed once Run has subscribed for the
@@ -191,6 +232,7 @@ func (inv *Invalidator) Run(ctx context.Context) error {
 			continue
 		}
 		inv.onSub()
+		clear(inv.senders)
 		inv.resync("subscribed")
 		inv.readyOnce.Do(func() { close(inv.ready) })
 		inv.consume(ctx, sub)
@@ -202,20 +244,33 @@ func (inv *Invalidator) Run(ctx context.Context) error {
 	}
 }
 
-// consume applies messages from sub until ctx is done or sub ends.
+// consume applies messages from sub until ctx is done, sub ends, or sub has
+// been silent for silentWindows trust windows.
 func (inv *Invalidator) consume(ctx context.Context, sub *store.Subscription) {
+	t := time.NewTicker(inv.heartbeat)
+	defer t.Stop()
+	heard := inv.now()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-sub.Reconnected():
 			inv.onSub()
+			clear(inv.senders)
 			inv.resync("messages may have been lost")
+			heard = inv.now()
 		case msg, ok := <-sub.C():
 			if !ok {
 				return
 			}
 			inv.apply(msg)
+			heard = inv.now()
+		case <-t.C:
+			if silent := inv.now().Sub(heard); silent > silentWindows*inv.window {
+				inv.log.Warn("invalidation subscription silent; subscribing again", "channel", inv.channel,
+					"silent", silent.Round(time.Millisecond))
+				return
+			}
 		}
 	}
 }
@@ -228,24 +283,45 @@ func (inv *Invalidator) apply(raw []byte) {
 		// It may have been an invalidation; flushing is the safe reading.
 		inv.log.Error("invalid invalidation message; flushing cache", "err", err)
 		inv.c.Flush()
-		inv.c.trustFor(inv.now())
+		inv.c.trustFor(inv.now(), inv.window)
 		return
 	}
 	if m.Tag != "" {
 		inv.c.Invalidate(m.Tag)
 	}
+	if inv.lost(m) {
+		inv.resync("a message from another replica was lost")
+	}
 	now := inv.now()
-	inv.c.trustFor(now)
+	inv.c.trustFor(now, inv.window)
 	if m.Tag != "" && inv.lag != nil {
 		inv.lag.Observe(max(0, now.Sub(time.Unix(0, m.At)).Seconds()))
 	}
+}
+
+// lost records m's sequence number and reports whether a message from its
+// sender was missed before it.
+func (inv *Invalidator) lost(m message) bool {
+	if m.From == "" {
+		return false
+	}
+	last, known := inv.senders[m.From]
+	if !known && len(inv.senders) >= maxSenders {
+		clear(inv.senders)
+		inv.senders[m.From] = m.Seq
+		return true
+	}
+	if m.Seq > last || !known {
+		inv.senders[m.From] = m.Seq
+	}
+	return known && m.Seq > last+1
 }
 
 // resync flushes the cache and trusts it again: whatever it held may have
 // missed invalidations, and what it caches from now on will not.
 func (inv *Invalidator) resync(reason string) {
 	inv.c.Flush()
-	inv.c.trustFor(inv.now())
+	inv.c.trustFor(inv.now(), inv.window)
 	inv.log.Info("credential cache flushed", "reason", reason)
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -102,6 +103,9 @@ func TestPublishFailureStillInvalidatesLocally(t *testing.T) {
 func TestTrustLapsesWithoutSubscription(t *testing.T) {
 	clk := newFakeClock()
 	const ttl = 30 * time.Second
+	// The default heartbeat is 250ms (TTL/4, at most 250ms); the trust window is four
+	// heartbeats: a second.
+	const window = time.Second
 	c := newCache(t, Options{MaxEntries: 10, TTL: ttl, NegativeTTL: time.Hour, StaleTTL: time.Hour, Now: clk.Now})
 	inv, err := NewInvalidator(c, store.NewMemory(clk.Now), InvalidatorOptions{})
 	if err != nil {
@@ -109,23 +113,42 @@ func TestTrustLapsesWithoutSubscription(t *testing.T) {
 	}
 	// Run is never called: nothing is heard, as when the subscription is down.
 	if !inv.Trusted() {
-		t.Fatal("got untrusted right after NewInvalidator, want trusted for one ttl")
+		t.Fatal("got untrusted right after NewInvalidator, want trusted for one trust window")
 	}
-	clk.Advance(ttl - time.Second)
+	clk.Advance(window - time.Millisecond)
 	c.Put(hashN(1), "v", "key:1")
 	c.PutNegative(hashN(2))
 	if _, res := c.Get(hashN(1)); res != Hit {
 		t.Fatalf("got %s while trusted, want hit", res)
 	}
-	clk.Advance(time.Second)
+	clk.Advance(time.Millisecond)
 	if inv.Trusted() {
-		t.Fatal("got trusted after one ttl without hearing the subscription")
+		t.Fatal("got trusted after one trust window without hearing the subscription")
 	}
 	if v, res := c.Get(hashN(1)); res != Stale || v != "v" {
 		t.Fatalf("got (%q, %s) while untrusted, want (v, stale)", v, res)
 	}
 	if _, res := c.Get(hashN(2)); res != NegativeHit {
 		t.Fatalf("negative entry: got %s while untrusted, want negative_hit", res)
+	}
+}
+
+// A short TTL bounds the trust window too: four heartbeats, at most one TTL.
+func TestTrustWindowAtMostTTL(t *testing.T) {
+	clk := newFakeClock()
+	const ttl = 400 * time.Millisecond
+	c := newCache(t, Options{MaxEntries: 10, TTL: ttl, StaleTTL: time.Hour, Now: clk.Now})
+	inv, err := NewInvalidator(c, store.NewMemory(clk.Now), InvalidatorOptions{Heartbeat: 150 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(ttl - time.Millisecond)
+	if !inv.Trusted() {
+		t.Fatal("got untrusted before one TTL")
+	}
+	clk.Advance(time.Millisecond)
+	if inv.Trusted() {
+		t.Fatal("got trusted after one TTL (four heartbeats would be 600ms)")
 	}
 }
 
@@ -226,5 +249,73 @@ func TestRunLeaksNoGoroutines(t *testing.T) {
 	if !waitFor(5*time.Second, func() bool { return runtime.NumGoroutine() <= before }) {
 		buf := make([]byte, 1<<16)
 		t.Fatalf("got %d goroutines, want <= %d\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
+	}
+}
+
+// lossyStore drops the next published message while reporting success, as a connection
+// that loses a message in transit does.
+type lossyStore struct {
+	store.Store
+	drop atomic.Bool
+}
+
+func (l *lossyStore) Publish(ctx context.Context, channel string, msg []byte) error {
+	if l.drop.CompareAndSwap(true, false) {
+		return nil
+	}
+	return l.Store.Publish(ctx, channel, msg)
+}
+
+// A lost invalidation is noticed by the gap in its sender's numbering, at the sender's
+// next message (here a heartbeat), and the receiver flushes its cache: the revoked entry
+// does not stay a Hit.
+func TestLostMessageFlushes(t *testing.T) {
+	mem := store.NewMemory(nil)
+	lossy := &lossyStore{Store: mem}
+	opts := Options{MaxEntries: 100, TTL: time.Minute}
+	a := startReplica(t, lossy, opts, InvalidatorOptions{Heartbeat: 10 * time.Millisecond})
+	b := startReplica(t, mem, opts, InvalidatorOptions{Heartbeat: 10 * time.Millisecond})
+	// B has heard from A at least once, so A's numbering is known to it.
+	if !waitFor(time.Second, func() bool { return b.inv.Trusted() }) {
+		t.Fatal("B not trusted")
+	}
+	time.Sleep(50 * time.Millisecond) // a few of A's heartbeats reach B (each is numbered)
+	b.cache.Put(hashN(1), "k1", "key:1")
+	b.cache.Put(hashN(2), "k2", "key:2")
+
+	lossy.drop.Store(true)
+	if err := a.inv.Publish(context.Background(), "key:1"); err != nil {
+		t.Fatalf("Publish: %v", err)
+	}
+	if lossy.drop.Load() {
+		t.Fatal("the invalidation was not the dropped message")
+	}
+	if !waitFor(time.Second, func() bool { _, res := b.cache.Get(hashN(1)); return res == Miss }) {
+		t.Fatal("B: the entry whose invalidation was lost is still cached 1s later")
+	}
+	if _, res := b.cache.Get(hashN(2)); res != Miss {
+		t.Fatalf("B: got %s for another entry, want miss (the whole cache is flushed: the lost message could have been anything)", res)
+	}
+}
+
+// Messages from the same sender in order, and messages without numbering (from an older
+// replica), flush nothing.
+func TestNumberedMessagesInOrderKeepCache(t *testing.T) {
+	c := newCache(t, Options{MaxEntries: 10, TTL: time.Minute})
+	inv, err := NewInvalidator(c, store.NewMemory(nil), InvalidatorOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Put(hashN(1), "v", "key:1")
+	for _, m := range []string{`{"at":1,"from":"a","seq":7}`, `{"at":2,"from":"a","seq":8}`, `{"at":3,"from":"b","seq":1}`,
+		`{"at":4}`, `{"at":5,"from":"a","seq":8}`, `{"at":6,"from":"a","seq":9}`} {
+		inv.apply([]byte(m))
+		if _, res := c.Get(hashN(1)); res != Hit {
+			t.Fatalf("after %s: got %s, want hit", m, res)
+		}
+	}
+	inv.apply([]byte(`{"at":7,"from":"a","seq":11}`)) // 10 is missing
+	if _, res := c.Get(hashN(1)); res != Miss {
+		t.Fatalf("after a gap: got %s, want miss", res)
 	}
 }

@@ -138,6 +138,31 @@ func CodeLabel(code int) string {
 	return strconv.Itoa(code)
 }
 
+// CacheTrusted exports, read at scrape time, authgate_credential_cache_trusted{cache}: 1
+// while the named cache ("keys", "tokens") may answer from memory, because its
+// invalidation subscription was heard from within the trust window; 0 while every lookup
+// goes to the store (or, with the store down and serve_cached, to stale entries). It
+// returns an error when the series is already registered.
+func (m *Metrics) CacheTrusted(cache string, trusted func() bool) error {
+	if m.reg == nil {
+		return nil
+	}
+	g := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name:        "authgate_credential_cache_trusted",
+		Help:        "1 while a credential cache (keys, tokens) may answer from memory: its invalidation subscription was heard from within the trust window.",
+		ConstLabels: prometheus.Labels{"cache": cache},
+	}, func() float64 {
+		if trusted() {
+			return 1
+		}
+		return 0
+	})
+	if err := m.reg.Register(g); err != nil {
+		return fmt.Errorf("metrics: cache trusted %s: %w", cache, err)
+	}
+	return nil
+}
+
 // CacheEntries exports the sizes of one credential cache, read at scrape time, as
 // authgate_credential_cache_entries{cache, kind}: kind "positive" (credentials the store
 // knows, bounded by store.cache.max_entries) and "negative" (unknown ones, bounded by

@@ -136,6 +136,9 @@ type Redis struct {
 	prefix string
 	incr   *redis.Script
 
+	// confirm bounds the wait for a subscription's confirmation: one dial and one read.
+	confirm time.Duration
+
 	closed atomic.Bool // set under mu; read without it on every call
 	mu     sync.Mutex  // guards subs
 	subs   map[*Subscription]struct{}
@@ -174,11 +177,25 @@ func NewRedis(opts RedisOptions) (*Redis, error) {
 		rdb.AddHook(breakerHook{b: opts.Breaker})
 	}
 	return &Redis{
-		rdb:    rdb,
-		prefix: opts.KeyPrefix,
-		incr:   redis.NewScript(incrScript),
-		subs:   make(map[*Subscription]struct{}),
+		rdb:     rdb,
+		confirm: confirmTimeout(opts),
+		prefix:  opts.KeyPrefix,
+		incr:    redis.NewScript(incrScript),
+		subs:    make(map[*Subscription]struct{}),
 	}, nil
+}
+
+// confirmTimeout is one dial and one read, with go-redis's defaults (5s, 3s) for the
+// unset ones.
+func confirmTimeout(o RedisOptions) time.Duration {
+	dial, read := o.DialTimeout, o.ReadTimeout
+	if dial == 0 {
+		dial = 5 * time.Second
+	}
+	if read == 0 {
+		read = 3 * time.Second
+	}
+	return dial + read
 }
 
 // Client returns the underlying client, for features that need commands
@@ -297,7 +314,9 @@ func (r *Redis) Publish(ctx context.Context, channel string, msg []byte) error {
 }
 
 // Subscribe subscribes to channel (with KeyPrefix) and waits for the
-// server to confirm, so it fails when Redis is unreachable. After that,
+// server to confirm, so it fails when Redis is unreachable; the wait is
+// bounded by one dial and one read timeout, also when the network drops
+// packets without a reset. After that,
 // go-redis reconnects and re-subscribes by itself whenever the connection
 // is lost; each re-subscription is reported on Reconnected, since messages
 // published while disconnected are lost.
@@ -308,7 +327,9 @@ func (r *Redis) Subscribe(ctx context.Context, channel string) (*Subscription, e
 	ps := r.rdb.Subscribe(ctx, r.Key(channel))
 	// The first reply is the confirmation of the initial subscription;
 	// consuming it here means it is not mistaken for a reconnect below.
-	reply, err := ps.Receive(ctx)
+	rctx, cancel := context.WithTimeout(ctx, r.confirm)
+	reply, err := ps.Receive(rctx)
+	cancel()
 	if err != nil {
 		_ = ps.Close() // the subscribe error is the one to report
 		return nil, fmt.Errorf("store: subscribe: %w", err)

@@ -698,6 +698,36 @@ func TestRedisSubscribeUnreachable(t *testing.T) {
 	}
 }
 
+// TestRedisSubscribeBlackholed checks that Subscribe, with the server behind a partition
+// that drops packets without a reset, gives up after one dial and one read timeout (2s
+// here) instead of waiting for a confirmation forever: the caller's context lives as long
+// as the subscription, so it cannot bound the wait.
+func TestRedisSubscribeBlackholed(t *testing.T) {
+	srv := redistest.Start(t)
+	px := redistest.NewProxy(t, srv.Addr())
+	r := newRedis(t, px.Addr(), "")
+	if err := r.Ping(t.Context()); err != nil {
+		t.Fatalf("Ping: %v", err)
+	}
+	px.Blackhole(true)
+	res := make(chan error, 1)
+	go func() {
+		sub, err := r.Subscribe(t.Context(), "events")
+		if err == nil {
+			sub.Close()
+		}
+		res <- err
+	}()
+	select {
+	case err := <-res:
+		if err == nil {
+			t.Fatal("Subscribe through a partition: got nil error, want one")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Subscribe through a partition: still waiting after 10s")
+	}
+}
+
 // TestNewRedis checks option validation and the topology each option
 // set selects. NewRedis must not dial, so unreachable addresses are fine.
 func TestNewRedis(t *testing.T) {
