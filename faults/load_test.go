@@ -5,7 +5,6 @@ package faults
 import (
 	"bufio"
 	"context"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -267,14 +266,4 @@ func scrape(ctx context.Context, c *http.Client, ops string) sample {
 	s.at = time.Now()
 	s.ok = resp.StatusCode == http.StatusOK && sc.Err() == nil
 	return s
-}
-
-// dialable reports whether something listens on addr.
-func dialable(addr string) bool {
-	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-	if err != nil {
-		return false
-	}
-	c.Close()
-	return true
 }
