@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -277,18 +278,46 @@ func call(method, url, auth string, body any) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-// mustCall is call that fails t unless the status is want, and decodes the JSON answer
-// into out when out is not nil.
-func mustCall(t *testing.T, want int, method, url, auth string, body, out any) {
+// setupBound bounds the retries of a setup or control call: one answered 503 (a store
+// blip on a busy machine, or password hashing queued) is made again until then.
+const setupBound = 30 * time.Second
+
+// mustCall is call that fails t unless the status is want (or one of alsoOK, which a
+// repeated call may get, e.g. 409 for a user the first try created), repeating it while the
+// answer is a 503 or none, and decodes the JSON answer into out when out is not nil.
+func mustCall(t *testing.T, want int, method, url, auth string, body, out any, alsoOK ...int) {
 	t.Helper()
-	code, b := call(method, url, auth, body)
-	if code != want {
-		t.Fatalf("%s %s: got %d %s, want %d", method, url, code, b, want)
-	}
-	if out != nil {
-		if err := json.Unmarshal([]byte(b), out); err != nil {
-			t.Fatalf("%s %s: %v in %s", method, url, err, b)
+	deadline := time.Now().Add(setupBound)
+	for tries := 0; ; tries++ {
+		code, b := call(method, url, auth, body)
+		if code == want || tries > 0 && slices.Contains(alsoOK, code) {
+			if out != nil && code == want {
+				if err := json.Unmarshal([]byte(b), out); err != nil {
+					t.Fatalf("%s %s: %v in %s", method, url, err, b)
+				}
+			}
+			return
 		}
+		if (code != 0 && code != http.StatusServiceUnavailable) || time.Now().After(deadline) {
+			t.Fatalf("%s %s: got %d %s, want %d", method, url, code, b, want)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// mustLogin signs in, repeating the attempt while it fails, until setupBound.
+func mustLogin(t *testing.T, base, email, password string) string {
+	t.Helper()
+	deadline := time.Now().Add(setupBound)
+	for {
+		tok, _, err := login(base, email, password)
+		if err == nil {
+			return tok
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
 

@@ -186,7 +186,7 @@ func setup(t *testing.T, c faultCase) *topology {
 	a := tp.gateways[0].base + "/api/auth"
 	admin := "Token " + tp.adminKey
 	mustCall(t, http.StatusCreated, http.MethodPost, a+"/users/", admin,
-		map[string]string{"email": userEmail, "password": userPassword, "role": "member"}, nil)
+		map[string]string{"email": userEmail, "password": userPassword, "role": "member"}, nil, http.StatusConflict)
 	key := func(name string) (string, string) {
 		var k struct{ ID, Key string }
 		mustCall(t, http.StatusCreated, http.MethodPost, a+"/api-keys/", admin,
@@ -199,7 +199,7 @@ func setup(t *testing.T, c faultCase) *topology {
 		tp.creds = append(tp.creds, credential{class: cl, path: "/keyed/", auth: "Token " + k})
 	}
 	revokedID, revokedKey := key(classRevoked)
-	mustCall(t, http.StatusOK, http.MethodDelete, a+"/api-keys/"+revokedID+"/", admin, nil, nil)
+	mustCall(t, http.StatusOK, http.MethodDelete, a+"/api-keys/"+revokedID+"/", admin, nil, nil, http.StatusNotFound, http.StatusConflict)
 	tp.creds = append(tp.creds,
 		credential{class: classRevoked, path: "/keyed/", auth: "Token " + revokedKey},
 		credential{class: classUnknown, path: "/keyed/", auth: "Token " + unknownKey},
@@ -209,10 +209,7 @@ func setup(t *testing.T, c faultCase) *topology {
 		tp.victimID, vk = key(classVictim)
 		tp.creds = append(tp.creds, credential{class: classVictim, path: "/keyed/", auth: "Token " + vk})
 	}
-	tok, _, err := login(tp.gateways[0].base, userEmail, userPassword)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tok := mustLogin(t, tp.gateways[0].base, userEmail, userPassword)
 	tp.creds = append(tp.creds, credential{class: classJWT, path: "/jwt/", auth: "Bearer " + tok})
 
 	// Every credential answers as it should on both replicas before the fault (and the
@@ -223,8 +220,16 @@ func setup(t *testing.T, c faultCase) *topology {
 			if cr.class == classRevoked || cr.class == classUnknown {
 				want = http.StatusUnauthorized
 			}
-			if code, b := call(http.MethodGet, g.base+cr.path, cr.auth, nil); code != want {
-				t.Fatalf("setup: %s on %s: got %d %s, want %d", cr.class, g.name, code, b, want)
+			deadline := time.Now().Add(setupBound)
+			for {
+				code, b := call(http.MethodGet, g.base+cr.path, cr.auth, nil)
+				if code == want {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("setup: %s on %s: got %d %s, want %d", cr.class, g.name, code, b, want)
+				}
+				time.Sleep(100 * time.Millisecond)
 			}
 		}
 	}
@@ -289,7 +294,7 @@ func inject(t *testing.T, c faultCase, tp *topology, tl *timeline) {
 			p.cutPubSub(true)
 		}
 		time.Sleep(revokeAfter)
-		mustCall(t, http.StatusOK, http.MethodDelete, tp.gateways[0].base+"/api/auth/api-keys/"+tp.victimID+"/", "Token "+tp.adminKey, nil, nil)
+		mustCall(t, http.StatusOK, http.MethodDelete, tp.gateways[0].base+"/api/auth/api-keys/"+tp.victimID+"/", "Token "+tp.adminKey, nil, nil, http.StatusNotFound, http.StatusConflict)
 		tl.revokeAck = time.Now()
 		time.Sleep(time.Until(tl.faultStart.Add(cutFor)))
 		for _, p := range tp.proxies {
@@ -319,20 +324,25 @@ func inject(t *testing.T, c faultCase, tp *topology, tl *timeline) {
 // on each replica after Redis came back empty, then until the bootstrap admin can sign in
 // there; it returns, per replica, how long after the restart the login worked (-1: never).
 func awaitRestore(lg *loadGen, tp *topology, since time.Time) []time.Duration {
-	back := []time.Duration{-1, -1}
+	back := make([]time.Duration, len(tp.gateways))
 	deadline := since.Add(restoreWait)
+	var wg sync.WaitGroup
 	for rep, g := range tp.gateways {
-		for time.Now().Before(deadline) && !adminOKSince(lg.snapshot(), rep, since) {
-			time.Sleep(100 * time.Millisecond)
-		}
-		for time.Now().Before(deadline) {
-			if _, _, err := login(g.base, adminEmail, adminPassword); err == nil {
-				back[rep] = time.Since(since)
-				break
+		back[rep] = -1
+		wg.Go(func() {
+			for time.Now().Before(deadline) && !adminOKSince(lg.snapshot(), rep, since) {
+				time.Sleep(100 * time.Millisecond)
 			}
-			time.Sleep(250 * time.Millisecond)
-		}
+			for time.Now().Before(deadline) {
+				if _, _, err := login(g.base, adminEmail, adminPassword); err == nil {
+					back[rep] = time.Since(since)
+					return
+				}
+				time.Sleep(250 * time.Millisecond)
+			}
+		})
 	}
+	wg.Wait()
 	return back
 }
 
