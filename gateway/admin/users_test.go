@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -103,7 +104,7 @@ func TestUsersAPIRefusals(t *testing.T) {
 			t.Errorf("%s: %d %s, want %d %s", tt.name, w.Code, w.Body, tt.status, tt.code)
 		}
 		after, _ := f.users.List(context.Background())
-		if len(after) != len(before) || after[len(after)-1] != before[len(before)-1] || after[0] != before[0] {
+		if len(after) != len(before) || !reflect.DeepEqual(after[len(after)-1], before[len(before)-1]) || !reflect.DeepEqual(after[0], before[0]) {
 			t.Errorf("%s: a refused call changed the users", tt.name)
 		}
 	}
