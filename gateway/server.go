@@ -30,6 +30,7 @@ import (
 	"github.com/authgate/authgate/gateway/store"
 	"github.com/authgate/authgate/gateway/tlscert"
 	"github.com/authgate/authgate/gateway/user"
+	"github.com/authgate/authgate/gateway/webhook"
 )
 
 // Options are the process resources a Server is built with.
@@ -58,6 +59,12 @@ type Options struct {
 	// StoreProbeInterval is how often the store is pinged to learn whether it answers.
 	// Default: store.redis.health_interval. Tests lengthen it.
 	StoreProbeInterval time.Duration
+	// HygieneInterval is how often authgate_api_keys is refreshed and expiring keys are
+	// announced. Default: 1m. Tests shorten it.
+	HygieneInterval time.Duration
+	// Webhooks tunes the webhook notifier (queue, workers, retries); its Endpoints and
+	// Deliveries are always the server's. Default: webhook's defaults. Tests shorten them.
+	Webhooks webhook.Options
 }
 
 // Server is one gateway process: main and ops listeners, the current pipeline, the store.
@@ -75,7 +82,10 @@ type Server struct {
 	// passwords bounds every password hash on a request path (password_hashing).
 	passwords *pwhash.Pool
 
-	cur      atomic.Pointer[pipeline]
+	cur atomic.Pointer[pipeline]
+	// boot is the configuration the process started with: what its listeners, TLS
+	// settings and store actually use, whatever reloads changed since.
+	boot     *config.Config
 	reloadMu sync.Mutex
 	draining atomic.Bool
 	// started is set once the start-up work against the store is done (see startUp):
@@ -149,6 +159,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.cur.Store(p)
+	s.boot = cfg
 	return s, nil
 }
 
@@ -200,10 +211,10 @@ func (s *Server) Reload() error {
 	if err == nil {
 		var p *pipeline
 		if p, err = newPipeline(s, cfg); err == nil {
-			old := s.cur.Swap(p)
+			s.cur.Store(p)
 			s.metrics.ConfigReloads.WithLabelValues("success").Inc()
 			s.logger.Info("config reloaded", slog.String("file", s.opts.ConfigPath), slog.Int("routes", len(cfg.Routes)))
-			s.warnRestartOnly(old.cfg, cfg)
+			s.warnRestartOnly(s.boot, cfg)
 			return nil
 		}
 	}
@@ -213,6 +224,9 @@ func (s *Server) Reload() error {
 	return err
 }
 
+// warnRestartOnly warns about each restart-only setting in cfg that differs from what the
+// process runs (its start-up configuration): a reload that puts a value back says
+// nothing, since nothing needs a restart then.
 func (s *Server) warnRestartOnly(old, cfg *config.Config) {
 	changed := func(name string, differ bool) {
 		if differ {
@@ -343,6 +357,8 @@ func (s *Server) Serve(ctx context.Context) error {
 	g.Go(func() error { s.watchStore(gctx, s.probeInterval(cfg)); return nil })
 	g.Go(func() error { return s.tokens.inv.Run(gctx) }) // token cache invalidations (logout, user changes)
 	g.Go(func() error { s.keepBootstrap(gctx, cfg, s.opts.BootstrapRecheck); return nil })
+	g.Go(func() error { s.keys.notifier.Run(gctx); return nil })                 // webhook deliveries
+	g.Go(func() error { s.watchHygiene(gctx, s.hygieneInterval()); return nil }) // authgate_api_keys, key.expiring
 	err := g.Wait()
 	s.tokens.close()
 	err = errors.Join(err, s.store.Close()) // last: the loops above write to it until they stop
