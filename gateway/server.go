@@ -352,8 +352,9 @@ func (s *Server) Serve(ctx context.Context) error {
 		s.transport.CloseIdleConnections()
 		return err
 	})
-	g.Go(func() error { return s.keys.inv.Run(gctx) })           // cache invalidations from every replica
-	g.Go(func() error { s.keys.recorder.Run(gctx); return nil }) // key activity, flushed on the way out
+	g.Go(func() error { return s.keys.inv.Run(gctx) })                     // cache invalidations from every replica
+	g.Go(func() error { s.keys.recorder.Run(gctx); return nil })           // key activity, flushed on the way out
+	g.Go(func() error { s.keys.audit.Run(gctx, time.Second); return nil }) // audit records whose write failed
 	g.Go(func() error { s.watchStore(gctx, s.probeInterval(cfg)); return nil })
 	g.Go(func() error { return s.tokens.inv.Run(gctx) }) // token cache invalidations (logout, user changes)
 	g.Go(func() error { s.keepBootstrap(gctx, cfg, s.opts.BootstrapRecheck); return nil })
