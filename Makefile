@@ -5,7 +5,7 @@ BIN      ?= bin
 FUZZTIME ?= 30s
 DEMO_UPSTREAM ?= 127.0.0.1:9000
 
-.PHONY: run test bench lint build fuzz clean
+.PHONY: run test bench lint build fuzz clean deploy-check
 
 ## run: the gateway on the embedded default config (memory store) with a demo upstream
 run:
@@ -15,6 +15,10 @@ run:
 test:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
+
+## deploy-check: the deploy/ artefacts: YAML/JSON parse, promtool on the alert rules, metric names against a live gateway, kustomize render, Dockerfile, systemd unit, Compose
+deploy-check:
+	$(GO) test -count=1 -v ./deploy/
 
 ## bench: bare httputil.ReverseProxy vs authgate, same upstream, same run (SPEC section 10)
 bench:
