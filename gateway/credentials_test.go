@@ -26,6 +26,7 @@ routes:
 		code     string
 		wwwAuth  string // substring WWW-Authenticate must hold; "" = not checked
 		wantAuth string // auth label of the rejection metric
+		message  string // substring the error message must hold; "" = not checked
 	}{
 		{name: "none", status: 401, code: "missing_credentials", wwwAuth: "Bearer", wantAuth: "none"},
 		{name: "X-API-Key", headers: []string{"X-API-Key: " + key}, status: 401, code: "invalid_api_key", wwwAuth: `error="invalid_token"`, wantAuth: "api_key"},
@@ -39,7 +40,10 @@ routes:
 		{name: "X-API-Key twice", headers: []string{"X-API-Key: " + key, "X-API-Key: " + other}, status: 400, code: "malformed_credentials", wantAuth: "none"},
 		{name: "Authorization twice", headers: []string{"Authorization: Bearer " + jwt, "Authorization: Bearer " + jwt}, status: 400, code: "malformed_credentials", wantAuth: "none"},
 		{name: "Basic", headers: []string{"Authorization: Basic dXNlcjpwYXNz"}, status: 400, code: "malformed_credentials", wantAuth: "none"},
-		{name: "empty Bearer", headers: []string{"Authorization: Bearer "}, status: 400, code: "malformed_credentials", wantAuth: "none"},
+		{name: "empty Bearer", headers: []string{"Authorization: Bearer "}, status: 400, code: "malformed_credentials", wantAuth: "none", message: "empty"},
+		{name: "empty X-API-Key", headers: []string{"X-API-Key: "}, status: 400, code: "malformed_credentials", wantAuth: "none", message: "empty"},
+		{name: "Bearer and no space", headers: []string{"Authorization: Bearer"}, status: 400, code: "malformed_credentials", wantAuth: "none", message: "empty"},
+		{name: "Basic says one credential", headers: []string{"Authorization: Basic dXNlcjpwYXNz"}, status: 400, code: "malformed_credentials", wantAuth: "none", message: "send one credential"},
 	}
 	addr := h.listen()
 	for _, tt := range tests {
@@ -48,6 +52,9 @@ routes:
 				map[string]string{"reason": tt.code, "route": "reports", "auth": tt.wantAuth})
 			a := rawRequest(t, addr, requestText("GET", "/api/v1/reports/7/", "gw.example", tt.headers...))
 			assertRejected(t, a, tt.status, tt.code)
+			if tt.message != "" && !strings.Contains(string(a.body), tt.message) {
+				t.Errorf("body %s: want the message to hold %q", a.body, tt.message)
+			}
 			if tt.wwwAuth != "" && !strings.Contains(a.header.Get("WWW-Authenticate"), tt.wwwAuth) {
 				t.Errorf("WWW-Authenticate = %q, want it to hold %q", a.header.Get("WWW-Authenticate"), tt.wwwAuth)
 			}

@@ -387,6 +387,10 @@ func (p *pipeline) authenticate(next http.Handler) http.Handler {
 		info := reqinfo.From(r.Context())
 		cred, err := auth.Extract(r.Header, p.cfg.APIKeys.Prefix)
 		switch {
+		case errors.Is(err, auth.ErrEmpty):
+			info.Reject(w, &httperr.Error{Status: http.StatusBadRequest, Code: "malformed_credentials",
+				Msg: "the credential header is empty (an unset shell variable?): send X-API-Key: <key> or Authorization: Bearer <token>", Err: err})
+			return
 		case err != nil:
 			info.Reject(w, &httperr.Error{Status: http.StatusBadRequest, Code: "malformed_credentials",
 				Msg: "send one credential: X-API-Key, Authorization: Token, or Authorization: Bearer", Err: err})

@@ -39,20 +39,30 @@ func TestMakeRunDemo(t *testing.T) {
 		return strings.Contains(strings.Join(stderr.all(), "\n"), "web console: ")
 	})
 	var lines []string
+	access := "" // the line that logs in and sets ACCESS, run as printed before the last curl
 	for _, l := range stderr.all() {
-		if c, ok := strings.CutPrefix(strings.TrimSpace(l), "curl "); ok {
+		l = strings.TrimSpace(l)
+		if c, ok := strings.CutPrefix(l, "curl "); ok {
 			lines = append(lines, c)
 		}
+		if strings.HasPrefix(l, "ACCESS=$(") {
+			access = l
+		}
 	}
-	if len(lines) != 6 {
-		t.Fatalf("printed %d curl lines, want 6: %q", len(lines), lines)
+	if len(lines) != 6 || access == "" {
+		t.Fatalf("printed %d curl lines, want 6, and the ACCESS line %q: %q", len(lines), access, lines)
 	}
 	status := regexp.MustCompile(`HTTP/1\.1 (\d+)`)
-	run := func(line string, env ...string) string {
+	// run runs curl line in a shell, after the lines in before (as printed, curl bounded).
+	run := func(line string, before ...string) string {
 		t.Helper()
 		line, _, _ = strings.Cut(line, "    #") // the comment after a line
-		c := exec.Command("sh", "-c", curl+" --max-time 10 "+line)
-		c.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
+		script := ""
+		for _, b := range before {
+			script += strings.ReplaceAll(b, "$(curl ", "$("+curl+" --max-time 10 ") + "\n"
+		}
+		c := exec.Command("sh", "-c", script+curl+" --max-time 10 "+line)
+		c.Env = []string{"PATH=" + os.Getenv("PATH")}
 		out, err := c.Output()
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
@@ -78,7 +88,7 @@ func TestMakeRunDemo(t *testing.T) {
 	if out := run(lines[4]); json.Unmarshal([]byte(out), &login) != nil || login.Access == "" {
 		t.Fatalf("login printed:\n%s", out)
 	}
-	out := run(lines[5], "ACCESS="+login.Access)
+	out := run(lines[5], access) // after the printed ACCESS=$(…) line, as a user pastes both
 	want(out, "200")
 	if !strings.Contains(out, "Ratelimit-Policy") && !strings.Contains(strings.ToLower(out), "ratelimit-policy") {
 		t.Errorf("no rate limit headers on a limited route:\n%s", out)

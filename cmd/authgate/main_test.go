@@ -241,7 +241,11 @@ type gatewayProc struct {
 func startGateway(t *testing.T, path string, env ...string) *gatewayProc {
 	t.Helper()
 	g := &gatewayProc{t: t, logs: &lineLog{}, stderr: &lineLog{}, done: make(chan struct{})}
-	g.cmd = exec.Command(binPath, "serve", "--config", path)
+	args := []string{"serve", "--config", path}
+	if path == "" { // no flag: $AUTHGATE_CONFIG in env, or the embedded demo config
+		args = args[:1]
+	}
+	g.cmd = exec.Command(binPath, args...)
 	g.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, env...)
 	g.cmd.Stdout, g.cmd.Stderr = g.logs, g.stderr
 	if err := g.cmd.Start(); err != nil {

@@ -30,16 +30,22 @@ import (
 func serveCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	path := fs.String("config", "", "configuration file (default: the embedded gateway.yaml)")
+	path := fs.String("config", "", "configuration file (default: $AUTHGATE_CONFIG, else the embedded demo gateway.yaml)")
 	demo := fs.String("demo-upstream", "", "also run the demo upstream on this address, e.g. 127.0.0.1:9000")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *path == "" {
+		*path = getenv("AUTHGATE_CONFIG")
 	}
 	cfg, err := loadConfig(*path, getenv)
 	if err != nil {
 		return err
 	}
 	logger := newLogger(cfg.Log.Level, stdout)
+	if *path == "" {
+		logger.Warn("running the embedded demo configuration (memory store, nothing persists): pass --config FILE or set AUTHGATE_CONFIG for a real deployment")
+	}
 	demoKey := ""
 	// One-run credentials only in a store that ends with the process: written to Redis, a
 	// "this run only" admin key or user would outlive the run, on every replica.
@@ -137,7 +143,9 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 		if demoEmail != "" {
 			fmt.Fprintf(&banner, "\nadmin user (this run only): %s, password %s\n\n", demoEmail, demoPassword)
 			fmt.Fprintf(&banner, "  curl -s -d '{\"email\":\"%s\",\"password\":\"%s\"}' %s%s/login/\n", demoEmail, demoPassword, base, cfg.AuthAPI.Prefix)
-			fmt.Fprintf(&banner, "  curl -i -H \"Authorization: Bearer $ACCESS\" %s/api/v1/reports/    # ACCESS: the login answer's \"access\"\n", base)
+			fmt.Fprintf(&banner, "  ACCESS=$(curl -s -d '{\"email\":\"%s\",\"password\":\"%s\"}' %s%s/login/ | sed -n 's/.*\"access\":\"\\([^\"]*\\)\".*/\\1/p')\n",
+				demoEmail, demoPassword, base, cfg.AuthAPI.Prefix)
+			fmt.Fprintf(&banner, "  curl -i -H \"Authorization: Bearer $ACCESS\" %s/api/v1/reports/\n", base)
 			fmt.Fprintf(&banner, "\nweb console: %s%s (sign in with the admin user)\n", base, cfg.Console.Path)
 		}
 		fmt.Fprintln(&banner)

@@ -376,3 +376,25 @@ func TestSlowHeadersClosed(t *testing.T) {
 		t.Errorf("upstream saw %d requests, want 0", got)
 	}
 }
+
+// TestConfigFromEnvironment: without --config, serve reads $AUTHGATE_CONFIG (as in a
+// container), and logs no demo warning; with neither, the embedded demo config runs and
+// says so loudly.
+func TestConfigFromEnvironment(t *testing.T) {
+	t.Parallel()
+	up := newUpstream(t, nil)
+	path := filepath.Join(t.TempDir(), "gateway.yaml")
+	writeConfig(t, path, gatewayConfig(t, up.URL, "")+routeYAML("from-env", "api"))
+	g := startGateway(t, "", "AUTHGATE_CONFIG="+path)
+	wantRoutes(t, g, "from-env", "nope")
+	if l := g.logLine("running the embedded demo configuration"); l != nil {
+		t.Errorf("demo warning with AUTHGATE_CONFIG set: %v", l)
+	}
+
+	addrs := freeAddrs(t, 2)
+	demo := startGateway(t, "", "AUTHGATE_LISTEN="+addrs[0], "AUTHGATE_OPS_LISTEN="+addrs[1])
+	l := demo.logLine("running the embedded demo configuration")
+	if l == nil || l["level"] != "WARN" {
+		t.Errorf("embedded config: demo warning %v, want a WARN line", l)
+	}
+}

@@ -3,6 +3,7 @@ package auth
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 )
@@ -37,6 +38,10 @@ type Credential struct {
 // ErrMalformed is returned by Extract for credentials that cannot be read unambiguously.
 var ErrMalformed = errors.New("auth: malformed credentials")
 
+// ErrEmpty is the ErrMalformed of a credential header without a value (`X-API-Key:`,
+// `Authorization: Bearer`), most often an unset shell variable in a curl line.
+var ErrEmpty = fmt.Errorf("%w: empty credential", ErrMalformed)
+
 // Extract finds the request's credential (SPEC section 3):
 //
 //	X-API-Key: <key>                 API key
@@ -50,8 +55,11 @@ var ErrMalformed = errors.New("auth: malformed credentials")
 func Extract(h http.Header, keyPrefix string) (Credential, error) {
 	var found Credential
 	if vs := h["X-Api-Key"]; len(vs) > 0 {
-		if len(vs) > 1 || strings.TrimSpace(vs[0]) == "" {
+		if len(vs) > 1 {
 			return Credential{}, ErrMalformed
+		}
+		if strings.TrimSpace(vs[0]) == "" {
+			return Credential{}, ErrEmpty
 		}
 		found = Credential{Kind: APIKey, Value: strings.TrimSpace(vs[0])}
 	}
@@ -62,9 +70,15 @@ func Extract(h http.Header, keyPrefix string) (Credential, error) {
 	if len(vs) > 1 {
 		return Credential{}, ErrMalformed
 	}
-	scheme, value, ok := strings.Cut(strings.TrimSpace(vs[0]), " ")
+	scheme, value, _ := strings.Cut(strings.TrimSpace(vs[0]), " ")
 	value = strings.TrimSpace(value)
-	if !ok || value == "" || strings.ContainsAny(value, " \t") {
+	if value == "" {
+		if scheme == "" || strings.EqualFold(scheme, "Bearer") || strings.EqualFold(scheme, "Token") {
+			return Credential{}, ErrEmpty
+		}
+		return Credential{}, ErrMalformed // a value without a scheme
+	}
+	if strings.ContainsAny(value, " \t") {
 		return Credential{}, ErrMalformed
 	}
 	var c Credential

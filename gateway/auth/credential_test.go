@@ -23,6 +23,7 @@ var extractTests = []struct {
 	authz   []string // Authorization values
 	want    auth.Credential
 	wantErr bool
+	empty   bool // the error is ErrEmpty, which has its own message
 }{
 	{name: "nothing", want: auth.Credential{}},
 	{name: "X-API-Key", apiKey: []string{liveKey}, want: auth.Credential{Kind: auth.APIKey, Value: liveKey}},
@@ -44,10 +45,12 @@ var extractTests = []struct {
 	{name: "same value but a key and a JWT", apiKey: []string{jwt}, authz: []string{"Bearer " + jwt}, wantErr: true},
 	{name: "repeated X-API-Key", apiKey: []string{liveKey, liveKey}, wantErr: true},
 	{name: "repeated Authorization", authz: []string{"Bearer " + jwt, "Bearer " + jwt}, wantErr: true},
-	{name: "empty X-API-Key", apiKey: []string{" "}, wantErr: true},
-	{name: "empty Authorization", authz: []string{""}, wantErr: true},
-	{name: "scheme only", authz: []string{"Bearer"}, wantErr: true},
-	{name: "scheme and spaces", authz: []string{"Bearer   "}, wantErr: true},
+	{name: "empty X-API-Key", apiKey: []string{" "}, wantErr: true, empty: true},
+	{name: "empty Authorization", authz: []string{""}, wantErr: true, empty: true},
+	{name: "scheme only", authz: []string{"Bearer"}, wantErr: true, empty: true},
+	{name: "scheme and spaces", authz: []string{"Bearer   "}, wantErr: true, empty: true},
+	{name: "Token only", authz: []string{"token"}, wantErr: true, empty: true},
+	{name: "a value without a scheme", authz: []string{jwt}, wantErr: true},
 	{name: "Basic", authz: []string{"Basic dXNlcjpwYXNz"}, wantErr: true},
 	{name: "unknown scheme", authz: []string{"ApiKey " + liveKey}, wantErr: true},
 	{name: "two values", authz: []string{"Bearer a b"}, wantErr: true},
@@ -70,6 +73,9 @@ func TestExtract(t *testing.T) {
 			if tt.wantErr {
 				if !errors.Is(err, auth.ErrMalformed) {
 					t.Fatalf("Extract = %+v, %v; want ErrMalformed", got, err)
+				}
+				if errors.Is(err, auth.ErrEmpty) != tt.empty {
+					t.Fatalf("Extract error %v: ErrEmpty is %v, want %v", err, !tt.empty, tt.empty)
 				}
 				if got != (auth.Credential{}) {
 					t.Fatalf("Extract returned %+v with an error, want the zero Credential", got)

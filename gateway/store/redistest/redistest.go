@@ -15,6 +15,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -45,6 +46,13 @@ type Server struct {
 	dir  string
 	port int
 	out  *syncBuffer // the server's stdout and stderr, across restarts
+	// conf, when set, is a configuration file in dir passed before every option (a
+	// sentinel's, which the sentinel rewrites); sentinel adds --sentinel.
+	conf     string
+	sentinel bool
+	// extra are options appended to the defaults (cluster mode, replicaof); a "{port}"
+	// in them is replaced with the server's port.
+	extra []string
 
 	mu   sync.Mutex
 	proc *process // nil while stopped
@@ -68,6 +76,23 @@ type process struct {
 // environment variable AUTHGATE_REQUIRE_REDIS is "1".
 func Start(t testing.TB) *Server {
 	t.Helper()
+	return start(t, serverSpec{})
+}
+
+// serverSpec shapes a server that Start's variants (cluster nodes, replicas, sentinels)
+// start.
+type serverSpec struct {
+	extra    []string
+	sentinel bool
+	// prepare runs before each launch attempt, with the chosen port (it writes a
+	// sentinel's configuration file, or picks a cluster bus port).
+	prepare func(s *Server) error
+}
+
+// requireBinary returns redis-server's path, or skips (fails, with
+// AUTHGATE_REQUIRE_REDIS=1) the test.
+func requireBinary(t testing.TB) string {
+	t.Helper()
 	bin, err := FindBinary()
 	if err != nil {
 		msg := "redis-server not found: install it (apt-get install -y redis-server); CI must have it: " + err.Error()
@@ -76,10 +101,16 @@ func Start(t testing.TB) *Server {
 		}
 		t.Skip("redistest: !!! SKIPPING: " + msg)
 	}
+	return bin
+}
 
+// start starts one server described by spec on a free port.
+func start(t testing.TB, spec serverSpec) *Server {
+	t.Helper()
+	bin := requireBinary(t)
 	// TempDir first: cleanups run last-in first-out, so the server is
 	// stopped before its directory is removed.
-	s := &Server{bin: bin, dir: t.TempDir(), out: &syncBuffer{}}
+	s := &Server{bin: bin, dir: t.TempDir(), out: &syncBuffer{}, sentinel: spec.sentinel}
 	t.Cleanup(func() { s.cleanup(t) })
 
 	var lastErr error
@@ -89,12 +120,44 @@ func Start(t testing.TB) *Server {
 			t.Fatalf("redistest: find a free port: %v", err)
 		}
 		s.port = port
+		s.extra = slices.Clone(spec.extra)
+		if spec.prepare != nil {
+			if err := spec.prepare(s); err != nil {
+				t.Fatalf("redistest: prepare redis-server: %v", err)
+			}
+		}
 		if lastErr = s.launch(time.Now().Add(readyTimeout)); lastErr == nil {
 			return s
 		}
 	}
 	t.Fatalf("redistest: start redis-server: %v\n--- redis-server output ---\n%s", lastErr, s.out.String())
 	return nil
+}
+
+// Port returns the server's port.
+func (s *Server) Port() int { return s.port }
+
+// Output returns what the server has logged so far, across restarts.
+func (s *Server) Output() string { return s.out.String() }
+
+// Running reports whether the server process is running.
+func (s *Server) Running() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.proc != nil
+}
+
+// Kill stops the server with SIGKILL, as a crash would: nothing is flushed or handed
+// over. Restart brings it back on the same port. Killing a stopped server does nothing.
+func (s *Server) Kill(t testing.TB) {
+	t.Helper()
+	s.mu.Lock()
+	p := s.proc
+	s.proc = nil
+	s.mu.Unlock()
+	if p != nil {
+		kill(p)
+	}
 }
 
 // Addr returns the server's address, "127.0.0.1:port". It does not change
@@ -172,7 +235,14 @@ func (s *Server) launch(deadline time.Time) error {
 		return errors.New("redistest: redis-server is already running")
 	}
 
-	cmd := exec.Command(s.bin,
+	var args []string
+	if s.conf != "" {
+		args = append(args, s.conf)
+	}
+	if s.sentinel {
+		args = append(args, "--sentinel")
+	}
+	args = append(args,
 		"--bind", "127.0.0.1",
 		"--port", strconv.Itoa(s.port),
 		"--dir", s.dir,
@@ -182,6 +252,8 @@ func (s *Server) launch(deadline time.Time) error {
 		"--logfile", "", // log to stdout, which we capture
 		"--loglevel", "notice",
 	)
+	args = append(args, s.extra...)
+	cmd := exec.Command(s.bin, args...)
 	cmd.Dir = s.dir
 	cmd.Stdout = s.out
 	cmd.Stderr = s.out
@@ -324,4 +396,10 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// isExecutable reports whether p is an executable regular file.
+func isExecutable(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0
 }
