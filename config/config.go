@@ -5,8 +5,13 @@
 package config
 
 import (
+	"fmt"
 	"log/slog"
+	"strconv"
+	"strings"
 	"time"
+
+	"gopkg.in/yaml.v3"
 )
 
 // Config is the whole gateway configuration. The zero value is not useful; start from Default.
@@ -58,6 +63,8 @@ type Config struct {
 	Log Log `yaml:"log"`
 	// PasswordHashing bounds the password hashing done on request paths.
 	PasswordHashing PasswordHashing `yaml:"password_hashing"`
+	// Notify sends life-cycle events to webhooks.
+	Notify Notify `yaml:"notify"`
 }
 
 // PasswordHashing bounds argon2id work on request paths (logins, re-authentication, the
@@ -245,6 +252,89 @@ type APIKeys struct {
 	// MaxKeysPerOwner is the most keys one owner (created_by) may hold that are neither
 	// revoked nor expired. Default: 1000.
 	MaxKeysPerOwner int `yaml:"max_keys_per_owner"`
+	// MaxExpiryDays, when > 0, is the longest life a key that is not an admin key may
+	// have: "never" and longer lives are refused on create, rotate, refresh and edit.
+	// Default: 0 (no bound beyond allowed_expiry_days).
+	MaxExpiryDays int `yaml:"max_expiry_days"`
+	// Hygiene sets when a key counts as stale, unused or expiring.
+	Hygiene Hygiene `yaml:"hygiene"`
+}
+
+// Hygiene sets the thresholds of the key hygiene flags. Each is written in days ("90d")
+// or as a Go duration ("36h"); 0 turns the flag off.
+type Hygiene struct {
+	// MaxAge: a key created (or made by a rotation) at least this long ago is stale. Default: 90d.
+	MaxAge Days `yaml:"max_age"`
+	// UnusedAfter: a key not used for this long (or never used and at least this old) is unused. Default: 30d.
+	UnusedAfter Days `yaml:"unused_after"`
+	// ExpiringWithin: a key that expires within this time is expiring. Default: 7d.
+	ExpiringWithin Days `yaml:"expiring_within"`
+}
+
+// Notify configures outgoing notifications.
+type Notify struct {
+	// Webhooks receive signed JSON events. Default: none.
+	Webhooks []Webhook `yaml:"webhooks"`
+}
+
+// Webhook is one receiver of events.
+type Webhook struct {
+	// URL is where events are POSTed (http or https).
+	URL string `yaml:"url"`
+	// Secret signs each delivery (HMAC-SHA256). Required.
+	Secret Secret `yaml:"secret"`
+	// Events lists the event types sent here; empty: all of them.
+	Events []string `yaml:"events"`
+}
+
+// WebhookEvents are the event types a webhook can receive.
+var WebhookEvents = []string{"key.created", "key.revoked", "key.expiring", "key.used_from_new_ip", "user.disabled"}
+
+// Days is a duration written in whole days ("90d") or as a Go duration ("36h", "90m").
+type Days time.Duration
+
+// Duration is d as a time.Duration.
+func (d Days) Duration() time.Duration { return time.Duration(d) }
+
+// String writes d in days when it is a whole number of days, else as a Go duration.
+func (d Days) String() string {
+	td := time.Duration(d)
+	if td%(24*time.Hour) == 0 {
+		return strconv.FormatInt(int64(td/(24*time.Hour)), 10) + "d"
+	}
+	return td.String()
+}
+
+// ParseDays reads "90d", "0" or a Go duration.
+func ParseDays(s string) (Days, error) {
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		v, err := strconv.ParseInt(n, 10, 32)
+		if err != nil || v < 0 {
+			return 0, fmt.Errorf("invalid duration %q (write e.g. 90d, 36h)", s)
+		}
+		return Days(time.Duration(v) * 24 * time.Hour), nil
+	}
+	if s == "0" {
+		return 0, nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("invalid duration %q (write e.g. 90d, 36h)", s)
+	}
+	return Days(v), nil
+}
+
+// MarshalYAML writes d as String does, so a written-back file reads the same.
+func (d Days) MarshalYAML() (any, error) { return d.String(), nil }
+
+// UnmarshalYAML reads "90d", "0" or a Go duration.
+func (d *Days) UnmarshalYAML(n *yaml.Node) error {
+	v, err := ParseDays(n.Value)
+	if err != nil {
+		return err
+	}
+	*d = v
+	return nil
 }
 
 // RateLimits are the per-method defaults and the mode.
@@ -406,7 +496,9 @@ func Default() Config {
 		},
 		AuthAPI: AuthAPI{Prefix: "/api/auth", RefreshTokenPath: "/api/refresh_token"},
 		APIKeys: APIKeys{Prefix: "sk", AllowedExpiryDays: []int{30, 90, 365, 0}, DefaultExpiryDays: 90,
-			MaxScopesPerKey: 64, MaxKeysPerOwner: 1000},
+			MaxScopesPerKey: 64, MaxKeysPerOwner: 1000,
+			Hygiene: Hygiene{MaxAge: Days(90 * 24 * time.Hour), UnusedAfter: Days(30 * 24 * time.Hour),
+				ExpiringWithin: Days(7 * 24 * time.Hour)}},
 		RateLimits: RateLimits{
 			JWT:        RateLimit{Requests: 1000, Per: time.Minute},
 			APIKey:     RateLimit{Requests: 100, Per: time.Minute},

@@ -200,6 +200,7 @@ func join(path, key string) string {
 var (
 	durationType = reflect.TypeOf(time.Duration(0))
 	secretType   = reflect.TypeOf(Secret(""))
+	daysType     = reflect.TypeOf(Days(0))
 )
 
 // check walks n against t: records lines, reports unknown keys and values of the wrong type.
@@ -313,6 +314,8 @@ func scalarMsg(t reflect.Type, v string) string {
 	switch {
 	case t == durationType:
 		return fmt.Sprintf("invalid duration %q (write e.g. 500ms, 30s, 1m, 2h)", v)
+	case t == daysType:
+		return fmt.Sprintf("invalid duration %q (write e.g. 90d, 36h; 0 turns it off)", v)
 	case t == secretType || t.Kind() == reflect.String:
 		return fmt.Sprintf("invalid string %q", v)
 	case t.Kind() == reflect.Bool:

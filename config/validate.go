@@ -182,6 +182,8 @@ func (c *Config) validate() problems {
 	if c.APIKeys.MaxKeysPerOwner <= 0 {
 		ps.add("api_keys.max_keys_per_owner", "must be > 0, got %d", c.APIKeys.MaxKeysPerOwner)
 	}
+	c.APIKeys.validateHygiene(&ps)
+	c.Notify.validate(&ps)
 
 	checkOneOf(&ps, "rate_limits.mode", c.RateLimits.Mode, "redis", "local")
 	if c.RateLimits.Mode == "redis" && c.Store.Type != "redis" {
@@ -594,6 +596,45 @@ func checkCIDRs(ps *problems, p string, list []string) {
 	for i, s := range list {
 		if _, err := ParsePrefix(s); err != nil {
 			ps.add(fmt.Sprintf("%s[%d]", p, i), "invalid IP or CIDR %q", s)
+		}
+	}
+}
+
+// validateHygiene checks api_keys.max_expiry_days and api_keys.hygiene.
+func (k APIKeys) validateHygiene(ps *problems) {
+	if k.MaxExpiryDays < 0 {
+		ps.add("api_keys.max_expiry_days", "must be 0 (no bound) or a positive number of days, got %d", k.MaxExpiryDays)
+	} else if k.MaxExpiryDays > 0 && k.DefaultExpiryDays == 0 {
+		ps.add("api_keys.default_expiry_days", "0 (never) is refused by max_expiry_days %d: choose a default within it", k.MaxExpiryDays)
+	} else if k.MaxExpiryDays > 0 && k.DefaultExpiryDays > k.MaxExpiryDays {
+		ps.add("api_keys.default_expiry_days", "%d is beyond max_expiry_days %d", k.DefaultExpiryDays, k.MaxExpiryDays)
+	}
+	for _, f := range []struct {
+		p string
+		d Days
+	}{{"api_keys.hygiene.max_age", k.Hygiene.MaxAge}, {"api_keys.hygiene.unused_after", k.Hygiene.UnusedAfter},
+		{"api_keys.hygiene.expiring_within", k.Hygiene.ExpiringWithin}} {
+		if f.d < 0 {
+			ps.add(f.p, "must be >= 0 (0 turns the flag off), got %s", f.d.Duration())
+		}
+	}
+}
+
+// validate checks notify.webhooks: an http(s) URL, a secret and known events each.
+func (n Notify) validate(ps *problems) {
+	for i, w := range n.Webhooks {
+		p := fmt.Sprintf("notify.webhooks[%d]", i)
+		u, err := url.Parse(w.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			ps.add(p+".url", "must be an http or https URL")
+		}
+		if w.Secret == "" {
+			ps.add(p+".secret", "required: every delivery is signed with it")
+		}
+		for j, e := range w.Events {
+			if !slices.Contains(WebhookEvents, e) {
+				ps.add(fmt.Sprintf("%s.events[%d]", p, j), "unknown event %q (one of %s)", e, strings.Join(WebhookEvents, ", "))
+			}
 		}
 	}
 }

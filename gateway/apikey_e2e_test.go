@@ -36,6 +36,7 @@ import (
 	"github.com/authgate/authgate/gateway/pwhash"
 	"github.com/authgate/authgate/gateway/store/redistest"
 	"github.com/authgate/authgate/gateway/user"
+	"github.com/authgate/authgate/gateway/webhook"
 )
 
 // redisPrefix is store.redis.key_prefix in these tests.
@@ -81,6 +82,9 @@ type liveOpts struct {
 	noWait bool
 	// redisAddr is where the gateway finds Redis (a proxy in front of rs); "": rs.Addr().
 	redisAddr string
+	// hygieneInterval and webhooks are gateway.Options.HygieneInterval and Webhooks.
+	hygieneInterval time.Duration
+	webhooks        webhook.Options
 }
 
 // liveGW is one gateway served on real listeners over a real Redis.
@@ -204,7 +208,7 @@ func serveLive(tb testing.TB, rs *redistest.Server, o liveOpts) *liveGW {
 	reg := prometheus.NewRegistry()
 	s, err := gateway.New(cfg, gateway.Options{Logger: slog.New(slog.NewJSONHandler(logs, nil)), Registry: reg, Getenv: getenv,
 		PasswordParams: &user.TestParams, BootstrapRecheck: o.recheck, StoreProbeInterval: o.probeInterval,
-		PasswordHasher: o.hasher})
+		PasswordHasher: o.hasher, HygieneInterval: o.hygieneInterval, Webhooks: o.webhooks})
 	if err != nil {
 		tb.Fatalf("gateway.New: %v", err)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/authgate/authgate/gateway/credcache"
 	"github.com/authgate/authgate/gateway/store"
 	"github.com/authgate/authgate/gateway/user"
+	"github.com/authgate/authgate/gateway/webhook"
 )
 
 // negativeTTL is how long an unknown key is refused from the cache. Short: a negative
@@ -37,6 +38,8 @@ type keyRecords interface {
 	MarkRotated(ctx context.Context, id, replacedBy string, end *time.Time) (apikey.Key, error)
 	List(ctx context.Context, q apikey.Query) (apikey.Page, error)
 	TouchLastUsed(ctx context.Context, used map[string]time.Time) error
+	HygieneCounts(ctx context.Context, h apikey.Hygiene) (apikey.Counts, error)
+	Expiring(ctx context.Context, within time.Duration, limit int) ([]apikey.Key, error)
 }
 
 // userRecords is every use the gateway makes of the users.
@@ -62,6 +65,7 @@ type keys struct {
 	recorder  *activity.Recorder
 	audit     *audit.Log
 	api       *admin.API
+	notifier  *webhook.Notifier
 	keyPrefix string // api_keys.prefix
 	bootstrap string // plaintext of bootstrap.admin_key; "" for none
 }
@@ -100,10 +104,15 @@ func (s *Server) newKeys(cfg *config.Config, st store.Store) (*keys, error) {
 		Records: k.records, Cache: k.cache, StorePolicy: s.storePolicy(cfg),
 		Owners: k.users, Roles: func() map[string][]string { return s.Config().Policy.Roles }})
 	k.audit = audit.New(s.logger, rdb, prefix, s.metrics.APIKeyEvents, time.Now)
+	wo := s.opts.Webhooks
+	wo.Endpoints = func() []webhook.Endpoint { return endpointsOf(s.Config()) }
+	wo.Deliveries, wo.Logger = s.metrics.WebhookDeliveries, s.logger
+	k.notifier = webhook.New(wo)
 	k.recorder = activity.New(sink, activity.Options{Touch: k.records.TouchLastUsed, Logger: s.logger,
 		NewIP: func(ctx context.Context, e activity.Event) {
 			_ = k.audit.Record(ctx, audit.Event{Type: audit.KeyNewIP, KeyID: e.KeyID, Actor: "key:" + e.KeyID,
 				ClientIP: e.ClientIP, Time: e.Time, Detail: e.Method + " " + e.Path})
+			k.notifyNewIP(ctx, e)
 		}})
 	k.api = admin.New(admin.Options{Prefix: cfg.AuthAPI.Prefix, RefreshTokenPath: cfg.AuthAPI.RefreshTokenPath,
 		KeyPrefix: cfg.APIKeys.Prefix, AllowedExpiryDays: cfg.APIKeys.AllowedExpiryDays,
@@ -113,7 +122,10 @@ func (s *Server) newKeys(cfg *config.Config, st store.Store) (*keys, error) {
 		Audit:           k.audit, Invalidate: k.inv.Publish, KeyTag: auth.KeyTag, Now: time.Now, Logger: s.logger,
 		Users: k.users, Roles: func() map[string][]string { return s.Config().Policy.Roles },
 		PasswordParams: s.passwordParams(), OnUserChange: s.userChanged,
-		Passwords: s.passwords, Reauthenticate: s.reauthenticate})
+		Passwords: s.passwords, Reauthenticate: s.reauthenticate,
+		Hygiene:       func() apikey.Hygiene { return hygieneOf(s.Config()) },
+		MaxExpiryDays: func() int { return s.Config().APIKeys.MaxExpiryDays },
+		Notify:        k.notifier.Emit})
 	if bk := cfg.Bootstrap.AdminKey.Value(); bk != "" {
 		if _, err := apikey.Parse(bk, cfg.APIKeys.Prefix); err != nil {
 			return nil, errors.New("gateway: bootstrap.admin_key is not a well-formed key (make one with `authgate keys generate`)")
@@ -121,6 +133,19 @@ func (s *Server) newKeys(cfg *config.Config, st store.Store) (*keys, error) {
 		k.bootstrap = bk
 	}
 	return k, nil
+}
+
+// notifyNewIP emits key.used_from_new_ip. It runs in the activity recorder, off the
+// request path; the key's record is read only when a receiver wants the event.
+func (k *keys) notifyNewIP(ctx context.Context, e activity.Event) {
+	if !k.notifier.Wants(webhook.KeyUsedFromNewIP) {
+		return
+	}
+	d := webhook.Data{Key: &webhook.Key{ID: e.KeyID}, ClientIP: e.ClientIP}
+	if rec, err := k.records.Get(ctx, e.KeyID); err == nil {
+		d.Key = webhook.KeyOf(rec)
+	}
+	k.notifier.Emit(ctx, webhook.NewEvent(webhook.KeyUsedFromNewIP, e.Time, d))
 }
 
 // ownerLimited is the key records as the management API sees them: every key it makes

@@ -30,6 +30,7 @@ import (
 	"github.com/authgate/authgate/gateway/store"
 	"github.com/authgate/authgate/gateway/tlscert"
 	"github.com/authgate/authgate/gateway/user"
+	"github.com/authgate/authgate/gateway/webhook"
 )
 
 // Options are the process resources a Server is built with.
@@ -58,6 +59,12 @@ type Options struct {
 	// StoreProbeInterval is how often the store is pinged to learn whether it answers.
 	// Default: store.redis.health_interval. Tests lengthen it.
 	StoreProbeInterval time.Duration
+	// HygieneInterval is how often authgate_api_keys is refreshed and expiring keys are
+	// announced. Default: 1m. Tests shorten it.
+	HygieneInterval time.Duration
+	// Webhooks tunes the webhook notifier (queue, workers, retries); its Endpoints and
+	// Deliveries are always the server's. Default: webhook's defaults. Tests shorten them.
+	Webhooks webhook.Options
 }
 
 // Server is one gateway process: main and ops listeners, the current pipeline, the store.
@@ -342,6 +349,8 @@ func (s *Server) Serve(ctx context.Context) error {
 	g.Go(func() error { s.watchStore(gctx, s.probeInterval(cfg)); return nil })
 	g.Go(func() error { return s.tokens.inv.Run(gctx) }) // token cache invalidations (logout, user changes)
 	g.Go(func() error { s.keepBootstrap(gctx, cfg, s.opts.BootstrapRecheck); return nil })
+	g.Go(func() error { s.keys.notifier.Run(gctx); return nil })                 // webhook deliveries
+	g.Go(func() error { s.watchHygiene(gctx, s.hygieneInterval()); return nil }) // authgate_api_keys, key.expiring
 	err := g.Wait()
 	s.tokens.close()
 	err = errors.Join(err, s.store.Close()) // last: the loops above write to it until they stop

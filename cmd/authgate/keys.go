@@ -20,6 +20,7 @@ commands:
   create --name N [--scopes a,b] [--expires-in DAYS] [--ip CIDR]... [--env live|test]
          [--type personal|admin] [--description D] [--rate-limit 100/1m] [--created-by ID]
   list [--search NAME] [--created-by ID] [--env live|test] [--status active|expired|revoked]
+       [--stale] [--unused] [--expiring]
        [--sort name|created_at|expires_at|last_used_at] [--order asc|desc] [--limit N] [--all]
   show ID | refresh ID | revoke ID | activity ID
   edit ID [--name N] [--description D] [--scopes a,b] [--ip CIDR]... [--expires-in DAYS]
@@ -183,6 +184,7 @@ func keysCmdManage(ctx context.Context, args []string, getenv func(string) strin
 		search, status, sort, order, revokeOldAfter                  string
 		limit                                                        int
 		all                                                          bool
+		stale, unused, expiring                                      bool
 	)
 	switch cmd {
 	case "create", "edit":
@@ -206,6 +208,9 @@ func keysCmdManage(ctx context.Context, args []string, getenv func(string) strin
 		fs.StringVar(&order, "order", "", "asc or desc")
 		fs.IntVar(&limit, "limit", 0, "page size (server default 50, at most 200)")
 		fs.BoolVar(&all, "all", false, "follow cursors and print every page")
+		fs.BoolVar(&stale, "stale", false, "only keys older than api_keys.hygiene.max_age")
+		fs.BoolVar(&unused, "unused", false, "only keys not used for api_keys.hygiene.unused_after")
+		fs.BoolVar(&expiring, "expiring", false, "only keys expiring within api_keys.hygiene.expiring_within")
 	case "rotate":
 		fs.StringVar(&revokeOldAfter, "revoke-old-after", "", "revoke the old key after this duration, e.g. 24h (0s: now)")
 	}
@@ -296,6 +301,11 @@ func keysCmdManage(ctx context.Context, args []string, getenv func(string) strin
 		if limit != 0 {
 			q.Set("limit", strconv.Itoa(limit))
 		}
+		for k, v := range map[string]bool{"stale": stale, "unused": unused, "expiring": expiring} {
+			if v {
+				q.Set(k, "true")
+			}
+		}
 		return listKeys(ctx, b, q, all, kf.json, stdout)
 	case "show":
 		body, err = b.get(ctx, id)
@@ -378,7 +388,7 @@ func listKeys(ctx context.Context, b keyBackend, q url.Values, all, asJSON bool,
 		}
 		printKeyTable(stdout, keys)
 		if more {
-			fmt.Fprintln(stdout, "(more keys: add --all, or narrow with --search, --env or --status)")
+			fmt.Fprintln(stdout, "(more keys: add --all, or narrow with --search, --env, --status or --stale/--unused/--expiring)")
 		}
 		return nil
 	}

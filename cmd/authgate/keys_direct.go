@@ -103,9 +103,21 @@ func badArg(format string, args ...any) error {
 
 // view is k as the API shows it.
 func (d *directKeys) view(k apikey.Key, plain string) ([]byte, error) {
-	v := admin.View(k, d.now())
+	v := admin.View(k, d.now(), d.hygiene())
 	v.Secret = plain
 	return json.Marshal(v)
+}
+
+// hygiene is api_keys.hygiene of the configuration.
+func (d *directKeys) hygiene() apikey.Hygiene {
+	h := d.cfg.APIKeys.Hygiene
+	return apikey.Hygiene{MaxAge: h.MaxAge.Duration(), UnusedAfter: h.UnusedAfter.Duration(),
+		ExpiringWithin: h.ExpiringWithin.Duration()}
+}
+
+// maxExpiry applies api_keys.max_expiry_days, as the API does.
+func (d *directKeys) maxExpiry(k apikey.Key) error {
+	return apiErrorOf(admin.CheckMaxExpiry(k, d.cfg.APIKeys.MaxExpiryDays))
 }
 
 // apply validates f with the API's own rules (admin.KeyFields.Apply and
@@ -166,6 +178,9 @@ func (d *directKeys) create(ctx context.Context, req createBody) ([]byte, error)
 	if err := d.apply(&k, f, now); err != nil {
 		return nil, err
 	}
+	if err := d.maxExpiry(k); err != nil {
+		return nil, err
+	}
 	plain, err := d.store(ctx, &k)
 	if err != nil {
 		return nil, err
@@ -189,7 +204,20 @@ func (d *directKeys) store(ctx context.Context, k *apikey.Key) (string, error) {
 
 func (d *directKeys) list(ctx context.Context, q url.Values) ([]byte, error) {
 	query := apikey.Query{Q: q.Get("q"), CreatedBy: q.Get("created_by"), Environment: q.Get("environment"),
-		Status: q.Get("status"), Sort: q.Get("sort"), Order: q.Get("order"), Cursor: q.Get("cursor")}
+		Status: q.Get("status"), Sort: q.Get("sort"), Order: q.Get("order"), Cursor: q.Get("cursor"),
+		Hygiene: d.hygiene()}
+	for _, f := range []struct {
+		name string
+		dst  *bool
+	}{{apikey.FlagStale, &query.Stale}, {apikey.FlagUnused, &query.Unused}, {apikey.FlagExpiring, &query.Expiring}} {
+		if v := q.Get(f.name); v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return nil, badArg("%s: true or false", f.name)
+			}
+			*f.dst = b
+		}
+	}
 	if l := q.Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
 		if err != nil {
@@ -234,6 +262,11 @@ func (d *directKeys) edit(ctx context.Context, id string, f admin.KeyFields) ([]
 	if err := d.apply(&k, f, d.now()); err != nil {
 		return nil, err
 	}
+	if f.ExpiresInDays != nil {
+		if err := d.maxExpiry(k); err != nil {
+			return nil, err
+		}
+	}
 	if err := d.keys.Update(ctx, k); err != nil {
 		return nil, directErr(err)
 	}
@@ -249,6 +282,9 @@ func (d *directKeys) refresh(ctx context.Context, id string) ([]byte, error) {
 	}
 	if err := admin.CheckRefresh(k, d.now()); err != nil {
 		return nil, apiErrorOf(err)
+	}
+	if err := d.maxExpiry(k); err != nil {
+		return nil, err
 	}
 	k.ExpiresAt = admin.Expiry(d.now(), k.ExpiresInDays)
 	if err := d.keys.Update(ctx, k); err != nil {
@@ -277,6 +313,9 @@ func (d *directKeys) rotate(ctx context.Context, id string, revokeOldAfter *stri
 		return nil, badArg("a revoked key cannot be rotated")
 	}
 	nk := admin.Successor(old, now)
+	if err := d.maxExpiry(nk); err != nil {
+		return nil, err
+	}
 	plain, err := d.store(ctx, &nk)
 	if err != nil {
 		return nil, err

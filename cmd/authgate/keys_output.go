@@ -53,10 +53,10 @@ func printKeyTable(w io.Writer, keys []admin.KeyView) {
 		return
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tENV\tTYPE\tSTATUS\tSCOPES\tCREATED\tEXPIRES\tLAST USED\tSTART")
+	fmt.Fprintln(tw, "ID\tNAME\tENV\tTYPE\tSTATUS\tHYGIENE\tSCOPES\tCREATED\tEXPIRES\tLAST USED\tSTART")
 	for _, k := range keys {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, cell(k.Name), k.Environment, k.Type,
-			k.Status, cell(fmtList(k.Scopes, "-")), fmtTime(&k.CreatedAt, "-"), fmtTime(k.ExpiresAt, "never"),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, cell(k.Name), k.Environment, k.Type,
+			k.Status, fmtList(k.Hygiene, "-"), cell(fmtList(k.Scopes, "-")), fmtTime(&k.CreatedAt, "-"), fmtTime(k.ExpiresAt, "never"),
 			fmtTime(k.LastUsedAt, "never"), k.Start+"…")
 	}
 	_ = tw.Flush()
@@ -85,6 +85,7 @@ func printKey(w io.Writer, k admin.KeyView) error {
 		{"type", k.Type},
 		{"environment", k.Environment},
 		{"status", k.Status},
+		{"hygiene", fmtList(k.Hygiene, "-")},
 		{"scopes", fmtList(k.Scopes, "(all of the owner's)")},
 		{"allowed ips", fmtList(k.AllowedIPs, "any")},
 		{"rate limit", fmtRateLimit(k.RateLimit)},

@@ -68,8 +68,15 @@ type Options struct {
 	// OnUserChange is told after a user's role, state or password changed, so caches on
 	// every replica and the user's refresh tokens follow.
 	OnUserChange func(ctx context.Context, id string, ch UserChange) error
-	Now          func() time.Time
-	Logger       *slog.Logger
+	// Hygiene returns api_keys.hygiene of the configuration being served; nil: no flags.
+	Hygiene func() apikey.Hygiene
+	// MaxExpiryDays returns api_keys.max_expiry_days; nil or 0: no bound.
+	MaxExpiryDays func() int
+	// Notify is told of life-cycle events (key.created, key.revoked, user.disabled) after
+	// they happened; it must not block (webhook.Notifier.Emit queues). nil: none.
+	Notify func(ctx context.Context, e Event)
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 // API is the management API handler. It is safe for concurrent use.

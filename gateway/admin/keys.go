@@ -14,6 +14,7 @@ import (
 
 	"github.com/authgate/authgate/gateway/apikey"
 	"github.com/authgate/authgate/gateway/audit"
+	"github.com/authgate/authgate/gateway/httperr"
 	"github.com/authgate/authgate/gateway/user"
 	"github.com/authgate/authgate/policy"
 )
@@ -29,14 +30,16 @@ type RateLimitJSON struct {
 // its direct mode encodes with it, so both speak one shape.
 type KeyView struct {
 	apikey.Key
-	Status    string         `json:"status"`
+	Status string `json:"status"`
+	// Hygiene lists the key's hygiene flags (stale, unused, expiring); empty when none.
+	Hygiene   []string       `json:"hygiene"`
 	RateLimit *RateLimitJSON `json:"rate_limit"`
 	Secret    string         `json:"key,omitempty"`
 }
 
-// View is k as the API shows it at now.
-func View(k apikey.Key, now time.Time) KeyView {
-	v := KeyView{Key: k, Status: k.Status(now)}
+// View is k as the API shows it at now, its hygiene flags judged by h.
+func View(k apikey.Key, now time.Time, h apikey.Hygiene) KeyView {
+	v := KeyView{Key: k, Status: k.Status(now), Hygiene: h.Flags(k, now)}
 	if k.Scopes == nil {
 		v.Key.Scopes = []string{}
 	}
@@ -49,7 +52,38 @@ func View(k apikey.Key, now time.Time) KeyView {
 	return v
 }
 
-func (a *API) view(k apikey.Key) KeyView { return View(k, a.o.Now()) }
+func (a *API) view(k apikey.Key) KeyView { return View(k, a.o.Now(), a.hygiene()) }
+
+// hygiene is api_keys.hygiene of the configuration being served.
+func (a *API) hygiene() apikey.Hygiene {
+	if a.o.Hygiene == nil {
+		return apikey.Hygiene{}
+	}
+	return a.o.Hygiene()
+}
+
+// CheckMaxExpiry is 400 invalid_request when k is not an admin key and lives longer than
+// maxDays (api_keys.max_expiry_days; 0: no bound): "never" (expires_in_days 0) or more
+// days. Shared with the CLI's direct mode.
+func CheckMaxExpiry(k apikey.Key, maxDays int) error {
+	if maxDays <= 0 || k.Type == apikey.Admin || (k.ExpiresInDays > 0 && k.ExpiresInDays <= maxDays) {
+		return nil
+	}
+	life := fmt.Sprintf("%d days", k.ExpiresInDays)
+	if k.ExpiresInDays == 0 {
+		life = `"never" (expires_in_days 0)`
+	}
+	return &httperr.Error{Status: http.StatusBadRequest, Code: "invalid_request",
+		Msg: fmt.Sprintf("expires_in_days: %s is refused: keys other than admin keys live at most %d days (api_keys.max_expiry_days); choose a shorter expires_in_days", life, maxDays)}
+}
+
+// maxExpiry applies api_keys.max_expiry_days to k.
+func (a *API) maxExpiry(k apikey.Key) error {
+	if a.o.MaxExpiryDays == nil {
+		return nil
+	}
+	return CheckMaxExpiry(k, a.o.MaxExpiryDays())
+}
 
 // KeyFields are the settable fields of create and edit; nil means "not given". A
 // rate_limit of {} clears the key's override.
@@ -254,12 +288,17 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
+	if err := a.maxExpiry(k); err != nil {
+		a.fail(w, r, err)
+		return
+	}
 	plain, err := a.create(r.Context(), &k)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
 	a.audit(r, audit.KeyCreated, k.ID, c, "")
+	a.notifyKey(r, EventKeyCreated, k, c)
 	v := a.view(k)
 	v.Secret = plain
 	apijson.Write(w, http.StatusCreated, v)
@@ -287,7 +326,20 @@ func (a *API) listKeys(w http.ResponseWriter, r *http.Request) {
 	qs := r.URL.Query()
 	q := apikey.Query{Q: qs.Get("q"), CreatedBy: qs.Get("created_by"), MintedBy: qs.Get("minted_by"),
 		Environment: qs.Get("environment"), Status: qs.Get("status"), Sort: qs.Get("sort"), Order: qs.Get("order"),
-		Cursor: qs.Get("cursor")}
+		Cursor: qs.Get("cursor"), Hygiene: a.hygiene()}
+	for _, f := range []struct {
+		name string
+		dst  *bool
+	}{{apikey.FlagStale, &q.Stale}, {apikey.FlagUnused, &q.Unused}, {apikey.FlagExpiring, &q.Expiring}} {
+		if v := qs.Get(f.name); v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				a.fail(w, r, badRequest(f.name+": true or false", err))
+				return
+			}
+			*f.dst = b
+		}
+	}
 	if l := qs.Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
 		if err != nil {
@@ -426,6 +478,12 @@ func (a *API) editKey(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
+	if f.ExpiresInDays != nil {
+		if err := a.maxExpiry(k); err != nil {
+			a.fail(w, r, err)
+			return
+		}
+	}
 	if err := a.o.Keys.Update(r.Context(), k); err != nil {
 		a.fail(w, r, err)
 		return
@@ -461,6 +519,7 @@ func (a *API) revokeKey(w http.ResponseWriter, r *http.Request) {
 	}
 	a.invalidate(r, k.ID)
 	a.audit(r, audit.KeyRevoked, k.ID, c, "")
+	a.notifyKey(r, EventKeyRevoked, k, c)
 	apijson.Write(w, http.StatusOK, a.view(k))
 }
 
@@ -503,6 +562,10 @@ func (a *API) selfRefresh(w http.ResponseWriter, r *http.Request) {
 // refresh extends k to now + its original duration.
 func (a *API) refresh(w http.ResponseWriter, r *http.Request, c caller, k apikey.Key) {
 	if err := CheckRefresh(k, a.o.Now()); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if err := a.maxExpiry(k); err != nil {
 		a.fail(w, r, err)
 		return
 	}
@@ -557,6 +620,10 @@ func (a *API) rotateKey(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, forbidden("you cannot rotate a key with scopes you lack"))
 		return
 	}
+	if err := a.maxExpiry(nk); err != nil {
+		a.fail(w, r, err)
+		return
+	}
 	plain, err := a.create(r.Context(), &nk)
 	if err != nil {
 		a.fail(w, r, err)
@@ -570,14 +637,17 @@ func (a *API) rotateKey(w http.ResponseWriter, r *http.Request) {
 	}
 	if grace != nil {
 		if *grace == 0 {
-			if _, err := a.o.Keys.Revoke(r.Context(), old.ID, now); err != nil {
+			revoked, err := a.o.Keys.Revoke(r.Context(), old.ID, now)
+			if err != nil {
 				a.fail(w, r, err)
 				return
 			}
+			a.notifyKey(r, EventKeyRevoked, revoked, c)
 		}
 		a.invalidate(r, old.ID)
 	}
 	a.audit(r, audit.KeyRotated, old.ID, c, "new key: "+nk.ID)
+	a.notifyKey(r, EventKeyCreated, nk, c)
 	v := a.view(nk)
 	v.Secret = plain
 	apijson.Write(w, http.StatusCreated, v)

@@ -1,15 +1,18 @@
 package admin
 
 import (
+	"encoding/json"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/authgate/authgate/gateway/apikey"
 	"github.com/authgate/authgate/gateway/user"
 )
 
@@ -68,4 +71,82 @@ func TestPatternsAreServed(t *testing.T) {
 
 func newRequest(method, target string) (*http.Request, error) {
 	return http.NewRequest(method, "http://gw.example"+target, nil)
+}
+
+// openAPIDoc reads the parts of docs/openapi.yaml the field checks need.
+func openAPIDoc(t *testing.T) (keyProps map[string]any, listParams []string) {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("..", "..", "docs", "openapi.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Paths      map[string]map[string]yaml.Node `yaml:"paths"`
+		Components struct {
+			Schemas map[string]struct {
+				Properties map[string]any `yaml:"properties"`
+			} `yaml:"schemas"`
+		} `yaml:"components"`
+	}
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		t.Fatalf("docs/openapi.yaml: %v", err)
+	}
+	var list struct {
+		Parameters []struct {
+			Name string `yaml:"name"`
+			In   string `yaml:"in"`
+		} `yaml:"parameters"`
+	}
+	node := doc.Paths["/api-keys/"]["get"]
+	if err := node.Decode(&list); err != nil {
+		t.Fatalf("docs/openapi.yaml: GET /api-keys/: %v", err)
+	}
+	for _, p := range list.Parameters {
+		if p.In == "query" {
+			listParams = append(listParams, p.Name)
+		}
+	}
+	return doc.Components.Schemas["Key"].Properties, listParams
+}
+
+// TestOpenAPIKeySchemaCoversKeyView: every field a key view has in JSON is a property of
+// the Key schema (the plaintext "key" is KeyWithSecret's), so a field added to the API
+// cannot go undocumented.
+func TestOpenAPIKeySchemaCoversKeyView(t *testing.T) {
+	props, _ := openAPIDoc(t)
+	now := time.Now()
+	k := apikey.Key{ID: apikey.NewID(), Name: "n", Type: apikey.Personal, Environment: apikey.Live, ExpiresAt: &now,
+		LastUsedAt: &now, RevokedAt: &now, HardExpiresAt: &now, Lineage: "key_x", ReplacedBy: "key_y",
+		RateLimit: &apikey.RateLimit{Requests: 1, Per: time.Minute}}
+	b, err := json.Marshal(View(k, now, apikey.Hygiene{MaxAge: time.Hour}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fields map[string]any
+	if err := json.Unmarshal(b, &fields); err != nil {
+		t.Fatal(err)
+	}
+	for f := range fields {
+		if _, ok := props[f]; !ok {
+			t.Errorf("key views have %q, which docs/openapi.yaml's Key schema does not list", f)
+		}
+	}
+}
+
+// TestOpenAPIListFiltersAreServed: the hygiene filters are documented on GET /api-keys/,
+// and each documented one filters (a key without the flag is not listed).
+func TestOpenAPIListFiltersAreServed(t *testing.T) {
+	_, params := openAPIDoc(t)
+	f := newHygieneFixture(t, 0)
+	f.create(t, `{"name":"fresh"}`)
+	for _, flag := range []string{apikey.FlagStale, apikey.FlagUnused, apikey.FlagExpiring} {
+		if !slices.Contains(params, flag) {
+			t.Errorf("GET /api-keys/ does not document the %q filter", flag)
+			continue
+		}
+		w := f.do(t, "GET", "/api/auth/api-keys/?"+flag+"=true", "", "root", "*")
+		if w.Code != http.StatusOK || strings.Contains(w.Body.String(), `"fresh"`) {
+			t.Errorf("?%s=true: %d %s, want 200 without the fresh key", flag, w.Code, w.Body)
+		}
+	}
 }

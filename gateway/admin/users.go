@@ -312,10 +312,12 @@ func (a *API) editUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var ch UserChange
+	var wasDisabled bool
 	// Applied to the record as it is at the write, so a concurrent change (the user
 	// enrolling TOTP, another admin) is neither lost nor undone.
 	u, err = a.o.Users.Modify(r.Context(), u.ID, func(cur *user.User) error {
 		var err error
+		wasDisabled = cur.Disabled
 		ch, err = f.ApplyUser(cur, a.o.Roles(), a.o.PasswordParams)
 		return err
 	})
@@ -324,6 +326,9 @@ func (a *API) editUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.userChanged(r, u.ID, ch)
+	if u.Disabled && !wasDisabled {
+		a.notifyUser(r, EventUserDisabled, u, c)
+	}
 	a.auditUser(r, audit.UserEdited, u.ID, c, "fields: "+strings.Join(f.Names(), ","))
 	apijson.Write(w, http.StatusOK, u)
 }

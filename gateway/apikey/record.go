@@ -281,6 +281,12 @@ type Query struct {
 	// Status keeps StatusActive, StatusExpired or StatusRevoked keys, judged at
 	// the store's current time. Empty: any.
 	Status string
+	// Stale, Unused and Expiring keep the keys with that hygiene flag under Hygiene's
+	// thresholds, judged at the store's current time; several combine (all must hold).
+	// They are not indexed: they filter the candidates, like Status.
+	Stale, Unused, Expiring bool
+	// Hygiene holds the thresholds the flag filters use (api_keys.hygiene).
+	Hygiene Hygiene
 	// Sort is SortName, SortCreatedAt, SortExpiresAt or SortLastUsedAt.
 	// Default: SortCreatedAt. Names sort case-insensitively; keys that never
 	// expire sort after every expiry time, keys never used before every use time;
@@ -397,6 +403,7 @@ func (lq listQuery) match(k Key, now time.Time) bool {
 		(lq.MintedBy == "" || k.MintedBy == lq.MintedBy) &&
 		(lq.Environment == "" || k.Environment == lq.Environment) &&
 		(lq.Status == "" || k.Status(now) == lq.Status) &&
+		lq.matchHygiene(k, now) &&
 		(lq.q == "" || strings.HasPrefix(strings.ToLower(k.Name), lq.q))
 }
 

@@ -111,6 +111,7 @@ func (s *Store) CreateLimited(ctx context.Context, k Key, hash [32]byte, maxActi
 	}
 	keys = append(keys, s.activeKey(k.CreatedBy))
 	args = append(args, max(maxActive, 0), s.now().UnixMilli(), activeScore(k))
+	args = append(args, s.hygieneArgs(k)...)
 	res, err := createScript.Run(ctx, s.rdb, keys, args...).Text()
 	switch {
 	case err != nil:
@@ -239,10 +240,11 @@ func (s *Store) modify(ctx context.Context, id string, edit func(Key) Key) (Key,
 			s.index(SortName), s.index(SortExpiresAt),
 			s.creatorIndex(old.CreatedBy, SortName), s.creatorIndex(old.CreatedBy, SortExpiresAt),
 		}
-		ok, err := casScript.Run(ctx, s.rdb, keys, oldRec, rec,
+		args := []any{oldRec, rec,
 			member(old, SortName), member(k, SortName),
 			member(old, SortExpiresAt), member(k, SortExpiresAt),
-			s.activeKey(old.CreatedBy), k.ID, activeScore(k)).Int()
+			s.activeKey(old.CreatedBy), k.ID, activeScore(k)}
+		ok, err := casScript.Run(ctx, s.rdb, keys, append(args, s.hygieneArgs(k)...)...).Int()
 		if err != nil {
 			return Key{}, err
 		}
@@ -301,7 +303,7 @@ func (s *Store) TouchLastUsed(ctx context.Context, used map[string]time.Time) er
 //   - Q with Sort "name": the prefix is a range of the name index, so c = Limit+1.
 //   - Q with another sort: every key whose name has the prefix (within the creator's
 //     keys if CreatedBy is set) is read and sorted, on every page: c = the matches.
-//   - Environment, Status and MintedBy are not indexed: they filter the candidates, so c grows
+//   - Environment, Status, MintedBy and the hygiene flags are not indexed: they filter the candidates, so c grows
 //     to the number of keys walked past before Limit+1 match, up to every key in the
 //     index when few match.
 func (s *Store) List(ctx context.Context, q Query) (Page, error) {
@@ -366,6 +368,11 @@ func (s *Store) List(ctx context.Context, q Query) (Page, error) {
 // walk calls fn for each record of index between the ZRANGEBYLEX bounds lo and hi,
 // in order (reversed if desc), until fn returns true or the range ends.
 func (s *Store) walk(ctx context.Context, index string, desc bool, lo, hi string, fn func(member string, k Key) bool) error {
+	return s.walkRaw(ctx, index, desc, lo, hi, func(m, _ string, k Key) bool { return fn(m, k) })
+}
+
+// walkRaw is walk, also passing each key's stored record.
+func (s *Store) walkRaw(ctx context.Context, index string, desc bool, lo, hi string, fn func(member, rec string, k Key) bool) error {
 	batch := s.batch
 	rev := "0"
 	if desc {
@@ -387,7 +394,7 @@ func (s *Store) walk(ctx context.Context, index string, desc bool, lo, hi string
 			if err != nil {
 				return err
 			}
-			if fn(m, k) {
+			if fn(m, rec, k) {
 				return nil
 			}
 		}

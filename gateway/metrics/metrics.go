@@ -30,6 +30,8 @@ type Metrics struct {
 	RateLimitFallback prometheus.Gauge
 	TLSReloads        *prometheus.CounterVec // result
 	TLSCertExpiry     prometheus.Gauge
+	APIKeys           *prometheus.GaugeVec   // state: active, expiring, stale, unused, expired
+	WebhookDeliveries *prometheus.CounterVec // event, result
 
 	gatherer prometheus.Gatherer
 	reg      prometheus.Registerer
@@ -103,11 +105,28 @@ func New(reg *prometheus.Registry) *Metrics {
 			Name: "authgate_tls_certificate_expiry_seconds",
 			Help: "NotAfter of the certificate the main listener serves, as a Unix time; 0 without TLS.",
 		}),
+		APIKeys: f.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "authgate_api_keys",
+			Help: "API keys in the store by hygiene state (active, expiring, stale, unused, expired), refreshed every minute; the same store-wide count on every replica.",
+		}, []string{"state"}),
+		WebhookDeliveries: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "authgate_webhook_deliveries_total",
+			Help: "Webhook deliveries by event type and result (delivered, retried, failed, dropped).",
+		}, []string{"event", "result"}),
 		gatherer: reg,
 		reg:      reg,
 	}
 	if reg == nil {
 		m.reg = nil // not a typed nil: CacheEntries registers nothing
+	}
+	// The known label values exist from the start at 0, so a rate() or an alert on them
+	// works before the first event.
+	for _, r := range []string{"success", "failure"} {
+		m.ConfigReloads.WithLabelValues(r)
+		m.TLSReloads.WithLabelValues(r)
+	}
+	for _, op := range []string{"ping", "key_lookup", "owner_lookup", "token_revocation", "hygiene"} {
+		m.StoreErrors.WithLabelValues(op)
 	}
 	return m
 }
