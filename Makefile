@@ -7,7 +7,7 @@ DEMO_UPSTREAM ?= 127.0.0.1:9000
 # make run prints an admin password: it listens on loopback only.
 RUN_LISTEN   ?= 127.0.0.1:8080
 
-.PHONY: run test test-cluster bench lint build fuzz clean deploy-check
+.PHONY: run test test-cluster test-faults bench lint build fuzz clean deploy-check
 
 ## run: the gateway on the embedded default config (memory store) with a demo upstream
 run:
@@ -27,6 +27,13 @@ deploy-check:
 ## failovers under load; needs redis-server and redis-cli
 test-cluster:
 	$(GO) test -race -count=1 -tags cluster -timeout 15m -run 'Cluster|Sentinel|Slot' ./gateway/store/redistest/ ./gateway/
+
+## test-faults: the fault suite (faults/): two built gateways, Redis behind toxiproxy, every
+## fault in every mode under load; FAULTS_PARALLEL cases at once, report to FAULTS_REPORT
+FAULTS_PARALLEL ?= 4
+test-faults:
+	$(GO) vet -tags faults ./faults/
+	FAULTS_PARALLEL=$(FAULTS_PARALLEL) $(if $(FAULTS_REPORT),FAULTS_REPORT=$(abspath $(FAULTS_REPORT))) $(GO) test -tags faults -count=1 -timeout 20m -parallel $(FAULTS_PARALLEL) -v ./faults/
 
 ## bench: bare httputil.ReverseProxy vs authgate, same upstream, same run (SPEC section 10)
 bench:
