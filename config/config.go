@@ -20,6 +20,9 @@ type Config struct {
 	Listen string `yaml:"listen"`
 	// OpsListen serves /metrics, /healthz and /readyz; never the main listener. Default: "127.0.0.1:9090".
 	OpsListen string `yaml:"ops_listen"`
+	// OpsPprof serves net/http/pprof under /debug/pprof/ on the ops listener (never the
+	// main one); applies on reload. Default: false.
+	OpsPprof bool `yaml:"ops_pprof"`
 	// TLS, when both files are set, makes the main listener HTTPS only (TLS >= 1.2, HTTP/2).
 	TLS TLS `yaml:"tls"`
 	// Server holds listener timeouts and the shutdown drain.
@@ -196,6 +199,9 @@ type JWTIssuer struct {
 	PublicKeyFiles []string `yaml:"public_key_files"`
 	Algorithms     []string `yaml:"algorithms"`
 	RoleClaim      string   `yaml:"role_claim"`
+	// TeamClaim names the claim that lists the teams a token acts for (an array of team
+	// IDs or a space separated string). Default: "" (the issuer's tokens hold no team).
+	TeamClaim string `yaml:"team_claim"`
 }
 
 // Issuer is the built-in token issuer.
@@ -395,6 +401,20 @@ type Route struct {
 	// MethodOverride overrides proxy.method_override on this route: "strip" or "reject".
 	// Default: "" (proxy.method_override).
 	MethodOverride string `yaml:"method_override"`
+	// Team says where a request on this route names its team; the credential must act
+	// for that team. Default: nil (the route does not check teams).
+	Team *TeamSource `yaml:"team"`
+}
+
+// TeamSource is where a request names its team: exactly one of a path wildcard of every
+// pattern of the route, a header, or a query parameter.
+type TeamSource struct {
+	// Path names a {wildcard} of every pattern of the route.
+	Path string `yaml:"path"`
+	// Header names a request header.
+	Header string `yaml:"header"`
+	// Query names a query parameter.
+	Query string `yaml:"query"`
 }
 
 // Proxy is the header hygiene of every forwarded request.

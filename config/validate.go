@@ -347,6 +347,9 @@ func (c *Config) validateRoutes(ps *problems) {
 		if r.MethodOverride != "" {
 			checkOneOf(ps, p+".method_override", r.MethodOverride, "strip", "reject")
 		}
+		if r.Team != nil {
+			checkTeamSource(ps, p, r)
+		}
 	}
 	c.validatePatterns(ps)
 }

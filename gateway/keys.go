@@ -52,6 +52,13 @@ type userRecords interface {
 	Delete(ctx context.Context, id string) error
 	List(ctx context.Context) ([]user.User, error)
 	Count(ctx context.Context) (int, error)
+	CreateTeam(ctx context.Context, t user.Team) (user.Team, error)
+	GetTeam(ctx context.Context, id string) (user.Team, error)
+	ListTeams(ctx context.Context) ([]user.Team, error)
+	RenameTeam(ctx context.Context, id, name string) (user.Team, error)
+	DeleteTeam(ctx context.Context, id string) ([]string, error)
+	AddMember(ctx context.Context, teamID, userID string) (user.User, error)
+	RemoveMember(ctx context.Context, teamID, userID string) (user.User, error)
 }
 
 // keys is the API-key machinery of one process, built once: reloads do not rebuild it.
@@ -120,7 +127,7 @@ func (s *Server) newKeys(cfg *config.Config, st store.Store) (*keys, error) {
 		Keys:            ownerLimited{keyRecords: k.records, max: func() int { return s.Config().APIKeys.MaxKeysPerOwner }},
 		MaxScopesPerKey: func() int { return s.Config().APIKeys.MaxScopesPerKey },
 		Audit:           k.audit, Invalidate: k.inv.Publish, KeyTag: auth.KeyTag, Now: time.Now, Logger: s.logger,
-		Users: k.users, Roles: func() map[string][]string { return s.Config().Policy.Roles },
+		Users: k.users, Teams: k.users, Roles: func() map[string][]string { return s.Config().Policy.Roles },
 		PasswordParams: s.passwordParams(), OnUserChange: s.userChanged,
 		Passwords: s.passwords, Reauthenticate: s.reauthenticate,
 		Hygiene:       func() apikey.Hygiene { return hygieneOf(s.Config()) },

@@ -65,7 +65,7 @@ func (p *pipeline) limit(rt *route) func(http.Handler) http.Handler {
 			setLimitHeaders(w.Header(), l, res, policy)
 			if !res.Allowed {
 				info.Reject(w, &httperr.Error{Status: http.StatusTooManyRequests, Code: "rate_limited",
-					Msg:        "rate limit of " + strconv.Itoa(l.Requests) + " requests per " + l.String() + " reached; retry later",
+					Msg:        "rate limit of " + l.Text() + " reached; retry later",
 					RetryAfter: res.RetryAfter})
 				return
 			}

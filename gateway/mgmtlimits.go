@@ -3,7 +3,6 @@ package gateway
 import (
 	"log/slog"
 	"net/http"
-	"strconv"
 
 	"github.com/authgate/authgate/config"
 	"github.com/authgate/authgate/gateway/httperr"
@@ -60,7 +59,7 @@ func (p *pipeline) allowManagement(w http.ResponseWriter, r *http.Request, info 
 	}
 	if !res.Allowed {
 		info.Reject(w, &httperr.Error{Status: http.StatusTooManyRequests, Code: "rate_limited",
-			Msg:        "management API rate limit of " + strconv.Itoa(l.Requests) + " requests per " + l.Per.String() + " reached; retry later",
+			Msg:        "management API rate limit of " + l.Text() + " reached; retry later",
 			RetryAfter: res.RetryAfter})
 		return false
 	}

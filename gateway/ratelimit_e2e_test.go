@@ -62,6 +62,9 @@ func TestRateLimits(t *testing.T) {
 	n := api.count()
 	refused := g.report(k1)
 	assertRejected(t, refused, http.StatusTooManyRequests, "rate_limited")
+	if !strings.Contains(string(refused.body), "rate limit of 3 requests per 2s reached") {
+		t.Errorf("429 body %s: want it to say the limit as configured (3 requests per 2s)", refused.body)
+	}
 	limitHeaders(t, refused, 3, "api_key", "2")
 	ra, err := strconv.Atoi(refused.header.Get("Retry-After"))
 	if err != nil || ra < 1 || ra > 2 {

@@ -77,6 +77,7 @@ func (p *pipeline) routeHandler(rt *route, fwd http.Handler) http.Handler {
 			rt.checkEnvironment, // a test key needs an upstream with test_url
 			p.limit(rt),         // the credential's rate limit, else 429
 			rt.authorize,        // route scopes (any of scopes, all of scopes_all), else 403
+			rt.checkTeam,        // the team the request names must be one the credential acts for, else 403/400
 		)
 	}
 	return chain(fwd, mws...)
@@ -247,6 +248,13 @@ func (p *pipeline) route(w http.ResponseWriter, r *http.Request, decide bool) {
 	case m.Route >= 0:
 		rt := p.routes[m.Route]
 		info.Route = rt.cfg.Name
+		if ts := rt.cfg.Team; ts != nil && ts.Path != "" {
+			// The team is read from the path as cleaned and matched, the very path that is
+			// forwarded: no encoding trick names one team to the check and another upstream.
+			if v, ok := policy.PathValue(m.Pattern, r.URL.Path, ts.Path); ok {
+				r.SetPathValue(ts.Path, v)
+			}
+		}
 		info.KeepCredentials = rt.cfg.ForwardCredentials
 		if decide {
 			rt.decide.ServeHTTP(w, r)
@@ -407,6 +415,10 @@ func (p *pipeline) authenticate(next http.Handler) http.Handler {
 			return
 		}
 		info.Subject, info.Issuer, info.KeyID, info.Scopes, info.Org, info.Env = pr.Subject, pr.Issuer, pr.KeyID, pr.Scopes, pr.Org, pr.Env
+		info.Teams, info.AllTeams = pr.Teams, pr.AllTeams
+		if len(pr.Teams) == 1 && !pr.AllTeams {
+			info.Team = pr.Teams[0]
+		}
 		if pr.RateLimit != nil {
 			info.OwnLimit = ratelimit.Limit{Requests: pr.RateLimit.Requests, Per: pr.RateLimit.Per}
 		}

@@ -99,7 +99,7 @@ func (s *Server) newTokens(cfg *config.Config, st store.Store) (*tokens, error) 
 		}
 		issuers = append(issuers, jwtauth.IssuerConfig{Issuer: ic.Issuer, Audiences: ic.Audiences,
 			Algorithms: ic.Algorithms, HMACSecret: []byte(ic.HMACSecret.Value()), PublicKeys: keys,
-			JWKSURL: ic.JWKSURL, RoleClaim: ic.RoleClaim})
+			JWKSURL: ic.JWKSURL, RoleClaim: ic.RoleClaim, TeamClaim: ic.TeamClaim})
 	}
 	var (
 		minter *issuer.Minter

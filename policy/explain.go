@@ -15,6 +15,16 @@ type Rule struct {
 	Public    bool
 	Scopes    []string // any one of
 	ScopesAll []string // all of
+	// Team is where the route's requests name their team; nil: no team check.
+	Team *TeamSource
+}
+
+// Teams is what an explanation knows of teams: the credential's, and the request's
+// headers (for a route whose team source is a header).
+type Teams struct {
+	Held   []string // the teams the credential acts for
+	All    bool     // it acts for every team
+	Header http.Header
 }
 
 // Explainer decides, as the gateway does, whether a request with given scopes may pass
@@ -50,12 +60,23 @@ type Decision struct {
 	Pattern string // the pattern that matched
 	Needs   string // what the route needs
 	Scopes  []string
-	Reason  string
+	// Team is the team the request names on a route that checks teams ("" otherwise),
+	// and what X-Auth-Team would carry.
+	Team   string
+	Reason string
 }
 
 // Explain decides for method and target (a path, or an absolute URL to match a host) with
-// the scopes given plus those of role. An unknown role is an error.
+// the scopes given plus those of role, for a credential of no team. An unknown role is an
+// error.
 func (e *Explainer) Explain(method, target string, scopes []string, role string) (Decision, error) {
+	return e.ExplainTeams(method, target, scopes, role, Teams{})
+}
+
+// ExplainTeams is Explain for a credential acting for teams t, which a route with a team
+// source checks after scopes (target's query and t.Header give the team such a route
+// reads from there).
+func (e *Explainer) ExplainTeams(method, target string, scopes []string, role string, t Teams) (Decision, error) {
 	held := slices.Clone(scopes)
 	if role != "" {
 		rs, ok := e.roles[role]
@@ -69,11 +90,16 @@ func (e *Explainer) Explain(method, target string, scopes []string, role string)
 		}
 	}
 	d := Decision{Scopes: held}
-	host, escaped := "", target
-	if u, err := url.Parse(target); err == nil && u.Host != "" {
-		host, escaped = u.Host, u.EscapedPath()
-		if u.RawPath != "" {
-			escaped = u.RawPath
+	host, escaped, rawQuery := "", target, ""
+	if u, err := url.Parse(target); err == nil {
+		rawQuery = u.RawQuery
+		if u.Host != "" {
+			host, escaped = u.Host, u.EscapedPath()
+			if u.RawPath != "" {
+				escaped = u.RawPath
+			}
+		} else if i := strings.IndexByte(escaped, '?'); i >= 0 {
+			escaped = escaped[:i]
 		}
 	}
 	if !MethodOK(method) {
@@ -108,7 +134,32 @@ func (e *Explainer) Explain(method, target string, scopes []string, role string)
 	default:
 		return d.refuse(http.StatusForbidden, "insufficient_scope", missing(held, rule)), nil
 	}
+	if rule.Team != nil && !rule.Public {
+		pathValue := ""
+		if rule.Team.Path != "" {
+			pathValue, _ = PathValue(m.Pattern, clean, rule.Team.Path)
+		}
+		team, ok := rule.Team.Requested(pathValue, t.Header, rawQuery)
+		if !ok {
+			return d.refuse(http.StatusBadRequest, "malformed_request", "the route needs the request to name one team, once ("+rule.Team.Describe()+")"), nil
+		}
+		d.Team = team
+		if !HoldsTeam(t.Held, t.All, team) {
+			return d.refuse(http.StatusForbidden, "team_not_allowed", "the request names team "+team+"; the credential acts for "+describeTeams(t)), nil
+		}
+		d.Reason += "; team " + team + ": the credential acts for " + describeTeams(t)
+	}
 	return d, nil
+}
+
+func describeTeams(t Teams) string {
+	switch {
+	case t.All:
+		return "every team"
+	case len(t.Held) == 0:
+		return "no team"
+	}
+	return "team " + strings.Join(t.Held, ", ")
 }
 
 func (d Decision) refuse(status int, code, reason string) Decision {

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 
 	"github.com/authgate/authgate/config"
@@ -25,11 +26,14 @@ func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
 
 const policyUsage = `usage: authgate policy explain --config gateway.yaml "METHOD /path" [--scopes a,b] [--role r]
+                             [--team t[,t2] | --team '*'] [--header "Name: value"]
 
 Decides, as the gateway would, whether a request with these scopes passes the route
-policy: method, path cleaning, route matching, scopes. Exit status 0: allowed; 1: refused;
-2: a usage or configuration error. IP lists, rate limits and the credential's validity
-are not judged.
+policy: method, path cleaning, route matching, scopes, and on a route with a team source
+the team (--team: the teams the credential acts for, '*' for every team; none by
+default; --header gives the request headers a header source reads). Exit status 0:
+allowed; 1: refused; 2: a usage or configuration error. IP lists, rate limits and the
+credential's validity are not judged.
 `
 
 func policyCmd(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -47,6 +51,16 @@ func explainCmd(args []string, getenv func(string) string, stdout, stderr io.Wri
 	path := fs.String("config", "", "configuration file (default: the embedded gateway.yaml)")
 	scopes := fs.String("scopes", "", "the credential's scopes, comma separated")
 	role := fs.String("role", "", "a role of policy.roles whose scopes the credential has")
+	teamFlag := fs.String("team", "", "the teams the credential acts for, comma separated; * for every team")
+	headers := http.Header{}
+	fs.Func("header", `a request header, "Name: value" (repeatable)`, func(v string) error {
+		name, val, ok := strings.Cut(v, ":")
+		if !ok || strings.TrimSpace(name) == "" {
+			return fmt.Errorf("want \"Name: value\", got %q", v)
+		}
+		headers.Add(strings.TrimSpace(name), strings.TrimSpace(val))
+		return nil
+	})
 	// The request may come before or after the flags.
 	var request []string
 	for rest := args; ; {
@@ -86,7 +100,17 @@ func explainCmd(args []string, getenv func(string) string, stdout, stderr io.Wri
 			held = append(held, s)
 		}
 	}
-	d, err := e.Explain(method, target, held, *role)
+	var teams policy.Teams
+	teams.Header = headers
+	for _, t := range strings.Split(*teamFlag, ",") {
+		switch t = strings.TrimSpace(t); {
+		case t == "*":
+			teams.All = true
+		case t != "":
+			teams.Held = append(teams.Held, t)
+		}
+	}
+	d, err := e.ExplainTeams(method, target, held, *role, teams)
 	if err != nil {
 		return usageError{err}
 	}
@@ -102,6 +126,9 @@ func newExplainer(cfg *config.Config) (*policy.Explainer, error) {
 	rules := make([]policy.Rule, len(cfg.Routes))
 	for i, r := range cfg.Routes {
 		rules[i] = policy.Rule{Name: r.Name, Patterns: r.Match, Public: r.Public, Scopes: r.Scopes, ScopesAll: r.ScopesAll}
+		if t := r.Team; t != nil {
+			rules[i].Team = &policy.TeamSource{Path: t.Path, Header: t.Header, Query: t.Query}
+		}
 	}
 	return policy.NewExplainer(rules, cfg.ReservedPatterns(), cfg.Policy.Roles)
 }
@@ -131,6 +158,9 @@ func printDecision(w io.Writer, method, target string, d policy.Decision) {
 		scopes = "(none)"
 	}
 	fmt.Fprintf(w, "scopes:   %s\n", scopes)
+	if d.Team != "" {
+		fmt.Fprintf(w, "team:     %s\n", d.Team)
+	}
 	switch {
 	case d.Allowed:
 		fmt.Fprintf(w, "decision: ALLOW: %s\n", d.Reason)

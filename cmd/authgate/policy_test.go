@@ -25,6 +25,16 @@ routes:
     match: ["GET /exports/{id}/{$}"]
     upstream: api
     scopes_all: ["reports:read", "exports:read"]
+  - name: sites
+    match: ["GET /teams/{team}/sites/{$}"]
+    upstream: api
+    scopes: ["sites:read"]
+    team: {path: team}
+  - name: projects
+    match: ["GET /projects/{$}"]
+    upstream: api
+    scopes: ["sites:read"]
+    team: {header: X-Team-Id}
 `)
 	tests := []struct {
 		name   string
@@ -53,6 +63,18 @@ routes:
 			[]string{"needs:    route exports needs all of: reports:read, exports:read", "decision: ALLOW: reports:read grants reports:read; exports:read grants exports:read"}, ""},
 		{"scopes_all missing one", []string{"--config", file, "GET /exports/9/", "--scopes", "reports:read"}, 1,
 			[]string{"decision: DENY 403 insufficient_scope: missing exports:read"}, ""},
+		{"own team", []string{"--config", file, "GET /teams/acme/sites/", "--scopes", "sites:read", "--team", "acme"}, 0,
+			[]string{"team:     acme", "decision: ALLOW: sites:read grants sites:read; team acme: the credential acts for team acme"}, ""},
+		{"other team", []string{"--config", file, "GET /teams/acme/../globex/sites/", "--scopes", "sites:read", "--team", "acme"}, 1,
+			[]string{"path:     /teams/globex/sites/ (cleaned)", "team:     globex", "decision: DENY 403 team_not_allowed: the request names team globex; the credential acts for team acme"}, ""},
+		{"every team", []string{"--config", file, "GET /teams/globex/sites/", "--scopes", "sites:read", "--team", "*"}, 0,
+			[]string{"decision: ALLOW: sites:read grants sites:read; team globex: the credential acts for every team"}, ""},
+		{"no team", []string{"--config", file, "GET /teams/globex/sites/", "--scopes", "sites:read"}, 1,
+			[]string{"decision: DENY 403 team_not_allowed: the request names team globex; the credential acts for no team"}, ""},
+		{"header source", []string{"--config", file, "GET /projects/", "--scopes", "sites:read", "--team", "acme", "--header", "X-Team-Id: acme"}, 0,
+			[]string{"team:     acme", "decision: ALLOW"}, ""},
+		{"header source, none named", []string{"--config", file, "GET /projects/", "--scopes", "sites:read", "--team", "acme"}, 1,
+			[]string{"decision: DENY 400 malformed_request: the route needs the request to name one team, once (header X-Team-Id)"}, ""},
 		{"unknown role", []string{"GET /health", "--role", "root"}, 2, nil, `unknown role "root"`},
 		{"no request", []string{"--scopes", "a"}, 2, nil, "want one request"},
 		{"request without a path", []string{"GET"}, 2, nil, `want "METHOD /path"`},

@@ -170,10 +170,20 @@ func loadConfig(path string, getenv func(string) string) (*config.Config, error)
 	return config.Load(path, getenv)
 }
 
+// newLogger logs JSON at level to w. Durations are written as Go duration strings
+// ("30s", "1.5ms") rather than slog's integer nanoseconds.
 func newLogger(level string, w io.Writer) *slog.Logger {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(level))
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l, ReplaceAttr: durationText}))
+}
+
+// durationText is a slog ReplaceAttr that writes durations as strings.
+func durationText(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		a.Value = slog.StringValue(a.Value.Duration().String())
+	}
+	return a
 }
 
 // startDemo runs the demo upstream for `make run`.

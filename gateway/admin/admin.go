@@ -54,6 +54,8 @@ type Options struct {
 	KeyTag func(id string) string
 	// Users are the users of the built-in issuer; nil serves no /users/ calls.
 	Users userStore
+	// Teams are the teams of the users; nil (or nil Users) serves no /teams/ calls.
+	Teams teamStore
 	// Roles returns policy.roles of the configuration being served.
 	Roles func() map[string][]string
 	// MaxScopesPerKey returns api_keys.max_scopes_per_key; nil: no limit.
@@ -109,6 +111,16 @@ func New(o Options) *API {
 		a.handle("PATCH "+u+"/{id}/", a.editUser)
 		a.handle("DELETE "+u+"/{id}/", a.deleteUser)
 	}
+	if o.Users != nil && o.Teams != nil {
+		t := o.Prefix + "/teams"
+		a.handle("POST "+t+"/", a.createTeam)
+		a.handle("GET "+t+"/", a.listTeams)
+		a.handle("GET "+t+"/{id}/", a.getTeam)
+		a.handle("PATCH "+t+"/{id}/", a.renameTeam)
+		a.handle("DELETE "+t+"/{id}/", a.deleteTeam)
+		a.handle("POST "+t+"/{id}/members/", a.addMember)
+		a.handle("DELETE "+t+"/{id}/members/{user}/", a.removeMember)
+	}
 	return a
 }
 
@@ -127,6 +139,11 @@ func (a *API) Patterns() []string {
 	if a.o.Users != nil {
 		u := a.o.Prefix + "/users"
 		out = append(out, "POST "+u+"/", "GET "+u+"/", "GET "+u+"/{id}/", "PATCH "+u+"/{id}/", "DELETE "+u+"/{id}/")
+	}
+	if a.o.Users != nil && a.o.Teams != nil {
+		t := a.o.Prefix + "/teams"
+		out = append(out, "POST "+t+"/", "GET "+t+"/", "GET "+t+"/{id}/", "PATCH "+t+"/{id}/", "DELETE "+t+"/{id}/",
+			"POST "+t+"/{id}/members/", "DELETE "+t+"/{id}/members/{user}/")
 	}
 	return out
 }
@@ -153,6 +170,9 @@ type caller struct {
 	subject string
 	keyID   string
 	scopes  []string
+	// teams and allTeams are the teams the calling credential acts for.
+	teams    []string
+	allTeams bool
 }
 
 func callerOf(r *http.Request) caller {
@@ -164,7 +184,7 @@ func callerOf(r *http.Request) caller {
 		// Its keys are owned by "<iss>|<sub>".
 		subject = info.Issuer + "|" + info.Subject
 	}
-	return caller{subject: subject, keyID: info.KeyID, scopes: info.Scopes}
+	return caller{subject: subject, keyID: info.KeyID, scopes: info.Scopes, teams: info.Teams, allTeams: info.AllTeams}
 }
 
 // admin: "admin" (or "*") manages every key, admin keys and users.
@@ -198,7 +218,9 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 		case errors.Is(err, apikey.ErrNotFound):
 			err = errNotFound
 		case errors.Is(err, apikey.ErrInvalid):
-			err = badRequest("invalid request: "+strings.TrimPrefix(err.Error(), "apikey: invalid argument: "), err)
+			// "apikey: list: apikey: invalid argument: sort …": only what the caller sent wrong.
+			_, what, _ := strings.Cut(err.Error(), apikey.ErrInvalid.Error()+": ")
+			err = badRequest("invalid request: "+what, err)
 		default:
 			a.o.Logger.ErrorContext(r.Context(), "management call failed", slog.String("error", err.Error()))
 			err = &httperr.Error{Status: http.StatusServiceUnavailable, Code: "store_unavailable",

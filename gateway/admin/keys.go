@@ -94,6 +94,8 @@ type KeyFields struct {
 	ExpiresInDays *int           `json:"expires_in_days,omitempty"`
 	AllowedIPs    *[]string      `json:"allowed_ips,omitempty"`
 	RateLimit     *RateLimitJSON `json:"rate_limit,omitempty"`
+	// Team is the team the key acts for (see teamFor); on edit, admins only.
+	Team *string `json:"team,omitempty"`
 }
 
 type createRequest struct {
@@ -265,6 +267,10 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, badRequest("environment: live or test", nil))
 		return
 	}
+	if k.Team, err = a.teamFor(r, c, k.Type, req.Team); err != nil {
+		a.fail(w, r, err)
+		return
+	}
 	if req.ExpiresInDays == nil {
 		d := a.o.DefaultExpiryDays
 		req.ExpiresInDays = &d
@@ -324,7 +330,7 @@ func (a *API) listKeys(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	qs := r.URL.Query()
-	q := apikey.Query{Q: qs.Get("q"), CreatedBy: qs.Get("created_by"), MintedBy: qs.Get("minted_by"),
+	q := apikey.Query{Q: qs.Get("q"), CreatedBy: qs.Get("created_by"), MintedBy: qs.Get("minted_by"), Team: qs.Get("team"),
 		Environment: qs.Get("environment"), Status: qs.Get("status"), Sort: qs.Get("sort"), Order: qs.Get("order"),
 		Cursor: qs.Get("cursor"), Hygiene: a.hygiene()}
 	for _, f := range []struct {
@@ -474,6 +480,16 @@ func (a *API) editKey(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
+	if f.Team != nil {
+		if !c.admin() {
+			a.fail(w, r, forbidden("only admins move a key to another team"))
+			return
+		}
+		if k.Team, err = a.teamFor(r, c, k.Type, f.Team); err != nil {
+			a.fail(w, r, err)
+			return
+		}
+	}
 	if err := a.checkBounds(r, c, k); err != nil {
 		a.fail(w, r, err)
 		return
@@ -497,7 +513,7 @@ func (f KeyFields) names() []string {
 	var out []string
 	for name, set := range map[string]bool{"name": f.Name != nil, "description": f.Description != nil,
 		"scopes": f.Scopes != nil, "expires_in_days": f.ExpiresInDays != nil, "allowed_ips": f.AllowedIPs != nil,
-		"rate_limit": f.RateLimit != nil} {
+		"rate_limit": f.RateLimit != nil, "team": f.Team != nil} {
 		if set {
 			out = append(out, name)
 		}

@@ -69,7 +69,8 @@ func hashPassword(pw string, params user.Params) (string, error) {
 
 func hashPasswordWith(pw string, hash func(string) (string, error)) (string, error) {
 	if err := user.CheckPassword(pw); err != nil {
-		return "", badRequest("password: "+strings.TrimPrefix(err.Error(), "user: invalid argument: "), err)
+		// "user: invalid argument: password: shorter than …": the field is named once.
+		return "", badRequest(strings.TrimPrefix(err.Error(), user.ErrInvalid.Error()+": "), err)
 	}
 	h, err := hash(pw)
 	var he *httperr.Error

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -103,12 +104,20 @@ func TestUsersAPIRefusals(t *testing.T) {
 			t.Errorf("%s: %d %s, want %d %s", tt.name, w.Code, w.Body, tt.status, tt.code)
 		}
 		after, _ := f.users.List(context.Background())
-		if len(after) != len(before) || after[len(after)-1] != before[len(before)-1] || after[0] != before[0] {
+		if len(after) != len(before) || !reflect.DeepEqual(after[len(after)-1], before[len(before)-1]) || !reflect.DeepEqual(after[0], before[0]) {
 			t.Errorf("%s: a refused call changed the users", tt.name)
 		}
 	}
 	if len(f.changes) != 0 {
 		t.Errorf("refused calls announced changes: %+v", f.changes)
+	}
+	// The message names the field once.
+	w = f.call("POST", "/api/auth/users/", `{"email":"c@example.com","password":"short","role":"viewer"}`, f.root, "*")
+	var short struct {
+		Message string `json:"message"`
+	}
+	if _ = json.Unmarshal(w.Body.Bytes(), &short); short.Message != "password: shorter than 10 characters" {
+		t.Errorf("short password: message %q, want %q", short.Message, "password: shorter than 10 characters")
 	}
 	// A new password ends the user's sessions (epoch) and says so.
 	w = f.call("PATCH", annPath, `{"password":"ann's new long password"}`, f.root, "*")

@@ -6,8 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"reflect"
+	"strings"
+	"time"
 
 	"github.com/authgate/authgate/gateway/httperr"
 )
@@ -45,7 +49,87 @@ func Decode(r *http.Request, v any) error {
 			Msg: "the request body stopped arriving", Err: err}
 	}
 	if err != nil {
-		return &httperr.Error{Status: http.StatusBadRequest, Code: "invalid_request", Msg: fmt.Sprintf("invalid JSON body: %v", err), Err: err}
+		return &httperr.Error{Status: http.StatusBadRequest, Code: "invalid_request", Msg: "invalid JSON body: " + describe(err), Err: err}
 	}
 	return nil
+}
+
+// describe says what is wrong with a body in the API's terms: the field by its JSON name
+// and the JSON type it takes, never Go's types or a value from the body.
+func describe(err error) string {
+	var te *json.UnmarshalTypeError
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &te):
+		if te.Field == "" {
+			return fmt.Sprintf("expected %s, got %s", jsonType(te.Type), article(te.Value))
+		}
+		return fmt.Sprintf("field %q: expected %s, got %s", te.Field, jsonType(te.Type), article(te.Value))
+	case errors.As(err, &se):
+		return fmt.Sprintf("not valid JSON (at byte %d)", se.Offset)
+	case errors.Is(err, io.EOF):
+		return "the body is empty: send a JSON object"
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "the body ends in the middle of the JSON value"
+	case strings.HasPrefix(err.Error(), "Time.UnmarshalJSON") || errors.As(err, new(*time.ParseError)):
+		return "a time must be an RFC 3339 string, e.g. 2026-12-31T00:00:00Z"
+	}
+	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		return "unknown field " + name
+	}
+	return err.Error()
+}
+
+// jsonType names the JSON type that decodes into t.
+func jsonType(t reflect.Type) string {
+	if t == reflect.TypeFor[time.Time]() || t == reflect.TypeFor[*time.Time]() {
+		return "a time (RFC 3339 string)"
+	}
+	switch t.Kind() {
+	case reflect.Pointer:
+		return jsonType(t.Elem())
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array of " + plural(jsonType(t.Elem()))
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	}
+	return "another type"
+}
+
+// article puts "a"/"an" before encoding/json's name of a JSON value's type ("string",
+// "number", "array", "object", "bool").
+func article(v string) string {
+	switch v {
+	case "array", "object":
+		return "an " + v
+	case "bool":
+		return "true or false"
+	}
+	if strings.HasPrefix(v, "number") {
+		return "a number"
+	}
+	return "a " + v
+}
+
+// plural turns "a string" into "strings", "an object" into "objects".
+func plural(s string) string {
+	s = strings.TrimPrefix(strings.TrimPrefix(s, "an "), "a ")
+	switch {
+	case s == "true or false":
+		return "booleans"
+	case strings.HasPrefix(s, "array of "):
+		return "arrays of " + strings.TrimPrefix(s, "array of ")
+	case strings.HasPrefix(s, "time "):
+		return "times " + strings.TrimPrefix(s, "time ")
+	}
+	return s + "s"
 }

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/authgate/authgate/gateway/httperr"
 )
@@ -70,4 +71,48 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("Decode: %v", err)
 		}
 	})
+}
+
+type nested struct {
+	Name      string   `json:"name"`
+	Scopes    []string `json:"scopes"`
+	RateLimit *struct {
+		Requests int `json:"requests"`
+	} `json:"rate_limit"`
+	Enabled bool       `json:"enabled"`
+	Expires *time.Time `json:"expires_at"`
+}
+
+// TestDecodeMessages: a wrong type names the field by its JSON name and the JSON type it
+// takes, never Go's types or names; other errors say what is wrong in plain words.
+func TestDecodeMessages(t *testing.T) {
+	for _, tt := range []struct{ body, want string }{
+		{`{"scopes":"reports:read"}`, `field "scopes": expected an array of strings, got a string`},
+		{`{"name":3}`, `field "name": expected a string, got a number`},
+		{`{"rate_limit":{"requests":"ten"}}`, `field "rate_limit.requests": expected a whole number, got a string`},
+		{`{"enabled":"yes"}`, `field "enabled": expected true or false, got a string`},
+		{`{"rate_limit":[1]}`, `field "rate_limit": expected an object, got an array`},
+		{`{"expires_at":5}`, `a time must be an RFC 3339 string, e.g. 2026-12-31T00:00:00Z`},
+		{`{"expires_at":"tomorrow"}`, `a time must be an RFC 3339 string, e.g. 2026-12-31T00:00:00Z`},
+		{`[]`, `expected an object, got an array`},
+		{`{"nme":"a"}`, `unknown field "nme"`},
+		{`{"name":`, `the body ends in the middle of the JSON value`},
+		{``, `the body is empty: send a JSON object`},
+		{`{"name" "a"}`, `not valid JSON (at byte 9)`},
+	} {
+		var v nested
+		err := Decode(httptest.NewRequest("POST", "/", strings.NewReader(tt.body)), &v)
+		var he *httperr.Error
+		if !errors.As(err, &he) || he.Code != "invalid_request" {
+			t.Fatalf("%s: Decode = %v, want invalid_request", tt.body, err)
+		}
+		if want := "invalid JSON body: " + tt.want; he.Msg != want {
+			t.Errorf("%s: message %q, want %q", tt.body, he.Msg, want)
+		}
+		for _, leak := range []string{"Go struct", "[]string", "nested", "int", "json:"} {
+			if strings.Contains(he.Msg, leak) {
+				t.Errorf("%s: message %q shows Go's %q", tt.body, he.Msg, leak)
+			}
+		}
+	}
 }

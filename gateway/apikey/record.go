@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/authgate/authgate/gateway/randid"
+	"github.com/authgate/authgate/gateway/user"
 )
 
 // Sentinel errors of the stores. Compare with errors.Is.
@@ -30,6 +31,24 @@ const (
 	Personal = "personal"
 	Admin    = "admin"
 )
+
+// Team values of Key.Team and Query.Team besides team IDs.
+const (
+	// AllTeams binds an admin key to every team.
+	AllTeams = "*"
+	// NoTeam, in Query.Team, selects the keys bound to no team (Key.Team "").
+	NoTeam = "none"
+)
+
+// TeamOf is the team key k acts for: k.Team, except that an admin key bound to no team
+// (made before teams existed) acts for every team (AllTeams). A personal key bound to no
+// team acts for none: it is refused on every route that names a team.
+func (k Key) TeamOf() string {
+	if k.Team == "" && k.Type == Admin {
+		return AllTeams
+	}
+	return k.Team
+}
 
 // Statuses reported by Key.Status and accepted by Query.Status.
 const (
@@ -93,6 +112,9 @@ type Key struct {
 	RevokedAt     *time.Time `json:"revoked_at"`
 	Start         string     `json:"start"`
 	RateLimit     *RateLimit `json:"rate_limit"`
+	// Team is the team the key acts for: a team ID, AllTeams (admin keys only), or ""
+	// for a key made before teams existed or by a creator in no team (see TeamOf).
+	Team string `json:"team"`
 	// MintedBy is the principal that made the key: "key:<lineage>" for a key (see
 	// Lineage), "user:<subject>" for a user's token, "cli" for the CLI's direct mode,
 	// "bootstrap" for bootstrap.admin_key. "" on records older than the field, which no
@@ -186,6 +208,7 @@ func (k Key) applyEdit(e Key) Key {
 	k.ExpiresAt = e.ExpiresAt
 	k.ExpiresInDays = e.ExpiresInDays
 	k.RateLimit = e.RateLimit
+	k.Team = e.Team
 	k.ExpiresAt = capTime(k.ExpiresAt, k.HardExpiresAt)
 	return k
 }
@@ -261,6 +284,8 @@ func validateEdit(k Key) error {
 		return fmt.Errorf("expires_in_days: must be >= 0, got %d", k.ExpiresInDays)
 	case k.RateLimit != nil && (k.RateLimit.Requests <= 0 || k.RateLimit.Per <= 0):
 		return errors.New("rate_limit: requests and per must be > 0")
+	case k.Team != "" && k.Team != AllTeams && !user.ValidTeamID(k.Team):
+		return fmt.Errorf("team: %q is not a team ID", k.Team)
 	}
 	return nil
 }
@@ -278,6 +303,9 @@ type Query struct {
 	MintedBy string
 	// Environment keeps Live or Test keys. Empty: both.
 	Environment string
+	// Team keeps the keys bound to one team (a team ID, AllTeams, or NoTeam for keys
+	// bound to none). Empty: any. Not indexed: it filters the candidates.
+	Team string
 	// Status keeps StatusActive, StatusExpired or StatusRevoked keys, judged at
 	// the store's current time. Empty: any.
 	Status string
@@ -333,7 +361,7 @@ func (q Query) validate() (listQuery, error) {
 	switch lq.Sort {
 	case SortName, SortCreatedAt, SortExpiresAt, SortLastUsedAt:
 	default:
-		return lq, fmt.Errorf("%w: sort %q", ErrInvalid, q.Sort)
+		return lq, fmt.Errorf("%w: sort %q: use one of %s, %s, %s, %s", ErrInvalid, q.Sort, SortName, SortCreatedAt, SortExpiresAt, SortLastUsedAt)
 	}
 	if lq.Order == "" {
 		lq.Order = Desc
@@ -346,21 +374,21 @@ func (q Query) validate() (listQuery, error) {
 	case Desc:
 		lq.desc = true
 	default:
-		return lq, fmt.Errorf("%w: order %q", ErrInvalid, q.Order)
+		return lq, fmt.Errorf("%w: order %q: use %s or %s", ErrInvalid, q.Order, Asc, Desc)
 	}
 	switch lq.Status {
 	case "", StatusActive, StatusExpired, StatusRevoked:
 	default:
-		return lq, fmt.Errorf("%w: status %q", ErrInvalid, q.Status)
+		return lq, fmt.Errorf("%w: status %q: use one of %s, %s, %s", ErrInvalid, q.Status, StatusActive, StatusExpired, StatusRevoked)
 	}
 	switch lq.Environment {
 	case "", Live, Test:
 	default:
-		return lq, fmt.Errorf("%w: environment %q", ErrInvalid, q.Environment)
+		return lq, fmt.Errorf("%w: environment %q: use %s or %s", ErrInvalid, q.Environment, Live, Test)
 	}
 	switch {
 	case lq.Limit < 0:
-		return lq, fmt.Errorf("%w: limit %d", ErrInvalid, q.Limit)
+		return lq, fmt.Errorf("%w: limit %d: must be 1 to %d", ErrInvalid, q.Limit, MaxLimit)
 	case lq.Limit == 0:
 		lq.Limit = DefaultLimit
 	case lq.Limit > MaxLimit:
@@ -373,7 +401,7 @@ func (q Query) validate() (listQuery, error) {
 			err = json.Unmarshal(raw, &c)
 		}
 		if err != nil || c.Sort != lq.Sort || c.Order != lq.Order || c.Member == "" {
-			return lq, fmt.Errorf("%w: cursor", ErrInvalid)
+			return lq, fmt.Errorf("%w: cursor: pass next_cursor from the previous page, with the same sort and order", ErrInvalid)
 		}
 		lq.after = c.Member
 	}
@@ -402,6 +430,7 @@ func (lq listQuery) match(k Key, now time.Time) bool {
 	return (lq.CreatedBy == "" || k.CreatedBy == lq.CreatedBy) &&
 		(lq.MintedBy == "" || k.MintedBy == lq.MintedBy) &&
 		(lq.Environment == "" || k.Environment == lq.Environment) &&
+		(lq.Team == "" || k.Team == lq.Team || (lq.Team == NoTeam && k.Team == "")) &&
 		(lq.Status == "" || k.Status(now) == lq.Status) &&
 		lq.matchHygiene(k, now) &&
 		(lq.q == "" || strings.HasPrefix(strings.ToLower(k.Name), lq.q))

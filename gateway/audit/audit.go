@@ -29,6 +29,12 @@ const (
 	UserCreated = "user_created"
 	UserEdited  = "user_edited"
 	UserDeleted = "user_deleted"
+	// Team events: Event.Team names the team; membership changes carry UserID too.
+	TeamCreated       = "team_created"
+	TeamRenamed       = "team_renamed"
+	TeamDeleted       = "team_deleted"
+	TeamMemberAdded   = "team_member_added"
+	TeamMemberRemoved = "team_member_removed"
 )
 
 // Event is one life-cycle event. It never holds a secret: keys appear by id only.
@@ -36,6 +42,7 @@ type Event struct {
 	Type     string    // one of the constants above
 	KeyID    string    // the key concerned
 	UserID   string    // the user concerned, for user events
+	Team     string    // the team concerned, for team events
 	Actor    string    // user id, or "key:<id>" when a key acted on itself
 	ClientIP string    // where the call came from
 	Detail   string    // free text without secrets, e.g. "fields: name,scopes"
@@ -69,7 +76,7 @@ func (l *Log) Record(ctx context.Context, e Event) error {
 	if e.Time.IsZero() {
 		e.Time = l.now()
 	}
-	if e.UserID == "" {
+	if e.UserID == "" && e.Team == "" {
 		l.events.WithLabelValues(e.Type).Inc()
 	}
 	l.logger.LogAttrs(ctx, slog.LevelInfo, "audit",

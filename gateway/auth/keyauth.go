@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"slices"
 
 	"github.com/authgate/authgate/gateway/apikey"
 	"github.com/authgate/authgate/gateway/credcache"
@@ -26,6 +27,8 @@ type CachedKey struct {
 	Key        apikey.Key
 	AllowedIPs []netip.Prefix
 	Owner      *Owner // nil: the key is not tied to a user (bootstrap, cli, an external subject)
+	// teams is the one-element team list of Key.Team, built once per cache entry.
+	teams []string
 	// scopes memoises the effective scopes for the role they were computed from, so a
 	// cache hit does not recompute them (issue 9, item 13).
 	scopes scopeMemo
@@ -36,6 +39,8 @@ type Owner struct {
 	Role     string
 	Org      string // the user's organisation, for X-Auth-Org
 	Disabled bool   // also true for an owner that no longer exists
+	// Teams are the user's teams when it was read.
+	Teams []string
 	// SessionEpoch: the user's tokens minted in an earlier epoch are refused (new
 	// password, disabled, TOTP removed). Keys are not sessions and do not use it.
 	SessionEpoch int64
@@ -137,6 +142,9 @@ func (a *KeyAuthenticator) Authenticate(ctx context.Context, c Credential) (Prin
 				return Principal{}, &httperr.Error{Status: http.StatusInternalServerError, Code: "internal", Msg: "internal error", Err: perr}
 			}
 			ck = &CachedKey{Key: rec, AllowedIPs: ips}
+			if rec.Team != "" && rec.Team != apikey.AllTeams {
+				ck.teams = []string{rec.Team}
+			}
 			if ck.Owner, err = a.owner(ctx, rec); err != nil {
 				return Principal{}, a.o.unavailable(err)
 			}
@@ -172,8 +180,29 @@ func (a *KeyAuthenticator) Authenticate(ctx context.Context, c Credential) (Prin
 			org = ck.Owner.Org
 		}
 	}
-	return Principal{Subject: k.CreatedBy, KeyID: k.ID, Env: k.Environment, Scopes: scopes, Org: org,
-		AllowedIPs: ck.AllowedIPs, KeyType: k.Type, RateLimit: k.RateLimit}, nil
+	pr := Principal{Subject: k.CreatedBy, KeyID: k.ID, Env: k.Environment, Scopes: scopes, Org: org,
+		AllowedIPs: ck.AllowedIPs, KeyType: k.Type, RateLimit: k.RateLimit}
+	pr.Teams, pr.AllTeams = a.keyTeams(ck)
+	return pr, nil
+}
+
+// keyTeams is what teams a key acts for: an admin key its team or every team (AllTeams,
+// also an admin key made before teams existed); a personal key its one team while its
+// owner is a member of it (or an admin), so leaving a team stops the owner's keys for it
+// at once; a personal key without team, none.
+func (a *KeyAuthenticator) keyTeams(ck *CachedKey) (teams []string, all bool) {
+	k := ck.Key
+	team := k.TeamOf()
+	switch {
+	case team == apikey.AllTeams:
+		return nil, k.Type == apikey.Admin // only admin keys act for every team
+	case team == "":
+		return nil, false
+	case k.Type == apikey.Personal && ck.Owner != nil && !slices.Contains(ck.Owner.Teams, team) &&
+		!policy.Grants(a.o.Roles()[ck.Owner.Role], "admin"):
+		return nil, false // the owner left the team
+	}
+	return ck.teams, false
 }
 
 // owner reads the user a key belongs to (personal or admin); nil for keys that no user

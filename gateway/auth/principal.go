@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/netip"
+	"slices"
 
 	"github.com/authgate/authgate/gateway/apikey"
 
@@ -26,6 +27,17 @@ type Principal struct {
 	KeyType string
 	// RateLimit is the credential's own limit, when it has one.
 	RateLimit *apikey.RateLimit
+	// Teams are the teams the credential acts for: an API key's one team, a built-in
+	// token's user's current teams, an external token's team claim. Ignored with AllTeams.
+	Teams []string
+	// AllTeams: the credential acts for every team (an admin key made for all teams, a
+	// token whose scopes grant admin).
+	AllTeams bool
+}
+
+// HoldsTeam reports whether the credential acts for team id.
+func (p Principal) HoldsTeam(id string) bool {
+	return p.AllTeams || slices.Contains(p.Teams, id)
 }
 
 // Refuser is the authenticator of a gateway that has no credential store of the given

@@ -64,7 +64,7 @@ func (p StorePolicy) lookupOwner(ctx context.Context, users owners, id string) (
 		p.StoreError("owner_lookup")
 		return nil, fmt.Errorf("auth: owner %s: %w", id, err)
 	}
-	return &Owner{Role: u.Role, Org: u.Organization, Disabled: u.Disabled, SessionEpoch: u.SessionEpoch}, nil
+	return &Owner{Role: u.Role, Org: u.Organization, Disabled: u.Disabled, Teams: u.Teams, SessionEpoch: u.SessionEpoch}, nil
 }
 
 // unauthorized is a 401 refusal of a credential, with the RFC 6750 challenge.

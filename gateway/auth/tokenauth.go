@@ -6,11 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/authgate/authgate/gateway/credcache"
 	"github.com/authgate/authgate/gateway/httperr"
 	"github.com/authgate/authgate/gateway/jwtauth"
+	"github.com/authgate/authgate/gateway/user"
+	"github.com/authgate/authgate/policy"
 )
 
 var errStoreDown = errors.New("auth: store down")
@@ -33,6 +37,22 @@ type CachedToken struct {
 	Revoked bool   // built-in issuer only: logged out
 	// scopes memoises the union of the scope claims and the role claim's scopes.
 	scopes scopeMemo
+	// teams memoises the valid team IDs of the team claim (external issuers).
+	teams     []string
+	teamsOnce sync.Once
+}
+
+// claimTeams are the team IDs of an external token's team claim; entries that cannot be
+// team IDs ("*" among them) are dropped, so a claim can never grant every team.
+func (ct *CachedToken) claimTeams() []string {
+	ct.teamsOnce.Do(func() {
+		for _, t := range ct.Claims.Teams {
+			if user.ValidTeamID(t) && !slices.Contains(ct.teams, t) {
+				ct.teams = append(ct.teams, t)
+			}
+		}
+	})
+	return ct.teams
 }
 
 // Bounds on the scopes a token may carry. A token of a configured issuer is the issuer's
@@ -114,7 +134,9 @@ func (a *TokenAuthenticator) Authenticate(ctx context.Context, c Credential) (Pr
 		return Principal{}, err
 	}
 	if ct.Owner == nil {
-		return Principal{Subject: ct.Claims.Subject, Issuer: ct.Claims.Issuer, Org: ct.Claims.Org, Env: "live", Scopes: a.scopes(ct)}, nil
+		scopes := a.scopes(ct)
+		return Principal{Subject: ct.Claims.Subject, Issuer: ct.Claims.Issuer, Org: ct.Claims.Org, Env: "live", Scopes: scopes,
+			Teams: ct.claimTeams(), AllTeams: policy.Grants(scopes, "admin")}, nil
 	}
 	if EnrollOnly(ct.Claims) {
 		// It may only enrol TOTP, which the issuer's own calls check themselves: no route
@@ -123,8 +145,11 @@ func (a *TokenAuthenticator) Authenticate(ctx context.Context, c Credential) (Pr
 			Msg:    "this token may only set up TOTP; log in again with a code afterwards",
 			Header: http.Header{"Www-Authenticate": {`Bearer error="invalid_token", error_description="mfa_required"`}}}
 	}
-	// The user's current organisation, not the one in the token: a move takes effect at once.
-	return Principal{Subject: ct.Claims.Subject, Org: ct.Owner.Org, Env: "live", Scopes: a.scopes(ct)}, nil
+	// The user's current organisation and teams, not the ones in the token: a move takes
+	// effect at once. A token whose scopes grant admin acts for every team.
+	scopes := a.scopes(ct)
+	return Principal{Subject: ct.Claims.Subject, Org: ct.Owner.Org, Env: "live", Scopes: scopes,
+		Teams: ct.Owner.Teams, AllTeams: policy.Grants(scopes, "admin")}, nil
 }
 
 // Session verifies token for the built-in issuer's own calls (logout, TOTP enrolment):

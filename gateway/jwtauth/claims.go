@@ -25,6 +25,8 @@ type Claims struct {
 	Role string
 	// Org is the "org" claim; "" when absent.
 	Org string
+	// Teams are the values of the issuer's TeamClaim; nil when absent or not configured.
+	Teams []string
 	// Raw holds every claim, for the caller (e.g. "mfa"). Treat it as read-only.
 	Raw map[string]any
 }
@@ -34,7 +36,7 @@ var scopeClaims = [...]string{"scope", "scp", "scopes"}
 
 // extract builds Claims from verified map claims. jwt/v5 has already checked exp, nbf,
 // iat, iss and aud; this checks sub and the types of the claims it reads.
-func extract(mc jwt.MapClaims, roleClaim string) (Claims, error) {
+func extract(mc jwt.MapClaims, roleClaim, teamClaim string) (Claims, error) {
 	c := Claims{Raw: mc}
 	var err error
 	if c.Subject, err = mc.GetSubject(); err != nil || c.Subject == "" {
@@ -67,6 +69,11 @@ func extract(mc jwt.MapClaims, roleClaim string) (Claims, error) {
 	if roleClaim != "" {
 		if c.Role, err = optionalString(mc, roleClaim); err != nil {
 			return Claims{}, err
+		}
+	}
+	if v, ok := mc[teamClaim]; ok && teamClaim != "" {
+		if c.Teams, err = parseScopes(v, true); err != nil {
+			return Claims{}, fmt.Errorf("%w: %.64s: %w", ErrClaims, teamClaim, err)
 		}
 	}
 	// Every scope claim present must be well formed, even one that is not used: a token

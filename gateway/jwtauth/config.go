@@ -36,6 +36,9 @@ type IssuerConfig struct {
 	JWKSURL string
 	// RoleClaim is the claim holding the user's role (a string). Empty means none.
 	RoleClaim string
+	// TeamClaim is the claim holding the teams the token acts for (an array of strings,
+	// or a space separated string). Empty means none.
+	TeamClaim string
 }
 
 // Options tunes a Verifier. The zero value is usable: no leeway, time.Now, a 10 s HTTP

@@ -31,6 +31,7 @@ type issuer struct {
 	keyFunc   jwt.Keyfunc
 	jwks      *jwksSource // nil unless the issuer uses a JWKS URL
 	roleClaim string
+	teamClaim string
 }
 
 // issOnly decodes only iss, so choosing the issuer costs little.
@@ -108,7 +109,7 @@ func newIssuer(ctx context.Context, c IssuerConfig, o Options) (*issuer, error) 
 		// (WithAllAudiences is the all-of variant); an absent aud is refused.
 		opts = append(opts, jwt.WithAudience(slices.Clone(c.Audiences)...))
 	}
-	is := &issuer{name: c.Issuer, algs: algs, parser: jwt.NewParser(opts...), roleClaim: c.RoleClaim}
+	is := &issuer{name: c.Issuer, algs: algs, parser: jwt.NewParser(opts...), roleClaim: c.RoleClaim, teamClaim: c.TeamClaim}
 	switch {
 	case len(c.HMACSecret) > 0:
 		is.keyFunc = hmacKey{secret: slices.Clone(c.HMACSecret)}.keyFunc
@@ -186,7 +187,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Claims, error) {
 	if err != nil {
 		return Claims{}, classify(err)
 	}
-	return extract(mc, is.roleClaim)
+	return extract(mc, is.roleClaim, is.teamClaim)
 }
 
 // parse verifies token fully with the issuer's parser and key function.

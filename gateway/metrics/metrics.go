@@ -119,6 +119,15 @@ func New(reg *prometheus.Registry) *Metrics {
 	if reg == nil {
 		m.reg = nil // not a typed nil: CacheEntries registers nothing
 	}
+	// The known label values exist from the start at 0, so a rate() or an alert on them
+	// works before the first event.
+	for _, r := range []string{"success", "failure"} {
+		m.ConfigReloads.WithLabelValues(r)
+		m.TLSReloads.WithLabelValues(r)
+	}
+	for _, op := range []string{"ping", "key_lookup", "owner_lookup", "token_revocation", "hygiene"} {
+		m.StoreErrors.WithLabelValues(op)
+	}
 	return m
 }
 

@@ -244,6 +244,9 @@ func SetIdentity(h http.Header, info *reqinfo.Info) {
 	if info.Org != "" {
 		h.Set("X-Auth-Org", info.Org)
 	}
+	if info.Team != "" {
+		h.Set("X-Auth-Team", info.Team)
+	}
 	env := info.Env
 	if env == "" {
 		env = "live"

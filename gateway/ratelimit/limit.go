@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 )
 
@@ -27,6 +28,22 @@ type Limit struct {
 // String returns the limit in the form "100/1m0s".
 func (l Limit) String() string {
 	return fmt.Sprintf("%d/%s", l.Requests, l.Per)
+}
+
+// Text returns the limit for people: "100 requests per 1m", "1 request per 1h30m".
+func (l Limit) Text() string {
+	noun := "requests"
+	if l.Requests == 1 {
+		noun = "request"
+	}
+	per := l.Per.String() // 1m0s, 1h0m0s, 1h30m0s, 30s
+	if strings.HasSuffix(per, "m0s") {
+		per = strings.TrimSuffix(per, "0s")
+	}
+	if strings.HasSuffix(per, "h0m") {
+		per = strings.TrimSuffix(per, "0m")
+	}
+	return fmt.Sprintf("%d %s per %s", l.Requests, noun, per)
 }
 
 // validate returns an error wrapping ErrInvalidLimit unless both fields

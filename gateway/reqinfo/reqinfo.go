@@ -31,6 +31,12 @@ type Info struct {
 	Env    string   // "live" or "test"
 	Scopes []string // effective scopes, when authenticated
 	Org    string   // organisation of the user, when known
+	// Teams and AllTeams are the teams the credential acts for (see auth.Principal).
+	Teams    []string
+	AllTeams bool
+	// Team is X-Auth-Team: the team a team route's request named and the credential
+	// holds, else the credential's team when it has exactly one; "" for none.
+	Team string
 	// OwnLimit is the credential's own rate limit (an API key's rate_limit); zero: none.
 	OwnLimit ratelimit.Limit
 	// KeepCredentials forwards Authorization and X-API-Key (route forward_credentials).

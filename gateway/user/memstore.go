@@ -16,6 +16,7 @@ type MemStore struct {
 	mu      sync.RWMutex
 	byID    map[string]User
 	byEmail map[string]string // normalised email -> ID
+	teams   map[string]Team   // team ID -> team
 }
 
 // NewMemStore returns an empty MemStore whose clock is now (time.Now if nil).
@@ -23,7 +24,7 @@ func NewMemStore(now func() time.Time) *MemStore {
 	if now == nil {
 		now = time.Now
 	}
-	return &MemStore{now: now, byID: make(map[string]User), byEmail: make(map[string]string)}
+	return &MemStore{now: now, byID: make(map[string]User), byEmail: make(map[string]string), teams: make(map[string]Team)}
 }
 
 // Create stores u. The email is stored normalised (NormalizeEmail). A zero CreatedAt

@@ -47,16 +47,19 @@ const (
 // to JSON, and String and LogValue leave them out, so handing a User to a response
 // or a log cannot leak them; the stores persist them through their own encoding.
 type User struct {
-	ID           string    `json:"id"`
-	Email        string    `json:"email"` // lower-cased and trimmed by the stores
-	PasswordHash string    `json:"-"`     // HashPassword's PHC string; empty: no password login
-	Role         string    `json:"role"`
-	Organization string    `json:"organization"`
-	Disabled     bool      `json:"disabled"`
-	TOTPSecret   string    `json:"-"`
-	MFAEnabled   bool      `json:"mfa_enabled"`
-	CreatedAt    time.Time `json:"created_at"`
-	UpdatedAt    time.Time `json:"updated_at"`
+	ID           string `json:"id"`
+	Email        string `json:"email"` // lower-cased and trimmed by the stores
+	PasswordHash string `json:"-"`     // HashPassword's PHC string; empty: no password login
+	Role         string `json:"role"`
+	Organization string `json:"organization"`
+	Disabled     bool   `json:"disabled"`
+	TOTPSecret   string `json:"-"`
+	MFAEnabled   bool   `json:"mfa_enabled"`
+	// Teams are the IDs of the teams the user is a member of, in the order they joined
+	// (see Team). Change them with AddMember and RemoveMember, which check the team.
+	Teams     []string  `json:"teams"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 	// SessionEpoch counts the times the user's sessions were ended (disabled, new
 	// password, TOTP removed). Access tokens carry the epoch they were minted in; a token
 	// of an earlier epoch is refused.
@@ -145,6 +148,9 @@ func validateField(name, v string) error {
 // ErrInvalid.
 func prepare(u User) (User, error) {
 	u.Email = NormalizeEmail(u.Email)
+	if u.Teams == nil {
+		u.Teams = []string{}
+	}
 	u.CreatedAt = u.CreatedAt.UTC().Round(0)
 	u.UpdatedAt = u.UpdatedAt.UTC().Round(0)
 	var errs []error
@@ -158,6 +164,9 @@ func prepare(u User) (User, error) {
 		errs = append(errs, err)
 	}
 	if err := validateField("organization", u.Organization); err != nil {
+		errs = append(errs, err)
+	}
+	if err := checkTeamList(u.Teams); err != nil {
 		errs = append(errs, err)
 	}
 	if u.PasswordHash != "" {
@@ -181,6 +190,7 @@ type record struct {
 	Disabled     bool      `json:"disabled"`
 	TOTPSecret   string    `json:"totp_secret,omitempty"`
 	MFAEnabled   bool      `json:"mfa_enabled"`
+	Teams        []string  `json:"teams,omitempty"`
 	CreatedAt    time.Time `json:"created_at"`
 	UpdatedAt    time.Time `json:"updated_at"`
 	SessionEpoch int64     `json:"session_epoch,omitempty"`
@@ -199,7 +209,11 @@ func decodeRecord(s string) (User, error) {
 	if err := json.Unmarshal([]byte(s), &r); err != nil {
 		return User{}, fmt.Errorf("decode record: %w", err)
 	}
-	return User(r), nil
+	u := User(r)
+	if u.Teams == nil {
+		u.Teams = []string{}
+	}
+	return u, nil
 }
 
 // IsID reports whether id has the form of a user ID ("usr_" and 20 base62 characters).

@@ -96,13 +96,13 @@ func TestUserNeverLeaksSecrets(t *testing.T) {
 	if err := json.Unmarshal(b, &fields); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"id", "email", "role", "organization", "disabled", "mfa_enabled", "created_at", "updated_at"} {
+	for _, k := range []string{"id", "email", "role", "organization", "disabled", "mfa_enabled", "teams", "created_at", "updated_at"} {
 		if _, ok := fields[k]; !ok {
 			t.Errorf("JSON %s lacks %q", b, k)
 		}
 	}
-	if len(fields) != 8 {
-		t.Errorf("JSON %s has %d fields, want 8", b, len(fields))
+	if len(fields) != 9 {
+		t.Errorf("JSON %s has %d fields, want 9", b, len(fields))
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -73,7 +74,13 @@ func sameUser(t *testing.T, got, want User) {
 		t.Errorf("got times %v/%v, want %v/%v", got.CreatedAt, got.UpdatedAt, want.CreatedAt, want.UpdatedAt)
 	}
 	got.CreatedAt, got.UpdatedAt, want.CreatedAt, want.UpdatedAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
-	if record(got) != record(want) {
+	if got.Teams == nil {
+		got.Teams = []string{}
+	}
+	if want.Teams == nil {
+		want.Teams = []string{}
+	}
+	if !reflect.DeepEqual(record(got), record(want)) {
 		t.Errorf("got user\n%s\nwant\n%s", g, w)
 	}
 }
