@@ -408,10 +408,12 @@ func (s *Server) probeInterval(cfg *config.Config) time.Duration {
 	return cfg.Store.Redis.HealthInterval
 }
 
-// opsHandler serves /metrics, /healthz and /readyz; it is never on the main listener.
+// opsHandler serves /metrics, /healthz, /readyz and, with ops_pprof, /debug/pprof/; it is
+// never on the main listener.
 func (s *Server) opsHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", s.metrics.Handler())
+	s.handlePprof(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, http.StatusOK, "ok")
 	})
