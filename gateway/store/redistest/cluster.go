@@ -358,3 +358,20 @@ func crc16(s string) uint16 {
 	}
 	return crc
 }
+
+// Rejoin restarts s, a node that was killed, and waits until it is back in the cluster
+// as a replica in sync and the cluster is healthy.
+func (c *Cluster) Rejoin(t testing.TB, s *Server) {
+	t.Helper()
+	s.Restart(t)
+	waitUntil(t, s.Addr()+" to rejoin as a replica", func(ctx context.Context) error {
+		m, err := nodeInfo(ctx, s.Addr(), "INFO", "replication")
+		if err != nil {
+			return err
+		}
+		if m["role"] != "slave" || m["master_link_status"] != "up" {
+			return fmt.Errorf("role %s, link %s", m["role"], m["master_link_status"])
+		}
+		return c.healthy(ctx)
+	})
+}
