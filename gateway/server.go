@@ -93,6 +93,8 @@ type Server struct {
 	started atomic.Bool
 	// bootstrapNow asks keepBootstrap for a check at once (buffered, one pending).
 	bootstrapNow chan struct{}
+	// probeNow asks watchStore for a health probe at once (buffered, one pending).
+	probeNow chan struct{}
 
 	mainLn, opsLn net.Listener
 	// certs is the main listener's certificate pair when TLS is on (set by Listen).
@@ -125,6 +127,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		transport: proxy.NewTransport(),
 
 		bootstrapNow: make(chan struct{}, 1),
+		probeNow:     make(chan struct{}, 1),
 	}
 	ph := cfg.PasswordHashing
 	s.passwords = pwhash.New(pwhash.Options{Hasher: opts.PasswordHasher, Concurrency: ph.Concurrency,
