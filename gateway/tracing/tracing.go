@@ -190,7 +190,6 @@ func (t *Tracer) InstrumentRedis(rdb redis.UniversalClient) error {
 	return nil
 }
 
-
 // childOnlyProvider gives tracers that start a span only under an existing one.
 type childOnlyProvider struct {
 	embedded.TracerProvider
