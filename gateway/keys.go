@@ -85,8 +85,11 @@ func (s *Server) newKeys(cfg *config.Config, st store.Store) (*keys, error) {
 	prefix := cfg.Store.Redis.KeyPrefix
 	if r, ok := st.(*store.Redis); ok {
 		rdb = r.Client()
-		k.records = apikey.NewStore(rdb, prefix, time.Now)
-		k.users = user.NewStore(rdb, prefix, time.Now)
+		// Security-relevant writes wait for replicas (durable.go).
+		k.records = durableKeys{keyRecords: apikey.NewStore(rdb, prefix, time.Now), wait: r.WaitReplicas,
+			flush: func(ctx context.Context, id string) { _ = k.inv.Publish(ctx, auth.KeyTag(id)) }}
+		k.users = durableUsers{userRecords: user.NewStore(rdb, prefix, time.Now), wait: r.WaitReplicas,
+			flush: func(ctx context.Context, id string) { _ = s.userChanged(ctx, id, admin.UserChange{Access: true}) }}
 		sink = activity.NewRedisSink(rdb, prefix)
 	} else {
 		k.records = apikey.NewMemStore(time.Now)
@@ -111,12 +114,14 @@ func (s *Server) newKeys(cfg *config.Config, st store.Store) (*keys, error) {
 	k.authn = auth.NewKeyAuthenticator(auth.KeyAuthenticatorOptions{Prefix: cfg.APIKeys.Prefix, Hasher: k.hasher,
 		Records: k.records, Cache: k.cache, StorePolicy: s.storePolicy(cfg),
 		Owners: k.users, Roles: func() map[string][]string { return s.Config().Policy.Roles }})
-	k.audit = audit.New(s.logger, rdb, prefix, s.metrics.APIKeyEvents, time.Now)
+	k.audit = audit.New(s.logger, rdb, prefix, s.metrics.APIKeyEvents, time.Now).WithRetry(4096,
+		func(n int) { s.metrics.ActivityDropped.WithLabelValues("audit").Add(float64(n)) })
 	wo := s.opts.Webhooks
 	wo.Endpoints = func() []webhook.Endpoint { return endpointsOf(s.Config()) }
 	wo.Deliveries, wo.Logger = s.metrics.WebhookDeliveries, s.logger
 	k.notifier = webhook.New(wo)
 	k.recorder = activity.New(sink, activity.Options{Touch: k.records.TouchLastUsed, Logger: s.logger,
+		OnDrop: func(n int) { s.metrics.ActivityDropped.WithLabelValues("activity").Add(float64(n)) },
 		NewIP: func(ctx context.Context, e activity.Event) {
 			_ = k.audit.Record(ctx, audit.Event{Type: audit.KeyNewIP, KeyID: e.KeyID, Actor: "key:" + e.KeyID,
 				ClientIP: e.ClientIP, Time: e.Time, Detail: e.Method + " " + e.Path})

@@ -208,6 +208,7 @@ func RedisOptions(r config.Redis) store.RedisOptions {
 		DB: r.DB, KeyPrefix: r.KeyPrefix, DialTimeout: r.DialTimeout, ReadTimeout: r.ReadTimeout,
 		WriteTimeout: r.WriteTimeout, PoolTimeout: r.PoolTimeout, MaxRetries: retries(r.MaxRetries),
 		MinRetryBackoff: r.MinRetryBackoff, MaxRetryBackoff: r.MaxRetryBackoff, DialRetries: 1,
+		WaitReplicas: r.WaitReplicas.Replicas, WaitTimeout: r.WaitReplicas.Timeout,
 	}
 }
 
@@ -375,8 +376,9 @@ func (s *Server) Serve(ctx context.Context) error {
 		s.transport.CloseIdleConnections()
 		return err
 	})
-	g.Go(func() error { return s.keys.inv.Run(gctx) })           // cache invalidations from every replica
-	g.Go(func() error { s.keys.recorder.Run(gctx); return nil }) // key activity, flushed on the way out
+	g.Go(func() error { return s.keys.inv.Run(gctx) })                     // cache invalidations from every replica
+	g.Go(func() error { s.keys.recorder.Run(gctx); return nil })           // key activity, flushed on the way out
+	g.Go(func() error { s.keys.audit.Run(gctx, time.Second); return nil }) // audit records whose write failed
 	g.Go(func() error { s.watchStore(gctx, s.probeInterval(cfg)); return nil })
 	g.Go(func() error { return s.tokens.inv.Run(gctx) }) // token cache invalidations (logout, user changes)
 	g.Go(func() error { s.keepBootstrap(gctx, cfg, s.opts.BootstrapRecheck); return nil })
