@@ -61,6 +61,8 @@ type Config struct {
 	ForwardAuth ForwardAuth `yaml:"forward_auth"`
 	// Log configures the JSON logger.
 	Log Log `yaml:"log"`
+	// Tracing exports OpenTelemetry traces over OTLP/HTTP. Default: off.
+	Tracing Tracing `yaml:"tracing"`
 	// PasswordHashing bounds the password hashing done on request paths.
 	PasswordHashing PasswordHashing `yaml:"password_hashing"`
 	// Notify sends life-cycle events to webhooks.
@@ -150,6 +152,20 @@ type Redis struct {
 	// HealthInterval is how often Redis is pinged (each ping bounded by it), to know an
 	// outage without traffic and to end one. Default: 500ms.
 	HealthInterval time.Duration `yaml:"health_interval"`
+	// WaitReplicas makes the writes whose loss would reopen access (revocations, user
+	// changes, logout, refresh-family revocations, key creation) wait for replicas.
+	WaitReplicas WaitReplicas `yaml:"wait_replicas"`
+}
+
+// WaitReplicas is store.redis.wait_replicas: after a security-relevant write, WAIT until
+// Replicas replicas have it, for at most Timeout; when fewer confirm, the call answers 503.
+type WaitReplicas struct {
+	// Replicas is how many replicas must confirm. -1 (the default): auto, 1 when the
+	// topology has replicas (always with Sentinel; with Cluster or one address when the
+	// first check finds a replica), else 0. 0: never wait.
+	Replicas int `yaml:"replicas"`
+	// Timeout bounds each wait. Default: 100ms. It must be below read_timeout.
+	Timeout time.Duration `yaml:"timeout"`
 }
 
 // Cache bounds the in-process credential cache.
@@ -453,6 +469,21 @@ type ForwardAuth struct {
 	Headers string `yaml:"headers"`
 }
 
+// Tracing configures OpenTelemetry tracing. Changes need a restart.
+type Tracing struct {
+	// Enabled turns tracing on: a server span per request on the main listener, a client
+	// span per upstream call and a span per Redis command. Default: false.
+	Enabled bool `yaml:"enabled"`
+	// Endpoint is the OTLP/HTTP traces URL of the collector.
+	// Default: "http://localhost:4318/v1/traces".
+	Endpoint string `yaml:"endpoint"`
+	// SampleRatio is the share of new traces recorded, 0 to 1; a trace continued from a
+	// trusted proxy follows that proxy's decision. Default: 1.
+	SampleRatio float64 `yaml:"sample_ratio"`
+	// ServiceName is the service.name resource attribute. Default: "authgate".
+	ServiceName string `yaml:"service_name"`
+}
+
 // Log configures the logger.
 type Log struct {
 	// Level is debug, info, warn or error. Default: info.
@@ -497,7 +528,8 @@ func Default() Config {
 			Redis: Redis{Addrs: []string{"127.0.0.1:6379"}, KeyPrefix: "authgate:",
 				DialTimeout: 200 * time.Millisecond, ReadTimeout: 200 * time.Millisecond, WriteTimeout: 200 * time.Millisecond,
 				PoolTimeout: 200 * time.Millisecond, MaxRetries: 1, MinRetryBackoff: 8 * time.Millisecond,
-				MaxRetryBackoff: 64 * time.Millisecond, HealthInterval: 500 * time.Millisecond},
+				MaxRetryBackoff: 64 * time.Millisecond, HealthInterval: 500 * time.Millisecond,
+				WaitReplicas: WaitReplicas{Replicas: -1, Timeout: 100 * time.Millisecond}},
 			Cache:        Cache{TTL: 30 * time.Second, MaxEntries: 100000, StaleTTL: 5 * time.Minute, NegativeMaxEntries: 10000},
 			OnStoreError: "serve_cached",
 		},
@@ -531,5 +563,6 @@ func Default() Config {
 		Console:     Console{Path: "/console/"},
 		ForwardAuth: ForwardAuth{Path: "/authz", Headers: "nginx"},
 		Log:         Log{Level: "info", AccessLog: true},
+		Tracing:     Tracing{Endpoint: "http://localhost:4318/v1/traces", SampleRatio: 1, ServiceName: "authgate"},
 	}
 }
