@@ -104,7 +104,8 @@ func (s *Server) newKeys(cfg *config.Config, st store.Store) (*keys, error) {
 	if err := s.metrics.CacheEntries("keys", k.cache.Len, k.cache.NegativeLen); err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
-	if k.inv, err = credcache.NewInvalidator(k.cache, st, credcache.InvalidatorOptions{Logger: s.logger, Metrics: s.metrics,
+	_, local := st.(*store.Memory)
+	if k.inv, err = credcache.NewInvalidator(k.cache, st, credcache.InvalidatorOptions{Logger: s.logger, Metrics: s.metrics, Local: local,
 		Subscribed: s.subscribed}); err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}

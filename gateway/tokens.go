@@ -146,7 +146,8 @@ func (s *Server) newTokens(cfg *config.Config, st store.Store) (*tokens, error) 
 	if err := s.metrics.CacheEntries("tokens", t.cache.Len, t.cache.NegativeLen); err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
-	if t.inv, err = credcache.NewInvalidator(t.cache, st, credcache.InvalidatorOptions{Channel: TokenChannel, Logger: s.logger,
+	_, local := st.(*store.Memory)
+	if t.inv, err = credcache.NewInvalidator(t.cache, st, credcache.InvalidatorOptions{Channel: TokenChannel, Logger: s.logger, Local: local,
 		Metrics: s.metrics, Subscribed: s.subscribed}); err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}

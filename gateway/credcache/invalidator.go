@@ -2,6 +2,7 @@ package credcache
 
 import (
 	"context"
+	"math"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -56,6 +57,10 @@ type InvalidatorOptions struct {
 	Logger *slog.Logger
 	// Metrics, when set, records authgate_invalidation_lag_seconds.
 	Metrics *metrics.Metrics
+	// Local says the store is this process's own (store.Memory): no other replica shares
+	// it and no message can be lost, so the cache is always trusted and Run only applies
+	// invalidations.
+	Local bool
 	// Subscribed, when set, is called each time the store confirms a (re)subscription,
 	// before the cache is flushed for it: the store answered, so the caller may count it
 	// as up again rather than wait for its next health probe. It must return quickly.
@@ -160,6 +165,9 @@ func NewInvalidator[V any](c *Cache[V], st store.Store, opts InvalidatorOptions)
 	}
 	if opts.Metrics != nil {
 		inv.lag = opts.Metrics.InvalidationLag
+	}
+	if opts.Local {
+		inv.window = time.Duration(math.MaxInt64 / 2) // never lapses; see Options.Local
 	}
 	c.trustFor(inv.now(), inv.window)
 	return inv, nil

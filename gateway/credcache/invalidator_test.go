@@ -319,3 +319,28 @@ func TestNumberedMessagesInOrderKeepCache(t *testing.T) {
 		t.Fatalf("after a gap: got %s, want miss", res)
 	}
 }
+
+// A Local invalidator (the memory store: one process, no lost messages) keeps its cache
+// trusted however long nothing is heard, even before Run.
+func TestLocalInvalidatorAlwaysTrusted(t *testing.T) {
+	clk := newFakeClock()
+	c := newCache(t, Options{MaxEntries: 10, TTL: time.Minute, Now: clk.Now})
+	inv, err := NewInvalidator(c, store.NewMemory(clk.Now), InvalidatorOptions{Local: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Put(hashN(1), "v", "key:1")
+	clk.Advance(59 * time.Second)
+	if !inv.Trusted() {
+		t.Fatal("a local invalidator's cache: untrusted after a silent minute")
+	}
+	if _, res := c.Get(hashN(1)); res != Hit {
+		t.Fatalf("got %s, want hit", res)
+	}
+	if err := inv.Publish(context.Background(), "key:1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, res := c.Get(hashN(1)); res != Miss {
+		t.Fatalf("after Publish: got %s, want miss", res)
+	}
+}
