@@ -224,8 +224,9 @@ func (k *keys) ensureBootstrap(ctx context.Context, logger *slog.Logger) bool {
 		if err = k.records.Create(ctx, rec, h); err == nil || errors.Is(err, apikey.ErrConflict) {
 			// A request that tried the key before it was stored left a negative entry,
 			// which no invalidation can reach: without this the new install's admin key
-			// is refused for negativeTTL after start.
-			k.cache.Flush()
+			// is refused for negativeTTL after start. Reverify drops the negative entries
+			// and keeps the positive ones as a fallback.
+			k.cache.Reverify()
 			logger.Info("bootstrap admin key registered", slog.String("key_id", rec.ID))
 			return true
 		}

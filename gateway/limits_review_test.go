@@ -123,7 +123,24 @@ routes:
     upstream: api
     scopes: ["reports:read"]
 ` + extra
-	return newGatewayYAML(t, yaml, ups, env(ups, nil), "")
+	h := newGatewayYAML(t, yaml, ups, env(ups, nil), "")
+	// Served, as a deployed gateway is: its invalidation subscriptions and heartbeats keep
+	// the credential cache trusted (without them it is trusted for one second only).
+	if err := h.s.Listen(); err != nil {
+		t.Fatalf("Listen: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.s.Serve(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	rc := rs.Client(t)
+	waitFor(t, "the invalidation subscription", func() bool { return subscribers(t, rc) >= 1 })
+	return h
 }
 
 // TestReview13_KeysPerOwnerCapped: an owner holds at most api_keys.max_keys_per_owner
