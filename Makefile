@@ -30,7 +30,7 @@ test-cluster:
 
 ## test-faults: the fault suite (faults/): two built gateways, Redis behind toxiproxy, every
 ## fault in every mode under load; FAULTS_PARALLEL cases at once, report to FAULTS_REPORT
-FAULTS_PARALLEL ?= 4
+FAULTS_PARALLEL ?= 2
 test-faults:
 	$(GO) vet -tags faults ./faults/
 	FAULTS_PARALLEL=$(FAULTS_PARALLEL) $(if $(FAULTS_REPORT),FAULTS_REPORT=$(abspath $(FAULTS_REPORT))) $(GO) test -tags faults -count=1 -timeout 20m -parallel $(FAULTS_PARALLEL) -v ./faults/

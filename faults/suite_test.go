@@ -77,7 +77,7 @@ const (
 var goodClasses = []string{classGood1, classGood2, classGood3, classJWT}
 
 // defaultParallel is how many cases run at once unless FAULTS_PARALLEL says otherwise.
-const defaultParallel = 4
+const defaultParallel = 2
 
 // parallelism reads FAULTS_PARALLEL.
 func parallelism(t *testing.T) int {

@@ -268,6 +268,8 @@ func (s *Server) newBreaker() *store.Breaker {
 		default:
 			if !s.breaker.Since().IsZero() {
 				s.logger.Info("store reachable again")
+				// It may have come back without its data (a restart without persistence).
+				nudge(s.bootstrapNow)
 			}
 			s.metrics.StoreUp.Set(1)
 			if fb != nil {
@@ -318,11 +320,17 @@ func (s *Server) pingStore(ctx context.Context, bound time.Duration) bool {
 // store may also have restarted without its data, so the bootstrap credentials are
 // checked now rather than at the next periodic check.
 func (s *Server) subscribed() {
-	for _, ch := range []chan struct{}{s.probeNow, s.bootstrapNow} {
-		select {
-		case ch <- struct{}{}:
-		default: // one is already due
-		}
+	nudge(s.probeNow)
+	if !s.breaker.Open() {
+		nudge(s.bootstrapNow) // else when the probe closes the breaker (newBreaker)
+	}
+}
+
+// nudge asks for a check through ch (buffered, one pending), without waiting.
+func nudge(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default: // one is already due
 	}
 }
 
