@@ -7,7 +7,7 @@ DEMO_UPSTREAM ?= 127.0.0.1:9000
 # make run prints an admin password: it listens on loopback only.
 RUN_LISTEN   ?= 127.0.0.1:8080
 
-.PHONY: run test test-cluster test-faults bench lint build fuzz clean
+.PHONY: run test test-cluster test-faults bench lint build fuzz clean deploy-check
 
 ## run: the gateway on the embedded default config (memory store) with a demo upstream
 run:
@@ -17,6 +17,10 @@ run:
 test:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
+
+## deploy-check: the deploy/ artefacts: YAML/JSON parse, promtool on the alert rules, metric names against a live gateway, kustomize render, Dockerfile, systemd unit, Compose
+deploy-check:
+	$(GO) test -count=1 -v ./deploy/
 
 ## test-cluster: the topology suites (build tag cluster): a real Redis Cluster (3 primaries,
 ## 3 replicas) and a Sentinel set (primary, replica, 3 sentinels) on loopback ports, with

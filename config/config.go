@@ -20,6 +20,9 @@ type Config struct {
 	Listen string `yaml:"listen"`
 	// OpsListen serves /metrics, /healthz and /readyz; never the main listener. Default: "127.0.0.1:9090".
 	OpsListen string `yaml:"ops_listen"`
+	// OpsPprof serves net/http/pprof under /debug/pprof/ on the ops listener (never the
+	// main one); applies on reload. Default: false.
+	OpsPprof bool `yaml:"ops_pprof"`
 	// TLS, when both files are set, makes the main listener HTTPS only (TLS >= 1.2, HTTP/2).
 	TLS TLS `yaml:"tls"`
 	// Server holds listener timeouts and the shutdown drain.

@@ -146,6 +146,7 @@ type timeline struct {
 	loadEnd    time.Time
 	revokeAck  time.Time // the victim's revocation was acknowledged (cut faults)
 	loginBack  []time.Duration
+	loginErr   []string // the last failed admin login per replica
 }
 
 // topology is one case's processes.
@@ -255,7 +256,7 @@ func runCase(t *testing.T, c faultCase) row {
 
 	after := max(minAfter, time.Until(tl.loadStart.Add(minLoad)))
 	if c.fault == faultRestartEmpty {
-		tl.loginBack = awaitRestore(lg, tp, tl.faultEnd)
+		tl.loginBack, tl.loginErr = awaitRestore(lg, tp, tl.faultEnd)
 	}
 	if left := time.Until(tl.faultEnd.Add(after)); left > 0 {
 		time.Sleep(left)
@@ -323,8 +324,9 @@ func inject(t *testing.T, c faultCase, tp *topology, tl *timeline) {
 // awaitRestore waits (at most restoreWait) until the bootstrap admin key has answered 200
 // on each replica after Redis came back empty, then until the bootstrap admin can sign in
 // there; it returns, per replica, how long after the restart the login worked (-1: never).
-func awaitRestore(lg *loadGen, tp *topology, since time.Time) []time.Duration {
+func awaitRestore(lg *loadGen, tp *topology, since time.Time) ([]time.Duration, []string) {
 	back := make([]time.Duration, len(tp.gateways))
+	lastErr := make([]string, len(tp.gateways))
 	deadline := since.Add(restoreWait)
 	var wg sync.WaitGroup
 	for rep, g := range tp.gateways {
@@ -334,16 +336,18 @@ func awaitRestore(lg *loadGen, tp *topology, since time.Time) []time.Duration {
 				time.Sleep(100 * time.Millisecond)
 			}
 			for time.Now().Before(deadline) {
-				if _, _, err := login(g.base, adminEmail, adminPassword); err == nil {
+				_, _, err := login(g.base, adminEmail, adminPassword)
+				if err == nil {
 					back[rep] = time.Since(since)
 					return
 				}
+				lastErr[rep] = err.Error()
 				time.Sleep(250 * time.Millisecond)
 			}
 		})
 	}
 	wg.Wait()
-	return back
+	return back, lastErr
 }
 
 // adminOKSince reports whether the bootstrap key got a 200 on replica rep, sent after since.
@@ -624,7 +628,7 @@ func analyse(t *testing.T, c faultCase, tp *topology, tl timeline, rs []result, 
 	if c.fault == faultRestartEmpty {
 		for rep, d := range tl.loginBack {
 			if d < 0 {
-				fail("RESTORE: the bootstrap admin could not sign in on %s within %s of Redis coming back empty", tp.gateways[rep].name, restoreWait)
+				fail("RESTORE: the bootstrap admin could not sign in on %s within %s of Redis coming back empty (last answer: %s)", tp.gateways[rep].name, restoreWait, tl.loginErr[rep])
 			}
 		}
 	}

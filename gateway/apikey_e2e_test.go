@@ -712,7 +712,11 @@ func TestAPIKeyList(t *testing.T) {
 	if len(all) != 6 || !slices.Equal(paged, all) {
 		t.Errorf("paged = %v, want %v (6 keys)", paged, all)
 	}
-	assertRejected(t, g.call("GET", keysAPI+"?sort=color", g.adminKey, nil), http.StatusBadRequest, "invalid_request")
+	bad := g.call("GET", keysAPI+"?sort=color", g.adminKey, nil)
+	assertRejected(t, bad, http.StatusBadRequest, "invalid_request")
+	if want := `invalid request: sort \"color\": use one of name, created_at, expires_at, last_used_at`; !strings.Contains(string(bad.body), want) {
+		t.Errorf("sort=color: %s, want the message %s (the valid values, no internal chain)", bad.body, want)
+	}
 	assertRejected(t, g.call("GET", keysAPI+"?sort=name&cursor=bm9wZQ", g.adminKey, nil), http.StatusBadRequest, "invalid_request")
 
 	// alice lists only her own keys, whatever she asks for.

@@ -235,3 +235,38 @@ func routeNames(s *gateway.Server) string {
 	}
 	return strings.Join(names, ",")
 }
+
+// TestReloadRestartWarningsAgainstRunningValues: a reload that changes a restart-only
+// setting warns; one that puts it back to what the process runs does not.
+func TestReloadRestartWarningsAgainstRunningValues(t *testing.T) {
+	ups := map[string]*upstream{"api": startUpstream(t, "api", nil)}
+	path := filepath.Join(t.TempDir(), "gateway.yaml")
+	writeFile(t, path, configV1)
+	getenv := env(ups, nil)
+	cfg, err := config.Load(path, getenv)
+	if err != nil {
+		t.Fatalf("config.Load: %v", err)
+	}
+	logs := &lockedBuffer{}
+	s, err := gateway.New(cfg, gateway.Options{Logger: slog.New(slog.NewJSONHandler(logs, nil)), Registry: prometheus.NewRegistry(),
+		ConfigPath: path, Getenv: getenv})
+	if err != nil {
+		t.Fatalf("gateway.New: %v", err)
+	}
+	warnings := func() int { return strings.Count(logs.String(), "config change needs a restart") }
+
+	writeFile(t, path, strings.Replace(configV1, `listen: "127.0.0.1:0"`, `listen: "127.0.0.1:1"`, 1))
+	if err := s.Reload(); err != nil {
+		t.Fatalf("Reload: %v", err)
+	}
+	if n := warnings(); n != 1 || !strings.Contains(logs.String(), `"field":"listen"`) {
+		t.Fatalf("after changing listen: %d warnings, want 1 for listen:\n%s", n, logs)
+	}
+	writeFile(t, path, configV1) // back to what the process runs
+	if err := s.Reload(); err != nil {
+		t.Fatalf("Reload: %v", err)
+	}
+	if n := warnings(); n != 1 {
+		t.Fatalf("after putting listen back: %d warnings in all, want still 1:\n%s", n, logs)
+	}
+}

@@ -82,7 +82,10 @@ type Server struct {
 	// passwords bounds every password hash on a request path (password_hashing).
 	passwords *pwhash.Pool
 
-	cur      atomic.Pointer[pipeline]
+	cur atomic.Pointer[pipeline]
+	// boot is the configuration the process started with: what its listeners, TLS
+	// settings and store actually use, whatever reloads changed since.
+	boot     *config.Config
 	reloadMu sync.Mutex
 	draining atomic.Bool
 	// started is set once the start-up work against the store is done (see startUp):
@@ -156,6 +159,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.cur.Store(p)
+	s.boot = cfg
 	return s, nil
 }
 
@@ -206,10 +210,10 @@ func (s *Server) Reload() error {
 	if err == nil {
 		var p *pipeline
 		if p, err = newPipeline(s, cfg); err == nil {
-			old := s.cur.Swap(p)
+			s.cur.Store(p)
 			s.metrics.ConfigReloads.WithLabelValues("success").Inc()
 			s.logger.Info("config reloaded", slog.String("file", s.opts.ConfigPath), slog.Int("routes", len(cfg.Routes)))
-			s.warnRestartOnly(old.cfg, cfg)
+			s.warnRestartOnly(s.boot, cfg)
 			return nil
 		}
 	}
@@ -219,6 +223,9 @@ func (s *Server) Reload() error {
 	return err
 }
 
+// warnRestartOnly warns about each restart-only setting in cfg that differs from what the
+// process runs (its start-up configuration): a reload that puts a value back says
+// nothing, since nothing needs a restart then.
 func (s *Server) warnRestartOnly(old, cfg *config.Config) {
 	changed := func(name string, differ bool) {
 		if differ {
@@ -399,10 +406,12 @@ func (s *Server) probeInterval(cfg *config.Config) time.Duration {
 	return cfg.Store.Redis.HealthInterval
 }
 
-// opsHandler serves /metrics, /healthz and /readyz; it is never on the main listener.
+// opsHandler serves /metrics, /healthz, /readyz and, with ops_pprof, /debug/pprof/; it is
+// never on the main listener.
 func (s *Server) opsHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", s.metrics.Handler())
+	s.handlePprof(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, http.StatusOK, "ok")
 	})

@@ -218,7 +218,9 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 		case errors.Is(err, apikey.ErrNotFound):
 			err = errNotFound
 		case errors.Is(err, apikey.ErrInvalid):
-			err = badRequest("invalid request: "+strings.TrimPrefix(err.Error(), "apikey: invalid argument: "), err)
+			// "apikey: list: apikey: invalid argument: sort …": only what the caller sent wrong.
+			_, what, _ := strings.Cut(err.Error(), apikey.ErrInvalid.Error()+": ")
+			err = badRequest("invalid request: "+what, err)
 		default:
 			a.o.Logger.ErrorContext(r.Context(), "management call failed", slog.String("error", err.Error()))
 			err = &httperr.Error{Status: http.StatusServiceUnavailable, Code: "store_unavailable",

@@ -361,7 +361,7 @@ func (q Query) validate() (listQuery, error) {
 	switch lq.Sort {
 	case SortName, SortCreatedAt, SortExpiresAt, SortLastUsedAt:
 	default:
-		return lq, fmt.Errorf("%w: sort %q", ErrInvalid, q.Sort)
+		return lq, fmt.Errorf("%w: sort %q: use one of %s, %s, %s, %s", ErrInvalid, q.Sort, SortName, SortCreatedAt, SortExpiresAt, SortLastUsedAt)
 	}
 	if lq.Order == "" {
 		lq.Order = Desc
@@ -374,21 +374,21 @@ func (q Query) validate() (listQuery, error) {
 	case Desc:
 		lq.desc = true
 	default:
-		return lq, fmt.Errorf("%w: order %q", ErrInvalid, q.Order)
+		return lq, fmt.Errorf("%w: order %q: use %s or %s", ErrInvalid, q.Order, Asc, Desc)
 	}
 	switch lq.Status {
 	case "", StatusActive, StatusExpired, StatusRevoked:
 	default:
-		return lq, fmt.Errorf("%w: status %q", ErrInvalid, q.Status)
+		return lq, fmt.Errorf("%w: status %q: use one of %s, %s, %s", ErrInvalid, q.Status, StatusActive, StatusExpired, StatusRevoked)
 	}
 	switch lq.Environment {
 	case "", Live, Test:
 	default:
-		return lq, fmt.Errorf("%w: environment %q", ErrInvalid, q.Environment)
+		return lq, fmt.Errorf("%w: environment %q: use %s or %s", ErrInvalid, q.Environment, Live, Test)
 	}
 	switch {
 	case lq.Limit < 0:
-		return lq, fmt.Errorf("%w: limit %d", ErrInvalid, q.Limit)
+		return lq, fmt.Errorf("%w: limit %d: must be 1 to %d", ErrInvalid, q.Limit, MaxLimit)
 	case lq.Limit == 0:
 		lq.Limit = DefaultLimit
 	case lq.Limit > MaxLimit:
@@ -401,7 +401,7 @@ func (q Query) validate() (listQuery, error) {
 			err = json.Unmarshal(raw, &c)
 		}
 		if err != nil || c.Sort != lq.Sort || c.Order != lq.Order || c.Member == "" {
-			return lq, fmt.Errorf("%w: cursor", ErrInvalid)
+			return lq, fmt.Errorf("%w: cursor: pass next_cursor from the previous page, with the same sort and order", ErrInvalid)
 		}
 		lq.after = c.Member
 	}
