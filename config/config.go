@@ -61,6 +61,8 @@ type Config struct {
 	ForwardAuth ForwardAuth `yaml:"forward_auth"`
 	// Log configures the JSON logger.
 	Log Log `yaml:"log"`
+	// Tracing exports OpenTelemetry traces over OTLP/HTTP. Default: off.
+	Tracing Tracing `yaml:"tracing"`
 	// PasswordHashing bounds the password hashing done on request paths.
 	PasswordHashing PasswordHashing `yaml:"password_hashing"`
 	// Notify sends life-cycle events to webhooks.
@@ -453,6 +455,21 @@ type ForwardAuth struct {
 	Headers string `yaml:"headers"`
 }
 
+// Tracing configures OpenTelemetry tracing. Changes need a restart.
+type Tracing struct {
+	// Enabled turns tracing on: a server span per request on the main listener, a client
+	// span per upstream call and a span per Redis command. Default: false.
+	Enabled bool `yaml:"enabled"`
+	// Endpoint is the OTLP/HTTP traces URL of the collector.
+	// Default: "http://localhost:4318/v1/traces".
+	Endpoint string `yaml:"endpoint"`
+	// SampleRatio is the share of new traces recorded, 0 to 1; a trace continued from a
+	// trusted proxy follows that proxy's decision. Default: 1.
+	SampleRatio float64 `yaml:"sample_ratio"`
+	// ServiceName is the service.name resource attribute. Default: "authgate".
+	ServiceName string `yaml:"service_name"`
+}
+
 // Log configures the logger.
 type Log struct {
 	// Level is debug, info, warn or error. Default: info.
@@ -531,5 +548,6 @@ func Default() Config {
 		Console:     Console{Path: "/console/"},
 		ForwardAuth: ForwardAuth{Path: "/authz", Headers: "nginx"},
 		Log:         Log{Level: "info", AccessLog: true},
+		Tracing:     Tracing{Endpoint: "http://localhost:4318/v1/traces", SampleRatio: 1, ServiceName: "authgate"},
 	}
 }

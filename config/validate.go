@@ -86,6 +86,7 @@ func (c *Config) validate() problems {
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		ps.add("tls", "cert_file and key_file go together: set both or neither")
 	}
+	checkTracing(&ps, c.Tracing)
 	checkPositive(&ps, "server.read_header_timeout", c.Server.ReadHeaderTimeout)
 	checkPositive(&ps, "server.idle_timeout", c.Server.IdleTimeout)
 	checkPositive(&ps, "server.shutdown_timeout", c.Server.ShutdownTimeout)
@@ -537,6 +538,20 @@ func checkOneOf(ps *problems, p, v string, allowed ...string) {
 func checkPath(ps *problems, p, v string) {
 	if !strings.HasPrefix(v, "/") || strings.ContainsAny(v, " {}?#") {
 		ps.add(p, "must be a plain path starting with '/', got %q", v)
+	}
+}
+
+// checkTracing checks tracing: the endpoint is an http(s) URL, the ratio a share.
+func checkTracing(ps *problems, t Tracing) {
+	if t.SampleRatio < 0 || t.SampleRatio > 1 {
+		ps.add("tracing.sample_ratio", "must be between 0 and 1, got %v", t.SampleRatio)
+	}
+	if !t.Enabled {
+		return
+	}
+	checkURL(ps, "tracing.endpoint", t.Endpoint, true)
+	if strings.TrimSpace(t.ServiceName) == "" {
+		ps.add("tracing.service_name", "required with tracing.enabled")
 	}
 }
 

@@ -219,3 +219,62 @@ func TestRestartEmpty_BootstrapBackAtOnce(t *testing.T) {
 		t.Errorf("authgate_credential_cache_trusted{cache=keys} = %v after the restart, want 1", up)
 	}
 }
+
+// TestFlushKeepsFallback (found by the fault suite: cut_all and latency_blackhole with
+// serve_cached): a resubscription flushes the cache, and when the store fails again before
+// a good key is re-read, the key is still served from the flushed cache with serve_cached
+// (200, not 503), and refused 503 with fail_closed. Before the fix the flush deleted the
+// entries, so every good key got 503 until the store answered again.
+func TestFlushKeepsFallback(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []string{"serve_cached", "fail_closed"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			rs := redistest.Start(t)
+			g := serveLive(t, rs, liveOpts{onStoreError: mode, probeInterval: time.Hour})
+			api := g.ups["api"]
+			k := g.createKey(g.adminKey, map[string]any{"name": "fallback", "scopes": []string{"reports:read"}})
+			wantStatus(t, "cache the key", g.report(k.Secret), http.StatusOK)
+
+			flushed := strings.Count(g.logs.String(), "messages may have been lost")
+			stopRedisKeepingData(t, rs)
+			rs.Restart(t)
+			waitFor(t, "the subscriptions back (caches flushed)", func() bool {
+				return strings.Count(g.logs.String(), "messages may have been lost") >= flushed+2
+			})
+			stopRedisKeepingData(t, rs) // down again before the key is read again
+			api.reset()
+			a := g.report(k.Secret)
+			if mode == "fail_closed" {
+				assertRejected(t, a, http.StatusServiceUnavailable, "store_unavailable")
+				assertNoRequests(t, api)
+				return
+			}
+			wantStatus(t, "a good key after a flush, with the store down", a, http.StatusOK)
+			if c := api.count(); c != 1 {
+				t.Fatalf("upstream saw %d requests, want 1", c)
+			}
+		})
+	}
+}
+
+// TestFallbackFollowsStore (found by the fault suite): with rate_limits.mode: redis the
+// fallback to local limits, and authgate_rate_limit_fallback, follow the store's known
+// state, also when no request reaches the limiter (fail_closed refuses every credential
+// before it): 1 once the outage is known, 0 once the store answers again.
+func TestFallbackFollowsStore(t *testing.T) {
+	t.Parallel()
+	rs := redistest.Start(t)
+	g := serveLive(t, rs, liveOpts{onStoreError: "fail_closed", env: map[string]string{"RL_MODE": "redis"}})
+	fallback := func() float64 { return metricValue(t, g.reg, "authgate_rate_limit_fallback", nil) }
+	if v := fallback(); v != 0 {
+		t.Fatalf("authgate_rate_limit_fallback = %v with Redis up, want 0", v)
+	}
+	stopRedisKeepingData(t, rs)
+	waitFor(t, "the fallback on with Redis down and no traffic", func() bool { return fallback() == 1 })
+	if up := metricValue(t, g.reg, "authgate_store_up", nil); up != 0 {
+		t.Errorf("authgate_store_up = %v with the fallback on, want 0", up)
+	}
+	rs.Restart(t)
+	waitFor(t, "the fallback off once Redis answers", func() bool { return fallback() == 0 })
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/authgate/authgate/gateway/audit"
 	"github.com/authgate/authgate/gateway/auth"
 	"github.com/authgate/authgate/gateway/credcache"
+	"github.com/authgate/authgate/gateway/ratelimit"
 	"github.com/authgate/authgate/gateway/store"
 	"github.com/authgate/authgate/gateway/user"
 	"github.com/authgate/authgate/gateway/webhook"
@@ -251,15 +252,22 @@ func (a authenticator) Authenticate(ctx context.Context, c auth.Credential) (aut
 // partitioned Redis costs a request nothing (issue 10, found fault 4).
 func (s *Server) newBreaker() *store.Breaker {
 	return store.NewBreaker(func(open bool, err error) {
+		fb, _ := s.limiter.(*ratelimit.Fallback) // rate_limits.mode: redis
 		switch {
 		case open:
 			s.logger.Error("store unreachable", slog.String("error", err.Error()))
 			s.metrics.StoreUp.Set(0)
+			if fb != nil {
+				fb.StoreDown(err)
+			}
 		default:
 			if !s.breaker.Since().IsZero() {
 				s.logger.Info("store reachable again")
 			}
 			s.metrics.StoreUp.Set(1)
+			if fb != nil {
+				fb.StoreUp()
+			}
 		}
 	})
 }

@@ -58,10 +58,11 @@ func (p *pipeline) buildHandler() http.Handler {
 	srv := p.cfg.Server
 	return chain(http.HandlerFunc(p.dispatch),
 		reqbody.Guard(srv.BodyTimeout, srv.ReadTimeout), // a stalled body is cut off; an answer before the body is read closes the connection
-		p.withInfo,         // request id and client IP, in reqinfo for every later step and log line
-		p.s.observe,        // metrics and the access log, read from reqinfo after the inner steps ran
-		p.s.recoverPanics,  // a panic becomes a logged 500, inside observe so it is counted
-		filterIP(p.global), // ip_allowlist/ip_denylist: cheapest rejection first, before parsing or the store
+		p.withInfo,             // request id and client IP, in reqinfo for every later step and log line
+		p.s.tracing.Middleware, // the server span (continuing a trusted proxy's trace); nothing when tracing is off
+		p.s.observe,            // metrics and the access log, read from reqinfo after the inner steps ran
+		p.s.recoverPanics,      // a panic becomes a logged 500, inside observe so it is counted
+		filterIP(p.global),     // ip_allowlist/ip_denylist: cheapest rejection first, before parsing or the store
 	)
 }
 
@@ -112,7 +113,7 @@ func newPipeline(s *Server, cfg *config.Config) (*pipeline, error) {
 				return nil, fmt.Errorf("gateway: upstream %s test_url: %w", name, err)
 			}
 		}
-		proxies[name] = proxy.New(up, s.transport, s.metrics, s.logger)
+		proxies[name] = proxy.New(up, s.upstreamRT, s.metrics, s.logger)
 	}
 	prs := make([]policy.Route, len(cfg.Routes))
 	for i, rc := range cfg.Routes {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/authgate/authgate/config"
@@ -29,6 +30,7 @@ import (
 	"github.com/authgate/authgate/gateway/reqinfo"
 	"github.com/authgate/authgate/gateway/store"
 	"github.com/authgate/authgate/gateway/tlscert"
+	"github.com/authgate/authgate/gateway/tracing"
 	"github.com/authgate/authgate/gateway/user"
 	"github.com/authgate/authgate/gateway/webhook"
 )
@@ -65,6 +67,9 @@ type Options struct {
 	// Webhooks tunes the webhook notifier (queue, workers, retries); its Endpoints and
 	// Deliveries are always the server's. Default: webhook's defaults. Tests shorten them.
 	Webhooks webhook.Options
+	// TracerProvider, when set, receives the spans instead of the OTLP exporter that
+	// tracing.enabled configures, and turns tracing on. Tests record spans in memory.
+	TracerProvider trace.TracerProvider
 }
 
 // Server is one gateway process: main and ops listeners, the current pipeline, the store.
@@ -73,12 +78,16 @@ type Server struct {
 	logger    *slog.Logger
 	metrics   *metrics.Metrics
 	transport *http.Transport
-	store     store.Store
-	breaker   *store.Breaker // the store is known down while open
-	keys      *keys
-	tokens    *tokens
-	limiter   ratelimit.Limiter
-	authn     authenticator
+	// upstreamRT is transport, wrapped in a client span per call when tracing is on.
+	upstreamRT http.RoundTripper
+	// tracing is nil when tracing is off.
+	tracing *tracing.Tracer
+	store   store.Store
+	breaker *store.Breaker // the store is known down while open
+	keys    *keys
+	tokens  *tokens
+	limiter ratelimit.Limiter
+	authn   authenticator
 	// passwords bounds every password hash on a request path (password_hashing).
 	passwords *pwhash.Pool
 
@@ -130,11 +139,22 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	s.passwords = pwhash.New(pwhash.Options{Hasher: opts.PasswordHasher, Concurrency: ph.Concurrency,
 		Queue: ph.Queue, MaxWait: ph.MaxWait})
 	s.breaker = s.newBreaker()
+	tr, err := tracing.New(context.Background(), cfg.Tracing, opts.TracerProvider)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	s.tracing, s.upstreamRT = tr, tr.Transport(s.transport)
 	st, err := newStore(cfg, s.breaker)
 	if err != nil {
 		return nil, err
 	}
 	s.store = st
+	if r, isRedis := st.(*store.Redis); isRedis {
+		if err := s.tracing.InstrumentRedis(r.Client()); err != nil {
+			_ = st.Close()
+			return nil, fmt.Errorf("gateway: %w", err)
+		}
+	}
 	if s.keys, err = s.newKeys(cfg, st); err != nil {
 		_ = st.Close()
 		return nil, err
@@ -245,6 +265,7 @@ func (s *Server) warnRestartOnly(old, cfg *config.Config) {
 	changed("issuer", oi != ni)
 	changed("rate_limits.mode", old.RateLimits.Mode != cfg.RateLimits.Mode)
 	changed("console", old.Console != cfg.Console)
+	changed("tracing", old.Tracing != cfg.Tracing)
 }
 
 // ReloadTLS re-reads the main listener's certificate and key files and serves the new
@@ -361,6 +382,11 @@ func (s *Server) Serve(ctx context.Context) error {
 	err := g.Wait()
 	s.tokens.close()
 	err = errors.Join(err, s.store.Close()) // last: the loops above write to it until they stop
+	tctx, tcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer tcancel()
+	if terr := s.tracing.Shutdown(tctx); terr != nil { // spans not exported yet; never fails the stop
+		s.logger.Warn("tracing: spans not flushed", slog.String("error", terr.Error()))
+	}
 	s.logger.Info("stopped")
 	return err
 }

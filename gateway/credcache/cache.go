@@ -158,6 +158,9 @@ type Cache[V any] struct {
 	// Hits. An Invalidator extends it whenever it hears from its
 	// subscription; without one it is MaxInt64 (always trusted).
 	trustUntil atomic.Int64
+	// gen counts Reverify calls: a positive entry stored under an older gen is never a
+	// Hit, only Stale, until it is verified again.
+	gen atomic.Uint64
 
 	hit, miss, negHit prometheus.Counter // nil without Metrics
 }
@@ -179,6 +182,7 @@ type entry[V any] struct {
 	key        [32]byte
 	v          V
 	at         int64  // verified at (see Cache.base)
+	gen        uint64 // Cache.gen when verified
 	seq        uint64 // shard.seq when last moved to the front
 	tags       []string
 	prev, next *entry[V]
@@ -268,7 +272,7 @@ func (c *Cache[V]) Get(h [32]byte) (v V, res Result) {
 	}
 	age := now - e.at
 	switch {
-	case age < c.ttl && now < c.trustUntil.Load():
+	case age < c.ttl && now < c.trustUntil.Load() && e.gen == c.gen.Load():
 		s.touch(e)
 		v = e.v
 		s.mu.Unlock()
@@ -369,7 +373,9 @@ func (c *Cache[V]) PutNegativeIfCurrent(epoch uint64, h [32]byte) bool {
 // An entry for h on the other side (positive or negative) is removed first,
 // so that h is never on both.
 func (c *Cache[V]) put(h [32]byte, v V, negative bool, tags []string, epoch uint64, checkEpoch bool) bool {
-	e := &entry[V]{key: h, v: v, tags: slices.Clone(tags)}
+	// gen is read before the epoch check: a Reverify that bumps it also bumped the epoch
+	// first, so either this put is refused or its value was read after that Reverify.
+	e := &entry[V]{key: h, v: v, tags: slices.Clone(tags), gen: c.gen.Load()}
 	e.at = c.clock()
 	s, other := c.shard(&h), c.negShard(&h)
 	if negative {
@@ -420,6 +426,22 @@ func (c *Cache[V]) Invalidate(tag string) int {
 		s.mu.Unlock()
 	}
 	return removed
+}
+
+// Reverify makes every positive entry Stale until it is verified again (Put): it is no
+// longer a Hit, so the caller re-reads the store, but it stays a fallback for
+// serve_cached while the store does not answer. Negative entries are removed. Use it
+// when invalidations may have been lost: the store decides again, and a store that is
+// down meanwhile costs no credential that was good.
+func (c *Cache[V]) Reverify() {
+	c.epoch.Add(1) // first: a put that read the store before this is refused (see put)
+	c.gen.Add(1)
+	for i := range c.neg {
+		s := &c.neg[i]
+		s.mu.Lock()
+		s.reset()
+		s.mu.Unlock()
+	}
 }
 
 // Flush removes every entry, positive and negative.

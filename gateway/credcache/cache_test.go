@@ -348,3 +348,31 @@ func TestResultString(t *testing.T) {
 		}
 	}
 }
+
+// TestReverifyKeepsFallback: after Reverify no positive entry is a Hit, each is Stale
+// (a fallback for serve_cached) until verified again; negative entries are gone; a value
+// read from the store before the Reverify cannot be stored as verified.
+func TestReverifyKeepsFallback(t *testing.T) {
+	c := newCache(t, Options{MaxEntries: 10, TTL: time.Minute, StaleTTL: time.Hour, NegativeTTL: time.Minute})
+	c.Put(hashN(1), "one", "key:1")
+	c.PutNegative(hashN(2))
+	epoch := c.Epoch() // a lookup of hashN(3) starts reading the store
+
+	c.Reverify()
+	if v, res := c.Get(hashN(1)); res != Stale || v != "one" {
+		t.Fatalf("after Reverify: got (%q, %s), want (one, stale)", v, res)
+	}
+	if _, res := c.Get(hashN(2)); res != Miss {
+		t.Fatalf("negative entry after Reverify: got %s, want miss", res)
+	}
+	if c.PutIfCurrent(epoch, hashN(3), "three") {
+		t.Fatal("a value read before Reverify was stored")
+	}
+	c.Put(hashN(1), "one again", "key:1") // verified again
+	if v, res := c.Get(hashN(1)); res != Hit || v != "one again" {
+		t.Fatalf("verified again: got (%q, %s), want (one again, hit)", v, res)
+	}
+	if n := c.Invalidate("key:1"); n != 1 {
+		t.Fatalf("Invalidate after Reverify removed %d entries, want 1", n)
+	}
+}

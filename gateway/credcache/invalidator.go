@@ -35,7 +35,7 @@ const silentWindows = 2
 // target is what an Invalidator acts on; *Cache[V] for any V.
 type target interface {
 	Invalidate(tag string) int
-	Flush()
+	Reverify()
 	Trusted() bool
 	trustFor(at time.Time, d time.Duration)
 }
@@ -282,7 +282,7 @@ func (inv *Invalidator) apply(raw []byte) {
 	if err := json.Unmarshal(raw, &m); err != nil {
 		// It may have been an invalidation; flushing is the safe reading.
 		inv.log.Error("invalid invalidation message; flushing cache", "err", err)
-		inv.c.Flush()
+		inv.c.Reverify()
 		inv.c.trustFor(inv.now(), inv.window)
 		return
 	}
@@ -320,7 +320,7 @@ func (inv *Invalidator) lost(m message) bool {
 // resync flushes the cache and trusts it again: whatever it held may have
 // missed invalidations, and what it caches from now on will not.
 func (inv *Invalidator) resync(reason string) {
-	inv.c.Flush()
+	inv.c.Reverify()
 	inv.c.trustFor(inv.now(), inv.window)
 	inv.log.Info("credential cache flushed", "reason", reason)
 }

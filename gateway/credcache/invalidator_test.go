@@ -176,8 +176,8 @@ func TestRunRestoresTrustAndFlushes(t *testing.T) {
 	if !inv.Trusted() {
 		t.Fatal("got untrusted after subscribing")
 	}
-	if got := c.Len(); got != 0 {
-		t.Fatalf("got Len %d after subscribing, want 0 (flushed)", got)
+	if v, res := c.Get(hashN(1)); res != Stale || v != "v" {
+		t.Fatalf("got (%q, %s) after subscribing, want (v, stale): to be verified again, kept for serve_cached", v, res)
 	}
 	// Heartbeats keep it trusted as the (fake) time passes.
 	clk.Advance(time.Hour)
@@ -193,8 +193,8 @@ func TestMalformedMessageFlushes(t *testing.T) {
 	if err := st.Publish(context.Background(), DefaultChannel, []byte("{not json")); err != nil {
 		t.Fatal(err)
 	}
-	if !waitFor(time.Second, func() bool { return r.cache.Len() == 0 }) {
-		t.Fatal("cache not flushed within 1s of a malformed message")
+	if !waitFor(time.Second, func() bool { _, res := r.cache.Get(hashN(1)); return res != Hit }) {
+		t.Fatal("cache not flushed (entry still a hit) within 1s of a malformed message")
 	}
 }
 

@@ -151,6 +151,15 @@ func (f *Fallback) failed(err error) {
 	f.onFallback(true)
 }
 
+// StoreDown switches to local limits at once because the store is known to be down
+// (the gateway's breaker opened), whether or not a request has asked since: the
+// fallback and its gauge follow the outage, not the traffic.
+func (f *Fallback) StoreDown(err error) { f.failed(err) }
+
+// StoreUp switches back to Redis at once because the store answers again (a health probe
+// or a confirmed subscription), instead of waiting for the next probe's interval.
+func (f *Fallback) StoreUp() { f.recovered() }
+
 // recovered switches back to Redis, unless already there.
 func (f *Fallback) recovered() {
 	f.mu.Lock()
