@@ -55,7 +55,7 @@ func printKeyTable(w io.Writer, keys []admin.KeyView) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tNAME\tENV\tTYPE\tTEAM\tSTATUS\tHYGIENE\tSCOPES\tCREATED\tEXPIRES\tLAST USED\tSTART")
 	for _, k := range keys {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, cell(k.Name), k.Environment, k.Type, fmtTeam(k.Team),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, cell(k.Name), k.Environment, k.Type, fmtTeam(k.TeamOf()),
 			k.Status, fmtList(k.Hygiene, "-"), cell(fmtList(k.Scopes, "-")), fmtTime(&k.CreatedAt, "-"), fmtTime(k.ExpiresAt, "never"),
 			fmtTime(k.LastUsedAt, "never"), k.Start+"…")
 	}
@@ -95,7 +95,7 @@ func printKey(w io.Writer, k admin.KeyView) error {
 		{"description", orDash(k.Description)},
 		{"type", k.Type},
 		{"environment", k.Environment},
-		{"team", fmtTeam(k.Team)},
+		{"team", fmtTeam(k.TeamOf())},
 		{"status", k.Status},
 		{"hygiene", fmtList(k.Hygiene, "-")},
 		{"scopes", fmtList(k.Scopes, "(all of the owner's)")},
