@@ -152,6 +152,20 @@ type Redis struct {
 	// HealthInterval is how often Redis is pinged (each ping bounded by it), to know an
 	// outage without traffic and to end one. Default: 500ms.
 	HealthInterval time.Duration `yaml:"health_interval"`
+	// WaitReplicas makes the writes whose loss would reopen access (revocations, user
+	// changes, logout, refresh-family revocations, key creation) wait for replicas.
+	WaitReplicas WaitReplicas `yaml:"wait_replicas"`
+}
+
+// WaitReplicas is store.redis.wait_replicas: after a security-relevant write, WAIT until
+// Replicas replicas have it, for at most Timeout; when fewer confirm, the call answers 503.
+type WaitReplicas struct {
+	// Replicas is how many replicas must confirm. -1 (the default): auto, 1 when the
+	// topology has replicas (always with Sentinel; with Cluster or one address when the
+	// first check finds a replica), else 0. 0: never wait.
+	Replicas int `yaml:"replicas"`
+	// Timeout bounds each wait. Default: 100ms. It must be below read_timeout.
+	Timeout time.Duration `yaml:"timeout"`
 }
 
 // Cache bounds the in-process credential cache.
@@ -514,7 +528,8 @@ func Default() Config {
 			Redis: Redis{Addrs: []string{"127.0.0.1:6379"}, KeyPrefix: "authgate:",
 				DialTimeout: 200 * time.Millisecond, ReadTimeout: 200 * time.Millisecond, WriteTimeout: 200 * time.Millisecond,
 				PoolTimeout: 200 * time.Millisecond, MaxRetries: 1, MinRetryBackoff: 8 * time.Millisecond,
-				MaxRetryBackoff: 64 * time.Millisecond, HealthInterval: 500 * time.Millisecond},
+				MaxRetryBackoff: 64 * time.Millisecond, HealthInterval: 500 * time.Millisecond,
+				WaitReplicas: WaitReplicas{Replicas: -1, Timeout: 100 * time.Millisecond}},
 			Cache:        Cache{TTL: 30 * time.Second, MaxEntries: 100000, StaleTTL: 5 * time.Minute, NegativeMaxEntries: 10000},
 			OnStoreError: "serve_cached",
 		},

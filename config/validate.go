@@ -253,6 +253,12 @@ func (c *Config) validateStore(ps *problems) {
 	if r.MaxRetryBackoff < r.MinRetryBackoff {
 		ps.add("store.redis.max_retry_backoff", "must be >= min_retry_backoff (%s), got %s", r.MinRetryBackoff, r.MaxRetryBackoff)
 	}
+	if w := r.WaitReplicas; w.Replicas < -1 || w.Replicas > 16 {
+		ps.add("store.redis.wait_replicas.replicas", "must be -1 (auto), 0 (off) or 1..16, got %d", w.Replicas)
+	}
+	if w := r.WaitReplicas; w.Timeout <= 0 || w.Timeout >= r.ReadTimeout {
+		ps.add("store.redis.wait_replicas.timeout", "must be > 0 and below read_timeout (%s), got %s", r.ReadTimeout, w.Timeout)
+	}
 }
 
 // minPasswordChars matches the user store's rule (gateway/user.MinPasswordChars).

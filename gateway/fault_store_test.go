@@ -73,8 +73,9 @@ func (l *keyLoop) failed() (int, map[int]int) {
 // sees no 5xx while Redis is killed and restarted with its data. Before the fix the
 // re-established subscription flushed the cache while the store was still marked down
 // until the next health ping, and every miss in that window was answered 503 without
-// trying the store. The health ping is made rare here so that window would be long; the
-// outage is made known at once through /readyz, which pings.
+// trying the store. Now a flush keeps each credential as a fallback and the subscription
+// triggers a probe at once. The periodic health ping is made rare here so that the old
+// window would be long; the outage is made known at once through /readyz, which pings.
 func TestFault03_NoStoreUnavailableAfterRestart(t *testing.T) {
 	t.Parallel()
 	rs := redistest.Start(t)

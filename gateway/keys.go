@@ -85,8 +85,11 @@ func (s *Server) newKeys(cfg *config.Config, st store.Store) (*keys, error) {
 	prefix := cfg.Store.Redis.KeyPrefix
 	if r, ok := st.(*store.Redis); ok {
 		rdb = r.Client()
-		k.records = apikey.NewStore(rdb, prefix, time.Now)
-		k.users = user.NewStore(rdb, prefix, time.Now)
+		// Security-relevant writes wait for replicas (durable.go).
+		k.records = durableKeys{keyRecords: apikey.NewStore(rdb, prefix, time.Now), wait: r.WaitReplicas,
+			flush: func(ctx context.Context, id string) { _ = k.inv.Publish(ctx, auth.KeyTag(id)) }}
+		k.users = durableUsers{userRecords: user.NewStore(rdb, prefix, time.Now), wait: r.WaitReplicas,
+			flush: func(ctx context.Context, id string) { _ = s.userChanged(ctx, id, admin.UserChange{Access: true}) }}
 		sink = activity.NewRedisSink(rdb, prefix)
 	} else {
 		k.records = apikey.NewMemStore(time.Now)
@@ -111,12 +114,14 @@ func (s *Server) newKeys(cfg *config.Config, st store.Store) (*keys, error) {
 	k.authn = auth.NewKeyAuthenticator(auth.KeyAuthenticatorOptions{Prefix: cfg.APIKeys.Prefix, Hasher: k.hasher,
 		Records: k.records, Cache: k.cache, StorePolicy: s.storePolicy(cfg),
 		Owners: k.users, Roles: func() map[string][]string { return s.Config().Policy.Roles }})
-	k.audit = audit.New(s.logger, rdb, prefix, s.metrics.APIKeyEvents, time.Now)
+	k.audit = audit.New(s.logger, rdb, prefix, s.metrics.APIKeyEvents, time.Now).WithRetry(4096,
+		func(n int) { s.metrics.ActivityDropped.WithLabelValues("audit").Add(float64(n)) })
 	wo := s.opts.Webhooks
 	wo.Endpoints = func() []webhook.Endpoint { return endpointsOf(s.Config()) }
 	wo.Deliveries, wo.Logger = s.metrics.WebhookDeliveries, s.logger
 	k.notifier = webhook.New(wo)
 	k.recorder = activity.New(sink, activity.Options{Touch: k.records.TouchLastUsed, Logger: s.logger,
+		OnDrop: func(n int) { s.metrics.ActivityDropped.WithLabelValues("activity").Add(float64(n)) },
 		NewIP: func(ctx context.Context, e activity.Event) {
 			_ = k.audit.Record(ctx, audit.Event{Type: audit.KeyNewIP, KeyID: e.KeyID, Actor: "key:" + e.KeyID,
 				ClientIP: e.ClientIP, Time: e.Time, Detail: e.Method + " " + e.Path})
@@ -263,6 +268,8 @@ func (s *Server) newBreaker() *store.Breaker {
 		default:
 			if !s.breaker.Since().IsZero() {
 				s.logger.Info("store reachable again")
+				// It may have come back without its data (a restart without persistence).
+				nudge(s.bootstrapNow)
 			}
 			s.metrics.StoreUp.Set(1)
 			if fb != nil {
@@ -272,8 +279,9 @@ func (s *Server) newBreaker() *store.Breaker {
 	})
 }
 
-// watchStore pings the store every interval until ctx is done: an outage is known within
-// one interval and a ping's bound even without traffic, and a successful ping ends one.
+// watchStore pings the store every interval, and at once when a subscription comes back
+// (see subscribed), until ctx is done: an outage is known within one interval and a
+// ping's bound even without traffic, and a successful ping ends one.
 func (s *Server) watchStore(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -283,6 +291,7 @@ func (s *Server) watchStore(ctx context.Context, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-s.probeNow:
 		}
 	}
 }
@@ -297,23 +306,31 @@ func (s *Server) pingStore(ctx context.Context, bound time.Duration) bool {
 		s.breaker.Trip(err)
 		return false
 	}
-	s.storeAnswered()
+	s.breaker.Reset()
 	return true
 }
 
-// storeAnswered marks the store up at once: a health ping or a (re)subscription it
-// confirmed. Waiting for the next ping instead would answer every cache miss 503 in
-// between, and a resubscription has just flushed the caches (issue 10, found fault 3).
-func (s *Server) storeAnswered() { s.breaker.Reset() }
-
-// subscribed is called on every confirmed (re)subscription of an invalidation channel:
-// the store answered, and it may have restarted without its data, so the bootstrap
-// credentials are checked now rather than at the next periodic check.
+// subscribed is called on every confirmed (re)subscription of an invalidation channel.
+// The store may be back: it is probed at once, rather than at the next health interval,
+// and the probe, not the subscription, marks it up. A subscription is a connection of its
+// own, so it can succeed while the commands' connection pool still fails (the Redis
+// client keeps returning its last dial error for up to a second after many failed dials)
+// or is too slow for the command timeouts; marking the store up then would send every
+// flushed credential to a store that does not answer them (issue 10, fault suite). The
+// store may also have restarted without its data, so the bootstrap credentials are
+// checked now rather than at the next periodic check.
 func (s *Server) subscribed() {
-	s.storeAnswered()
+	nudge(s.probeNow)
+	if !s.breaker.Open() {
+		nudge(s.bootstrapNow) // else when the probe closes the breaker (newBreaker)
+	}
+}
+
+// nudge asks for a check through ch (buffered, one pending), without waiting.
+func nudge(ch chan struct{}) {
 	select {
-	case s.bootstrapNow <- struct{}{}:
-	default: // a check is already due
+	case ch <- struct{}{}:
+	default: // one is already due
 	}
 }
 

@@ -102,6 +102,8 @@ type Server struct {
 	started atomic.Bool
 	// bootstrapNow asks keepBootstrap for a check at once (buffered, one pending).
 	bootstrapNow chan struct{}
+	// probeNow asks watchStore for a health probe at once (buffered, one pending).
+	probeNow chan struct{}
 
 	mainLn, opsLn net.Listener
 	// certs is the main listener's certificate pair when TLS is on (set by Listen).
@@ -134,6 +136,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		transport: proxy.NewTransport(),
 
 		bootstrapNow: make(chan struct{}, 1),
+		probeNow:     make(chan struct{}, 1),
 	}
 	ph := cfg.PasswordHashing
 	s.passwords = pwhash.New(pwhash.Options{Hasher: opts.PasswordHasher, Concurrency: ph.Concurrency,
@@ -205,6 +208,7 @@ func RedisOptions(r config.Redis) store.RedisOptions {
 		DB: r.DB, KeyPrefix: r.KeyPrefix, DialTimeout: r.DialTimeout, ReadTimeout: r.ReadTimeout,
 		WriteTimeout: r.WriteTimeout, PoolTimeout: r.PoolTimeout, MaxRetries: retries(r.MaxRetries),
 		MinRetryBackoff: r.MinRetryBackoff, MaxRetryBackoff: r.MaxRetryBackoff, DialRetries: 1,
+		WaitReplicas: r.WaitReplicas.Replicas, WaitTimeout: r.WaitReplicas.Timeout,
 	}
 }
 
@@ -372,8 +376,9 @@ func (s *Server) Serve(ctx context.Context) error {
 		s.transport.CloseIdleConnections()
 		return err
 	})
-	g.Go(func() error { return s.keys.inv.Run(gctx) })           // cache invalidations from every replica
-	g.Go(func() error { s.keys.recorder.Run(gctx); return nil }) // key activity, flushed on the way out
+	g.Go(func() error { return s.keys.inv.Run(gctx) })                     // cache invalidations from every replica
+	g.Go(func() error { s.keys.recorder.Run(gctx); return nil })           // key activity, flushed on the way out
+	g.Go(func() error { s.keys.audit.Run(gctx, time.Second); return nil }) // audit records whose write failed
 	g.Go(func() error { s.watchStore(gctx, s.probeInterval(cfg)); return nil })
 	g.Go(func() error { return s.tokens.inv.Run(gctx) }) // token cache invalidations (logout, user changes)
 	g.Go(func() error { s.keepBootstrap(gctx, cfg, s.opts.BootstrapRecheck); return nil })

@@ -32,9 +32,10 @@ type tokens struct {
 	inv         *credcache.Invalidator
 	authn       *auth.TokenAuthenticator
 	revocations *issuer.Revocations
-	refresh     issuer.RefreshStore // nil without the issuer
-	login       *login.Handler      // nil without the issuer
-	console     *console.Console    // nil without console.enabled
+	wait        func(ctx context.Context, keys ...string) error // store.Redis.WaitReplicas; durable.go
+	refresh     issuer.RefreshStore                             // nil without the issuer
+	login       *login.Handler                                  // nil without the issuer
+	console     *console.Console                                // nil without console.enabled
 	stop        context.CancelFunc
 }
 
@@ -84,7 +85,7 @@ func localLimiter(maxBuckets int) *ratelimit.Partitioned {
 
 func (s *Server) newTokens(cfg *config.Config, st store.Store) (*tokens, error) {
 	ctx, cancel := context.WithCancel(context.Background())
-	t := &tokens{stop: cancel, revocations: issuer.NewRevocations(st)}
+	t := &tokens{stop: cancel, revocations: issuer.NewRevocations(st), wait: waitReplicas(st)}
 	ok := false
 	defer func() {
 		if !ok {
@@ -124,7 +125,8 @@ func (s *Server) newTokens(cfg *config.Config, st store.Store) (*tokens, error) 
 		issuers = append(issuers, jwtauth.IssuerConfig{Issuer: cfg.Issuer.Name, Audiences: []string{cfg.Issuer.Name},
 			Algorithms: ks.Algorithms(), Keys: ks.Public(), RoleClaim: "role"})
 		if r, isRedis := st.(*store.Redis); isRedis {
-			t.refresh = issuer.NewRedisRefreshStore(r.Client(), cfg.Store.Redis.KeyPrefix, time.Now).WithReuseGrace(cfg.Issuer.RefreshReuseGrace)
+			t.refresh = durableRefresh{RefreshStore: issuer.NewRedisRefreshStore(r.Client(), cfg.Store.Redis.KeyPrefix, time.Now).
+				WithReuseGrace(cfg.Issuer.RefreshReuseGrace), wait: r.WaitReplicas}
 		} else {
 			t.refresh = issuer.NewMemRefreshStore(time.Now).WithReuseGrace(cfg.Issuer.RefreshReuseGrace)
 		}
@@ -201,8 +203,13 @@ func (t *tokens) revoke(ctx context.Context, jti string, exp time.Time) error {
 	if err := t.revocations.Revoke(ctx, jti, exp); err != nil {
 		return fmt.Errorf("gateway: revoke token: %w", err)
 	}
+	// Published even when replicas do not confirm: every replica drops its cached copy.
+	werr := t.wait(ctx, issuer.RevokedTokenKey(jti))
 	if err := t.inv.Publish(ctx, auth.TokenTag(jti)); err != nil {
 		return fmt.Errorf("gateway: revoke token: %w", err)
+	}
+	if werr != nil {
+		return fmt.Errorf("gateway: revoke token: %w", werr)
 	}
 	return nil
 }
@@ -213,8 +220,12 @@ func (t *tokens) revokeSession(ctx context.Context, sid string, exp time.Time) e
 	if err := t.revocations.RevokeSession(ctx, sid, exp); err != nil {
 		return fmt.Errorf("gateway: revoke session: %w", err)
 	}
+	werr := t.wait(ctx, issuer.RevokedSessionKey(sid))
 	if err := t.inv.Publish(ctx, auth.SessionTag(sid)); err != nil {
 		return fmt.Errorf("gateway: revoke session: %w", err)
+	}
+	if werr != nil {
+		return fmt.Errorf("gateway: revoke session: %w", werr)
 	}
 	return nil
 }

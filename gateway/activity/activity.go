@@ -6,6 +6,7 @@ package activity
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"sync/atomic"
 	"time"
 )
@@ -58,6 +59,12 @@ type Options struct {
 	NewIP func(ctx context.Context, e Event)
 	// Logger reports failed writes. Default: discard.
 	Logger *slog.Logger
+	// Retry bounds the events kept, after a failed write, to be written again with their
+	// original times (at each interval, oldest first). Default: 16384. What does not fit
+	// is dropped, counted (Dropped, OnDrop) and logged once per outage.
+	Retry int
+	// OnDrop, when set, is told of every dropped event (for a metric).
+	OnDrop func(n int)
 }
 
 // Recorder queues events and writes them in batches. Record is safe for concurrent use;
@@ -68,6 +75,11 @@ type Recorder struct {
 	opts    Options
 	dropped atomic.Uint64
 	written atomic.Uint64
+
+	// Owned by Run's goroutine.
+	pending    []Event // failed writes, oldest first, at most opts.Retry
+	dropLogged bool    // a drop was logged since the last successful write
+	failLogged bool    // a failed write was logged since the last successful one
 }
 
 // New returns a Recorder writing to s.
@@ -84,6 +96,9 @@ func New(s Sink, opts Options) *Recorder {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.Retry <= 0 {
+		opts.Retry = 16384
+	}
 	return &Recorder{ch: make(chan Event, opts.Buffer), sink: s, opts: opts}
 }
 
@@ -95,11 +110,75 @@ func (r *Recorder) Record(e Event) bool {
 		return true
 	default:
 		r.dropped.Add(1)
+		if r.opts.OnDrop != nil {
+			r.opts.OnDrop(1)
+		}
 		return false
 	}
 }
 
-// Dropped is how many events were dropped because the queue was full.
+// keep queues a failed batch for another try, dropping what does not fit.
+func (r *Recorder) keep(batch []Event) {
+	room := r.opts.Retry - len(r.pending)
+	n := min(room, len(batch))
+	r.pending = append(r.pending, batch[:n]...)
+	if lost := len(batch) - n; lost > 0 {
+		r.dropped.Add(uint64(lost))
+		if r.opts.OnDrop != nil {
+			r.opts.OnDrop(lost)
+		}
+		if !r.dropLogged {
+			r.dropLogged = true
+			r.opts.Logger.Error("activity retry buffer full; events dropped until the store answers again",
+				slog.Int("dropped", lost), slog.Int("buffer", r.opts.Retry))
+		}
+	}
+}
+
+// write writes one batch and reports whether it reached the sink.
+func (r *Recorder) write(ctx context.Context, batch []Event) bool {
+	fresh, err := r.sink.Write(ctx, batch)
+	if err != nil {
+		if !r.failLogged {
+			r.failLogged = true
+			r.opts.Logger.Error("activity write failed; kept for retry", slog.Int("events", len(batch)), slog.String("error", err.Error()))
+		}
+		return false
+	}
+	r.failLogged, r.dropLogged = false, false
+	r.written.Add(uint64(len(batch)))
+	if r.opts.NewIP != nil {
+		for _, e := range fresh {
+			r.opts.NewIP(ctx, e)
+		}
+	}
+	return true
+}
+
+// retry writes the pending events, oldest first, in batches, until one fails, and
+// reports whether none is left.
+func (r *Recorder) retry(ctx context.Context) bool {
+	for len(r.pending) > 0 {
+		n := min(len(r.pending), r.opts.BatchSize)
+		if !r.write(ctx, r.pending[:n]) {
+			return false
+		}
+		r.pending = r.pending[n:]
+	}
+	r.pending = nil
+	return true
+}
+
+// writeOrKeep writes batch after the pending events; while those cannot be written,
+// batch joins them (so the order of writes is the order of events).
+func (r *Recorder) writeOrKeep(ctx context.Context, batch []Event) {
+	if !r.retry(ctx) || !r.write(ctx, batch) {
+		r.keep(slices.Clone(batch))
+	}
+}
+
+// Dropped is how many events were dropped: the queue was full, or their write failed
+// and the retry buffer was full.
 func (r *Recorder) Dropped() uint64 { return r.dropped.Load() }
 
 // Written is how many events reached the sink.
@@ -115,17 +194,7 @@ func (r *Recorder) Run(ctx context.Context) {
 		if len(batch) == 0 {
 			return
 		}
-		fresh, err := r.sink.Write(ctx, batch)
-		if err != nil {
-			r.opts.Logger.Error("activity write failed", slog.Int("events", len(batch)), slog.String("error", err.Error()))
-		} else {
-			r.written.Add(uint64(len(batch)))
-		}
-		if r.opts.NewIP != nil {
-			for _, e := range fresh {
-				r.opts.NewIP(ctx, e)
-			}
-		}
+		r.writeOrKeep(ctx, batch)
 		if r.opts.Touch != nil {
 			last := map[string]time.Time{}
 			for _, e := range batch {
@@ -147,6 +216,9 @@ func (r *Recorder) Run(ctx context.Context) {
 				flush(ctx)
 			}
 		case <-t.C:
+			if len(batch) == 0 {
+				r.retry(ctx)
+			}
 			flush(ctx)
 		case <-ctx.Done():
 			dctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

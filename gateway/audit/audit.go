@@ -5,8 +5,10 @@ package audit
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -59,6 +61,79 @@ type Log struct {
 	stream string
 	events *prometheus.CounterVec
 	now    func() time.Time
+
+	mu         sync.Mutex
+	pending    []Event // stream writes that failed, oldest first
+	retryMax   int     // bound on pending; 0: nothing is kept
+	onDrop     func(n int)
+	dropLogged bool
+}
+
+// WithRetry keeps up to max records whose stream write failed, for Run to write again
+// with their original times; onDrop (may be nil) is told of those that do not fit, which
+// are also logged once per outage. It returns l; call it before l is used.
+func (l *Log) WithRetry(max int, onDrop func(n int)) *Log {
+	l.retryMax, l.onDrop = max, onDrop
+	return l
+}
+
+// Run writes the kept records again every interval until ctx is done, then once more
+// (bounded by 2s).
+func (l *Log) Run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			l.retry(ctx)
+		case <-ctx.Done():
+			dctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			l.retry(dctx)
+			return
+		}
+	}
+}
+
+// retry writes the kept records, oldest first, until one fails.
+func (l *Log) retry(ctx context.Context) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for len(l.pending) > 0 {
+		if err := l.xadd(ctx, l.pending[0]); err != nil {
+			return
+		}
+		l.pending = l.pending[1:]
+	}
+	l.pending, l.dropLogged = nil, false
+}
+
+// keep queues e for retry, or drops it when the buffer is full.
+func (l *Log) keep(ctx context.Context, e Event) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.pending) < l.retryMax {
+		l.pending = append(l.pending, e)
+		return
+	}
+	if l.onDrop != nil {
+		l.onDrop(1)
+	}
+	if !l.dropLogged {
+		l.dropLogged = true
+		l.logger.LogAttrs(ctx, slog.LevelError, "audit retry buffer full; records dropped from the stream until it answers again",
+			slog.Int("buffer", l.retryMax))
+	}
+}
+
+func (l *Log) xadd(ctx context.Context, e Event) error {
+	return l.rdb.XAdd(ctx, &redis.XAddArgs{
+		Stream: l.stream,
+		MaxLen: StreamMaxLen,
+		Approx: true,
+		Values: []any{"event", e.Type, "key_id", e.KeyID, "user_id", e.UserID, "actor", e.Actor, "client_ip", e.ClientIP,
+			"detail", e.Detail, "at", e.Time.UTC().Format(time.RFC3339Nano)},
+	}).Err()
 }
 
 // New returns a Log writing to logger and, when rdb is not nil, to the stream
@@ -85,14 +160,19 @@ func (l *Log) Record(ctx context.Context, e Event) error {
 	if l.rdb == nil {
 		return nil
 	}
-	err := l.rdb.XAdd(ctx, &redis.XAddArgs{
-		Stream: l.stream,
-		MaxLen: StreamMaxLen,
-		Approx: true,
-		Values: []any{"event", e.Type, "key_id", e.KeyID, "user_id", e.UserID, "actor", e.Actor, "client_ip", e.ClientIP,
-			"detail", e.Detail, "at", e.Time.UTC().Format(time.RFC3339Nano)},
-	}).Err()
+	l.mu.Lock()
+	behind := len(l.pending) > 0
+	l.mu.Unlock()
+	var err error
+	if behind {
+		err = errors.New("earlier records are still waiting to be written") // keep the stream in order
+	} else {
+		err = l.xadd(ctx, e)
+	}
 	if err != nil {
+		if l.retryMax > 0 {
+			l.keep(ctx, e)
+		}
 		l.logger.LogAttrs(ctx, slog.LevelError, "audit stream write failed", slog.String("event", e.Type),
 			slog.String("key_id", e.KeyID), slog.String("error", err.Error()))
 		return fmt.Errorf("audit: xadd: %w", err)

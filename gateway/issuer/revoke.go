@@ -103,3 +103,10 @@ func (r *Revocations) has(ctx context.Context, key string) (bool, error) {
 		return false, fmt.Errorf("issuer: revoked: %w", err)
 	}
 }
+
+// RevokedTokenKey is the store key that records the revocation of the access token jti,
+// for callers that must make that write durable (store.Redis.WaitReplicas).
+func RevokedTokenKey(jti string) string { return revokedPrefix + jti }
+
+// RevokedSessionKey is the store key that records the revocation of the session sid.
+func RevokedSessionKey(sid string) string { return revokedSessionPrefix + sid }

@@ -23,6 +23,7 @@ type Metrics struct {
 	StoreUp           prometheus.Gauge
 	StoreErrors       *prometheus.CounterVec // op
 	APIKeyEvents      *prometheus.CounterVec // event
+	ActivityDropped   *prometheus.CounterVec // kind: activity, audit
 	CredentialCache   *prometheus.CounterVec // result: hit, miss, negative_hit
 	InvalidationLag   prometheus.Histogram
 	Logins            *prometheus.CounterVec // result
@@ -85,6 +86,10 @@ func New(reg *prometheus.Registry) *Metrics {
 			Name: "authgate_api_key_events_total",
 			Help: "API key life-cycle events by type (created, edited, refreshed, rotated, revoked, used_from_new_ip).",
 		}, []string{"event"}),
+		ActivityDropped: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "authgate_activity_dropped_total",
+			Help: "Activity events and audit records dropped, by kind (activity, audit): their write failed and the bounded retry buffer was full, or the activity queue was.",
+		}, []string{"kind"}),
 		Logins: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "authgate_logins_total",
 			Help: "Login attempts at the built-in issuer by result (success, invalid_login, mfa_required, rate_limited, error).",

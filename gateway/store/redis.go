@@ -68,6 +68,10 @@ type RedisOptions struct {
 	// DialerRetries), MinRetryBackoff apart. Default (0): the go-redis
 	// default, 5, 100ms apart.
 	DialRetries int
+	// WaitReplicas is how many replicas Redis.WaitReplicas waits for: 0 (the default)
+	// none, -1 auto (see WaitReplicas). WaitTimeout bounds each wait (default 100ms).
+	WaitReplicas int
+	WaitTimeout  time.Duration
 	// Breaker, when set, stops every command at once with ErrUnavailable
 	// while it is open, and is opened by a command that fails for a network
 	// reason; Ping still reaches the server. Default: none.
@@ -121,6 +125,9 @@ func (o RedisOptions) validate() error {
 	if o.DialRetries < 0 {
 		errs = append(errs, fmt.Errorf("dial_retries: must be >= 0, got %d", o.DialRetries))
 	}
+	if o.WaitReplicas < -1 || o.WaitTimeout < 0 {
+		errs = append(errs, fmt.Errorf("wait_replicas: replicas must be >= -1 and timeout >= 0, got %d, %s", o.WaitReplicas, o.WaitTimeout))
+	}
 	if o.PoolSize < 0 {
 		errs = append(errs, fmt.Errorf("pool_size: must be >= 0, got %d", o.PoolSize))
 	}
@@ -135,6 +142,9 @@ type Redis struct {
 	rdb    redis.UniversalClient
 	prefix string
 	incr   *redis.Script
+
+	sentinel bool   // MasterName was set
+	wait     waiter // see WaitReplicas
 
 	// confirm bounds the wait for a subscription's confirmation: one dial and one read.
 	confirm time.Duration
@@ -176,12 +186,18 @@ func NewRedis(opts RedisOptions) (*Redis, error) {
 	if opts.Breaker != nil {
 		rdb.AddHook(breakerHook{b: opts.Breaker})
 	}
+	wt := opts.WaitTimeout
+	if wt == 0 {
+		wt = 100 * time.Millisecond
+	}
 	return &Redis{
-		rdb:     rdb,
-		confirm: confirmTimeout(opts),
-		prefix:  opts.KeyPrefix,
-		incr:    redis.NewScript(incrScript),
-		subs:    make(map[*Subscription]struct{}),
+		rdb:      rdb,
+		sentinel: opts.MasterName != "",
+		wait:     waiter{replicas: opts.WaitReplicas, timeout: wt},
+		confirm:  confirmTimeout(opts),
+		prefix:   opts.KeyPrefix,
+		incr:     redis.NewScript(incrScript),
+		subs:     make(map[*Subscription]struct{}),
 	}, nil
 }
 

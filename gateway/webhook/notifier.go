@@ -127,8 +127,8 @@ func (n *Notifier) Wants(typ string) bool {
 }
 
 // Emit queues e for every receiver that wants it and returns at once. A full queue drops
-// the delivery and counts it (result "dropped"), logged once until the queue takes one
-// again.
+// the delivery and counts it (result "dropped"), logged once per burst: until the queue is
+// at most half full again.
 func (n *Notifier) Emit(ctx context.Context, e Event) {
 	var body []byte
 	for _, ep := range n.o.Endpoints() {
@@ -145,7 +145,11 @@ func (n *Notifier) Emit(ctx context.Context, e Event) {
 		}
 		select {
 		case n.queue <- delivery{ep: ep, ev: e, body: body}:
-			n.setFull(ctx, false)
+			if len(n.queue) <= cap(n.queue)/2 {
+				// The burst ends once the queue has room again, not at the first slot a
+				// worker frees, so one burst logs once.
+				n.setFull(ctx, false)
+			}
 		default:
 			n.o.Deliveries.WithLabelValues(e.Type, ResultDropped).Inc()
 			n.setFull(ctx, true)

@@ -157,6 +157,11 @@ func (c *Cluster) healthy(ctx context.Context) error {
 		if m["cluster_slots_ok"] != "16384" {
 			return fmt.Errorf("%s: %s slots ok", s.Addr(), m["cluster_slots_ok"])
 		}
+		if r, err := nodeInfo(ctx, s.Addr(), "INFO", "replication"); err != nil {
+			return fmt.Errorf("%s: %w", s.Addr(), err)
+		} else if r["role"] == "slave" && (r["master_link_status"] != "up" || r["master_sync_in_progress"] != "0") {
+			return fmt.Errorf("%s: replica not in sync (link %s)", s.Addr(), r["master_link_status"])
+		}
 		o, err := slotOwner(ctx, s.Addr(), 0)
 		if err != nil {
 			return fmt.Errorf("%s: %w", s.Addr(), err)
@@ -352,4 +357,21 @@ func crc16(s string) uint16 {
 		}
 	}
 	return crc
+}
+
+// Rejoin restarts s, a node that was killed, and waits until it is back in the cluster
+// as a replica in sync and the cluster is healthy.
+func (c *Cluster) Rejoin(t testing.TB, s *Server) {
+	t.Helper()
+	s.Restart(t)
+	waitUntil(t, s.Addr()+" to rejoin as a replica", func(ctx context.Context) error {
+		m, err := nodeInfo(ctx, s.Addr(), "INFO", "replication")
+		if err != nil {
+			return err
+		}
+		if m["role"] != "slave" || m["master_link_status"] != "up" {
+			return fmt.Errorf("role %s, link %s", m["role"], m["master_link_status"])
+		}
+		return c.healthy(ctx)
+	})
 }

@@ -195,3 +195,24 @@ func (st *Sentinel) WaitPrimary(t testing.TB, s *Server) {
 		return nil
 	})
 }
+
+// Rejoin restarts s, a data server that was killed, as a replica of primary (as its
+// configuration, rewritten by the sentinels, would make it on a real machine), and
+// waits until it is in sync.
+func (st *Sentinel) Rejoin(t testing.TB, s, primary *Server) {
+	t.Helper()
+	s.mu.Lock()
+	s.extra = []string{"--replicaof", "127.0.0.1", strconv.Itoa(primary.port)}
+	s.mu.Unlock()
+	s.Restart(t)
+	waitUntil(t, s.Addr()+" to sync", func(ctx context.Context) error {
+		m, err := nodeInfo(ctx, s.Addr(), "INFO", "replication")
+		if err != nil {
+			return err
+		}
+		if m["master_link_status"] != "up" {
+			return fmt.Errorf("master_link_status:%s", m["master_link_status"])
+		}
+		return nil
+	})
+}
