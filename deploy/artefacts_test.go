@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path"
@@ -463,11 +464,12 @@ func TestComposeFile(t *testing.T) {
 	if err := yaml.Unmarshal(readFile(t, "compose.yaml"), &compose); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"redis", "demo-upstream", "authgate-1", "authgate-2", "prometheus", "grafana"} {
+	for _, want := range []string{"redis", "demo-upstream", "authgate-1", "authgate-2", "prometheus", "grafana", "jaeger"} {
 		if _, ok := compose.Services[want]; !ok {
 			t.Errorf("no service %s", want)
 		}
 	}
+	hasService := func(name string) bool { _, ok := compose.Services[name]; return ok }
 	mounts := map[string]string{} // container path -> host path (relative to deploy/)
 	for name, s := range compose.Services {
 		if s.Build != nil {
@@ -542,6 +544,11 @@ func TestComposeFile(t *testing.T) {
 		}
 		if cfg.Store.Type != "redis" || cfg.Store.Redis.Addrs[0] != "redis:6379" {
 			t.Errorf("%s: store %s %v, want the compose Redis", name, cfg.Store.Type, cfg.Store.Redis.Addrs)
+		}
+		if !cfg.Tracing.Enabled {
+			t.Errorf("%s: tracing is off in Compose, which runs a trace collector", name)
+		} else if u, err := url.Parse(cfg.Tracing.Endpoint); err != nil || !hasService(u.Hostname()) {
+			t.Errorf("%s: tracing.endpoint %q is not a Compose service", name, cfg.Tracing.Endpoint)
 		}
 		if !targets[name+":"+port(t, cfg.OpsListen)] {
 			t.Errorf("Prometheus does not scrape %s:%s (targets %v)", name, port(t, cfg.OpsListen), targets)

@@ -219,7 +219,7 @@ func (k *keys) ensureBootstrap(ctx context.Context, logger *slog.Logger) bool {
 	if errors.Is(err, apikey.ErrNotFound) {
 		p, _ := apikey.Parse(k.bootstrap, k.keyPrefix) // checked well-formed in newKeys
 		rec := apikey.Key{ID: apikey.NewID(), Name: "bootstrap", Description: "bootstrap.admin_key from the configuration",
-			Type: apikey.Admin, Environment: p.Env, Scopes: []string{"*"}, CreatedBy: "bootstrap", MintedBy: apikey.MintedByBootstrap,
+			Type: apikey.Admin, Environment: p.Env, Scopes: []string{"*"}, CreatedBy: "bootstrap", MintedBy: apikey.MintedByBootstrap, Team: apikey.AllTeams,
 			CreatedAt: time.Now(), Start: k.bootstrap[:apikey.StartLen]}
 		if err = k.records.Create(ctx, rec, h); err == nil || errors.Is(err, apikey.ErrConflict) {
 			// A request that tried the key before it was stored left a negative entry,

@@ -18,13 +18,15 @@ const keysUsage = `usage: authgate keys <command> [flags]
 
 commands:
   create --name N [--scopes a,b] [--expires-in DAYS] [--ip CIDR]... [--env live|test]
-         [--type personal|admin] [--description D] [--rate-limit 100/1m] [--created-by ID]
-  list [--search NAME] [--created-by ID] [--env live|test] [--status active|expired|revoked]
+         [--type personal|admin] [--team ID|*] [--description D] [--rate-limit 100/1m]
+         [--created-by ID]
+  list [--search NAME] [--created-by ID] [--team ID|*|none] [--env live|test]
+       [--status active|expired|revoked]
        [--stale] [--unused] [--expiring]
        [--sort name|created_at|expires_at|last_used_at] [--order asc|desc] [--limit N] [--all]
   show ID | refresh ID | revoke ID | activity ID
   edit ID [--name N] [--description D] [--scopes a,b] [--ip CIDR]... [--expires-in DAYS]
-          [--rate-limit 100/1m|none]
+          [--rate-limit 100/1m|none] [--team ID|*]   (--team: admins only)
   rotate ID [--revoke-old-after 24h]
   generate [--env live|test] [--prefix sk]
 
@@ -181,7 +183,7 @@ func keysCmdManage(ctx context.Context, args []string, getenv func(string) strin
 		name, description, env, typ, rateLimit, createdBy, expiresIn string
 		scopes                                                       string
 		ips                                                          listFlag
-		search, status, sort, order, revokeOldAfter                  string
+		search, status, sort, order, revokeOldAfter, team            string
 		limit                                                        int
 		all                                                          bool
 		stale, unused, expiring                                      bool
@@ -194,6 +196,7 @@ func keysCmdManage(ctx context.Context, args []string, getenv func(string) strin
 		fs.Var(&ips, "ip", "allowed IP or CIDR (repeatable, or a comma list)")
 		fs.StringVar(&expiresIn, "expires-in", "", "expiry in days (one of api_keys.allowed_expiry_days; 0 = never)")
 		fs.StringVar(&rateLimit, "rate-limit", "", "rate-limit override REQUESTS/DURATION, e.g. 100/1m (edit: none clears)")
+		fs.StringVar(&team, "team", "", "the team the key acts for: a team ID, or * for every team (admin keys)")
 		if cmd == "create" {
 			fs.StringVar(&env, "env", "", "environment: live or test (default live)")
 			fs.StringVar(&typ, "type", "", "personal or admin (default personal)")
@@ -202,6 +205,7 @@ func keysCmdManage(ctx context.Context, args []string, getenv func(string) strin
 	case "list":
 		fs.StringVar(&search, "search", "", "keys whose name starts with this")
 		fs.StringVar(&createdBy, "created-by", "", "keys of this user ID")
+		fs.StringVar(&team, "team", "", "keys of this team ID; * for all-teams keys, none for keys of no team")
 		fs.StringVar(&env, "env", "", "live or test")
 		fs.StringVar(&status, "status", "", "active, expired or revoked")
 		fs.StringVar(&sort, "sort", "", "name, created_at, expires_at or last_used_at")
@@ -262,6 +266,9 @@ func keysCmdManage(ctx context.Context, args []string, getenv func(string) strin
 			}
 			fields.ExpiresInDays = &d
 		}
+		if set["team"] {
+			fields.Team = &team
+		}
 		if set["rate-limit"] {
 			rl, err := parseRateLimitFlag(rateLimit)
 			if err != nil {
@@ -277,7 +284,7 @@ func keysCmdManage(ctx context.Context, args []string, getenv func(string) strin
 		return errors.New("keys create: --name is required")
 	}
 	if cmd == "edit" && fields == (admin.KeyFields{}) {
-		return errors.New("keys edit: nothing to change: give --name, --description, --scopes, --ip, --expires-in or --rate-limit")
+		return errors.New("keys edit: nothing to change: give --name, --description, --scopes, --ip, --expires-in, --rate-limit or --team")
 	}
 
 	b, err := openBackend(ctx, kf, set, getenv, stderr)
@@ -293,7 +300,7 @@ func keysCmdManage(ctx context.Context, args []string, getenv func(string) strin
 	case "list":
 		q := url.Values{}
 		for k, v := range map[string]string{"q": search, "created_by": createdBy, "environment": env,
-			"status": status, "sort": sort, "order": order} {
+			"status": status, "sort": sort, "order": order, "team": team} {
 			if v != "" {
 				q.Set(k, v)
 			}

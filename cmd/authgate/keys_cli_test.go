@@ -193,7 +193,7 @@ func TestKeysRemoteLifecycle(t *testing.T) {
 	// list: table and JSON
 	out = c.ok("keys", "list")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if hdr := strings.Fields(lines[0]); !slices.Equal(hdr, []string{"ID", "NAME", "ENV", "TYPE", "STATUS", "HYGIENE", "SCOPES", "CREATED", "EXPIRES", "LAST", "USED", "START"}) {
+	if hdr := strings.Fields(lines[0]); !slices.Equal(hdr, []string{"ID", "NAME", "ENV", "TYPE", "TEAM", "STATUS", "HYGIENE", "SCOPES", "CREATED", "EXPIRES", "LAST", "USED", "START"}) {
 		t.Errorf("list: got header %q", lines[0])
 	}
 	var row []string
@@ -202,7 +202,7 @@ func TestKeysRemoteLifecycle(t *testing.T) {
 			row = strings.Fields(l)
 		}
 	}
-	if len(row) < 7 || row[1] != "ci" || row[2] != "test" || row[3] != "personal" || row[4] != "active" || row[5] != "-" || row[6] != "reports:read,goals:read" {
+	if len(row) < 8 || row[1] != "ci" || row[2] != "test" || row[3] != "personal" || row[4] != "-" || row[5] != "active" || row[6] != "-" || row[7] != "reports:read,goals:read" {
 		t.Errorf("list: got row %q for %s\n%s", row, id, out)
 	}
 	p := decodePage(t, c.ok("keys", "list", "--json", "--search", "c", "--env", "test", "--status", "active"))

@@ -24,6 +24,7 @@ import (
 	"github.com/authgate/authgate/gateway/auth"
 	"github.com/authgate/authgate/gateway/credcache"
 	"github.com/authgate/authgate/gateway/store"
+	"github.com/authgate/authgate/gateway/user"
 )
 
 // directKeys works on the configured Redis store itself, with the key layout and hashing
@@ -171,6 +172,13 @@ func (d *directKeys) create(ctx context.Context, req createBody) ([]byte, error)
 		return nil, badArg("environment: live or test")
 	}
 	f := req.KeyFields
+	if f.Team == nil && k.Type == apikey.Admin {
+		all := apikey.AllTeams
+		f.Team = &all // the CLI acts for every team, as an admin does
+	}
+	if err := directTeam(&k, f.Team); err != nil {
+		return nil, err
+	}
 	if f.ExpiresInDays == nil {
 		days := d.cfg.APIKeys.DefaultExpiryDays
 		f.ExpiresInDays = &days
@@ -204,7 +212,7 @@ func (d *directKeys) store(ctx context.Context, k *apikey.Key) (string, error) {
 
 func (d *directKeys) list(ctx context.Context, q url.Values) ([]byte, error) {
 	query := apikey.Query{Q: q.Get("q"), CreatedBy: q.Get("created_by"), Environment: q.Get("environment"),
-		Status: q.Get("status"), Sort: q.Get("sort"), Order: q.Get("order"), Cursor: q.Get("cursor"),
+		Status: q.Get("status"), Team: q.Get("team"), Sort: q.Get("sort"), Order: q.Get("order"), Cursor: q.Get("cursor"),
 		Hygiene: d.hygiene()}
 	for _, f := range []struct {
 		name string
@@ -254,12 +262,30 @@ func (d *directKeys) get(ctx context.Context, id string) ([]byte, error) {
 	return d.view(k, "")
 }
 
+// directTeam sets k's team in direct mode, which acts for every team: a team ID, "*"
+// (admin keys only) or "" (none); nil keeps it.
+func directTeam(k *apikey.Key, team *string) error {
+	switch {
+	case team == nil:
+		return nil
+	case *team == apikey.AllTeams && k.Type != apikey.Admin:
+		return badArg("team: * (all teams) is for admin keys only")
+	case *team != "" && *team != apikey.AllTeams && !user.ValidTeamID(*team):
+		return badArg("team: %q is not a team ID", *team)
+	}
+	k.Team = *team
+	return nil
+}
+
 func (d *directKeys) edit(ctx context.Context, id string, f admin.KeyFields) ([]byte, error) {
 	k, err := d.keys.Get(ctx, id)
 	if err != nil {
 		return nil, directErr(err)
 	}
 	if err := d.apply(&k, f, d.now()); err != nil {
+		return nil, err
+	}
+	if err := directTeam(&k, f.Team); err != nil {
 		return nil, err
 	}
 	if f.ExpiresInDays != nil {

@@ -53,13 +53,24 @@ func printKeyTable(w io.Writer, keys []admin.KeyView) {
 		return
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tENV\tTYPE\tSTATUS\tHYGIENE\tSCOPES\tCREATED\tEXPIRES\tLAST USED\tSTART")
+	fmt.Fprintln(tw, "ID\tNAME\tENV\tTYPE\tTEAM\tSTATUS\tHYGIENE\tSCOPES\tCREATED\tEXPIRES\tLAST USED\tSTART")
 	for _, k := range keys {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, cell(k.Name), k.Environment, k.Type,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, cell(k.Name), k.Environment, k.Type, fmtTeam(k.TeamOf()),
 			k.Status, fmtList(k.Hygiene, "-"), cell(fmtList(k.Scopes, "-")), fmtTime(&k.CreatedAt, "-"), fmtTime(k.ExpiresAt, "never"),
 			fmtTime(k.LastUsedAt, "never"), k.Start+"…")
 	}
 	_ = tw.Flush()
+}
+
+// fmtTeam shows a key's team: "*" is every team, "" none.
+func fmtTeam(t string) string {
+	switch t {
+	case "*":
+		return "* (all)"
+	case "":
+		return "-"
+	}
+	return t
 }
 
 func orDash(s string) string {
@@ -84,6 +95,7 @@ func printKey(w io.Writer, k admin.KeyView) error {
 		{"description", orDash(k.Description)},
 		{"type", k.Type},
 		{"environment", k.Environment},
+		{"team", fmtTeam(k.TeamOf())},
 		{"status", k.Status},
 		{"hygiene", fmtList(k.Hygiene, "-")},
 		{"scopes", fmtList(k.Scopes, "(all of the owner's)")},

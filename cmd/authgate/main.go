@@ -68,12 +68,15 @@ commands:
                            see authgate keys help
   keys generate [--env live|test] [--prefix sk]
                            print a new well-formed API key; touches nothing
-  policy explain [--config F] "METHOD /path" [--scopes a,b] [--role r]
+  policy explain [--config F] "METHOD /path" [--scopes a,b] [--role r] [--team t]
                            whether the route policy lets such a request through, and
                            why (exit 0 allow, 1 deny)
   users create|list|show|set-role|disable|enable|delete|reset-mfa ... [--json]
                            manage users (admins only), through the API or --config;
                            see authgate users help
+  teams create|list|show|rename|delete|add-member|remove-member ... [--json]
+                           manage teams and their members (admins), through the API or
+                           --config; see authgate teams help
   login --email E [--addr URL] [--password-stdin] [--totp CODE]
                            log in to the built-in issuer; save the access and refresh
                            tokens for the remote commands
@@ -112,6 +115,8 @@ func runIO(ctx context.Context, args []string, getenv func(string) string, stdin
 		return policyCmd(args[1:], getenv, stdout, stderr)
 	case "token":
 		return tokenCmd(args[1:], getenv, stdout, stderr)
+	case "teams":
+		return teamsCmd(ctx, args[1:], getenv, stdout, stderr)
 	case "users":
 		return usersCmd(ctx, args[1:], getenv, newPrompter(stdin, stderr), stdout, stderr)
 	case "login":

@@ -45,6 +45,7 @@ func printUser(w io.Writer, u user.User) error {
 		{"email", u.Email},
 		{"role", u.Role},
 		{"organization", orDash(u.Organization)},
+		{"teams", fmtList(u.Teams, "-")},
 		{"status", userStatus(u)},
 		{"mfa", onOff(u.MFAEnabled)},
 		{"created at", fmtTime(&u.CreatedAt, "-")},

@@ -40,6 +40,7 @@ type KeyView struct {
 // View is k as the API shows it at now, its hygiene flags judged by h.
 func View(k apikey.Key, now time.Time, h apikey.Hygiene) KeyView {
 	v := KeyView{Key: k, Status: k.Status(now), Hygiene: h.Flags(k, now)}
+	v.Key.Team = k.TeamOf() // an admin key made before teams shows "*", the team it acts for
 	if k.Scopes == nil {
 		v.Key.Scopes = []string{}
 	}

@@ -31,9 +31,10 @@ func TestOpenAPICoversEveryRoute(t *testing.T) {
 		t.Fatalf("docs/openapi.yaml: %v", err)
 	}
 	const prefix = "/api/auth"
-	a := New(Options{Prefix: prefix, RefreshTokenPath: "/api/refresh_token", Users: user.NewMemStore(time.Now)})
+	users := user.NewMemStore(time.Now)
+	a := New(Options{Prefix: prefix, RefreshTokenPath: "/api/refresh_token", Users: users, Teams: users})
 	patterns := a.Patterns()
-	if len(patterns) < 14 {
+	if len(patterns) < 21 {
 		t.Fatalf("Patterns() = %d patterns, want every management call", len(patterns))
 	}
 	for _, p := range patterns {
@@ -53,14 +54,15 @@ func TestOpenAPICoversEveryRoute(t *testing.T) {
 // TestPatternsAreServed: what Patterns reports is what the mux routes, so the OpenAPI
 // check above cannot pass on a stale list.
 func TestPatternsAreServed(t *testing.T) {
-	a := New(Options{Prefix: "/api/auth", RefreshTokenPath: "/api/refresh_token", Users: user.NewMemStore(time.Now)})
+	users := user.NewMemStore(time.Now)
+	a := New(Options{Prefix: "/api/auth", RefreshTokenPath: "/api/refresh_token", Users: users, Teams: users})
 	for _, p := range a.Patterns() {
 		method, path, _ := strings.Cut(p, " ")
 		for _, variant := range []string{path, strings.TrimSuffix(path, "/")} {
 			if variant == "" {
 				continue
 			}
-			target := strings.ReplaceAll(variant, "{id}", "key_x")
+			target := strings.ReplaceAll(strings.ReplaceAll(variant, "{id}", "key_x"), "{user}", "usr_x")
 			req, _ := newRequest(method, target)
 			if _, pattern := a.mux.Handler(req); pattern == "" {
 				t.Errorf("%s %s is not routed", method, target)
@@ -117,7 +119,7 @@ func TestOpenAPIKeySchemaCoversKeyView(t *testing.T) {
 	now := time.Now()
 	k := apikey.Key{ID: apikey.NewID(), Name: "n", Type: apikey.Personal, Environment: apikey.Live, ExpiresAt: &now,
 		LastUsedAt: &now, RevokedAt: &now, HardExpiresAt: &now, Lineage: "key_x", ReplacedBy: "key_y",
-		RateLimit: &apikey.RateLimit{Requests: 1, Per: time.Minute}}
+		RateLimit: &apikey.RateLimit{Requests: 1, Per: time.Minute}, Team: "team-a"}
 	b, err := json.Marshal(View(k, now, apikey.Hygiene{MaxAge: time.Hour}))
 	if err != nil {
 		t.Fatal(err)
@@ -148,5 +150,46 @@ func TestOpenAPIListFiltersAreServed(t *testing.T) {
 		if w.Code != http.StatusOK || strings.Contains(w.Body.String(), `"fresh"`) {
 			t.Errorf("?%s=true: %d %s, want 200 without the fresh key", flag, w.Code, w.Body)
 		}
+	}
+}
+
+// TestOpenAPIUserAndTeamSchemas: every field of a user view and a team view is a property
+// of the User and Team schemas, and the team filter of GET /api-keys/ is documented.
+func TestOpenAPIUserAndTeamSchemas(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "docs", "openapi.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Components struct {
+			Schemas map[string]struct {
+				Properties map[string]any `yaml:"properties"`
+			} `yaml:"schemas"`
+		} `yaml:"components"`
+	}
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	for schema, v := range map[string]any{
+		"User": UserView(user.User{ID: user.NewID(), Email: "a@example.com", Teams: []string{"team-a"}, CreatedAt: now}),
+		"Team": TeamView{Team: user.Team{ID: "team-a", Name: "A", CreatedAt: now}, Members: []string{"usr_x"}},
+	} {
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var fields map[string]any
+		if err := json.Unmarshal(b, &fields); err != nil {
+			t.Fatal(err)
+		}
+		for f := range fields {
+			if _, ok := doc.Components.Schemas[schema].Properties[f]; !ok {
+				t.Errorf("%s views have %q, which docs/openapi.yaml's %s schema does not list", schema, f, schema)
+			}
+		}
+	}
+	if _, params := openAPIDoc(t); !slices.Contains(params, "team") {
+		t.Error("GET /api-keys/ does not document the team filter")
 	}
 }

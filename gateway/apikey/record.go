@@ -303,8 +303,9 @@ type Query struct {
 	MintedBy string
 	// Environment keeps Live or Test keys. Empty: both.
 	Environment string
-	// Team keeps the keys bound to one team (a team ID, AllTeams, or NoTeam for keys
-	// bound to none). Empty: any. Not indexed: it filters the candidates.
+	// Team keeps the keys that act for one team (a team ID, AllTeams, or NoTeam for keys
+	// of none), as Key.TeamOf says: AllTeams finds admin keys made before teams too.
+	// Empty: any. Not indexed: it filters the candidates.
 	Team string
 	// Status keeps StatusActive, StatusExpired or StatusRevoked keys, judged at
 	// the store's current time. Empty: any.
@@ -430,7 +431,7 @@ func (lq listQuery) match(k Key, now time.Time) bool {
 	return (lq.CreatedBy == "" || k.CreatedBy == lq.CreatedBy) &&
 		(lq.MintedBy == "" || k.MintedBy == lq.MintedBy) &&
 		(lq.Environment == "" || k.Environment == lq.Environment) &&
-		(lq.Team == "" || k.Team == lq.Team || (lq.Team == NoTeam && k.Team == "")) &&
+		(lq.Team == "" || k.TeamOf() == lq.Team || (lq.Team == NoTeam && k.TeamOf() == "")) &&
 		(lq.Status == "" || k.Status(now) == lq.Status) &&
 		lq.matchHygiene(k, now) &&
 		(lq.q == "" || strings.HasPrefix(strings.ToLower(k.Name), lq.q))

@@ -25,6 +25,7 @@ func TestStoreTeam(t *testing.T) {
 		b := mk("b", "team-b", Personal)
 		all := mk("all", AllTeams, Admin)
 		legacy := mk("legacy", "", Personal)
+		oldAdmin := mk("old admin", "", Admin)
 		list := func(team string) []string {
 			t.Helper()
 			p, err := s.List(ctx, Query{Team: team, Sort: SortName})
@@ -34,8 +35,8 @@ func TestStoreTeam(t *testing.T) {
 			return ids(p.Keys)
 		}
 		for team, want := range map[string][]string{
-			"team-a": {a.ID}, "team-b": {b.ID}, AllTeams: {all.ID}, NoTeam: {legacy.ID},
-			"": {a.ID, all.ID, b.ID, legacy.ID},
+			"team-a": {a.ID}, "team-b": {b.ID}, AllTeams: {all.ID, oldAdmin.ID}, NoTeam: {legacy.ID},
+			"": {a.ID, all.ID, b.ID, legacy.ID, oldAdmin.ID},
 		} {
 			if got := list(team); !slices.Equal(got, want) {
 				t.Errorf("team %q: %v, want %v", team, got, want)

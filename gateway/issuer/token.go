@@ -25,6 +25,9 @@ const jtiLength = 22
 // AccessClaims are the claims of an access token that the gateway reads.
 type AccessClaims struct {
 	Subject, Email, Role, Org string
+	// Teams are the user's teams at minting (claim teams), for upstreams that read the
+	// token itself; the gateway decides on the user's current teams, not on this claim.
+	Teams []string
 	// AMR lists the authentication methods: "pwd", plus "otp" after a TOTP check.
 	AMR []string
 	// EnrollOnly marks a token that may only enroll TOTP (MFA required but not set up yet).
@@ -60,6 +63,7 @@ type jwtClaims struct {
 	Email     string   `json:"email,omitempty"`
 	Role      string   `json:"role,omitempty"`
 	Org       string   `json:"org,omitempty"`
+	Teams     []string `json:"teams,omitempty"`
 	AMR       []string `json:"amr,omitempty"`
 	MFAEnroll bool     `json:"mfa_enroll,omitempty"`
 	Session   string   `json:"sid,omitempty"`
@@ -123,6 +127,7 @@ func (m *Minter) Mint(c AccessClaims) (token string, out AccessClaims, err error
 		Email:     c.Email,
 		Role:      c.Role,
 		Org:       c.Org,
+		Teams:     c.Teams,
 		AMR:       c.AMR,
 		MFAEnroll: c.EnrollOnly,
 		Session:   c.Session,
@@ -170,6 +175,7 @@ func (m *Minter) Parse(token string, leeway time.Duration) (AccessClaims, error)
 		Email:        claims.Email,
 		Role:         claims.Role,
 		Org:          claims.Org,
+		Teams:        claims.Teams,
 		AMR:          claims.AMR,
 		EnrollOnly:   claims.MFAEnroll,
 		Session:      claims.Session,

@@ -285,7 +285,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		reject(w, r, errInvalidLogin)
 		return
 	}
-	claims := issuer.AccessClaims{Subject: u.ID, Email: u.Email, Role: u.Role, Org: u.Organization, AMR: []string{"pwd"},
+	claims := issuer.AccessClaims{Subject: u.ID, Email: u.Email, Role: u.Role, Org: u.Organization, Teams: u.Teams, AMR: []string{"pwd"},
 		SessionEpoch: u.SessionEpoch}
 	switch {
 	case u.MFAEnabled && u.TOTPSecret != "":
@@ -481,7 +481,7 @@ func (h *Handler) refresh(w http.ResponseWriter, r *http.Request) {
 	}
 	ans := RefreshAnswer{Refresh: rot.Token}
 	if ans.Access, _, err = h.o.Minter.Mint(issuer.AccessClaims{Subject: u.ID, Email: u.Email, Role: u.Role,
-		Org: u.Organization, AMR: amr, Session: rot.Family, SessionEpoch: u.SessionEpoch}); err != nil {
+		Org: u.Organization, Teams: u.Teams, AMR: amr, Session: rot.Family, SessionEpoch: u.SessionEpoch}); err != nil {
 		reject(w, r, err)
 		return
 	}

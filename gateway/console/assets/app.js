@@ -15,7 +15,8 @@
     user: null,
     admin: false,
     users: {},          // id -> email, for admins
-    query: { q: '', created_by: '', sort: 'created_at', order: 'desc' },
+    teams: {},          // team id -> name: every team for admins, the user's own otherwise
+    query: { q: '', created_by: '', team: '', sort: 'created_at', order: 'desc' },
     cursor: '',
     editing: null,      // key being edited
     secret: '',
@@ -184,6 +185,7 @@
     }
     $('#creator-row').hidden = !state.admin;
     $('#creator-col').hidden = !state.admin;
+    await loadTeams();
     say('');
     await loadKeys(false);
   }
@@ -269,6 +271,53 @@
     $('#totp-row').hidden = false;
   }
 
+  // ---- teams ----
+
+  // fillSelect replaces the options of sel after its first `keep` ones by items
+  // ([value, label] pairs).
+  function fillSelect(sel, keep, items) {
+    while (sel.options.length > keep) {
+      sel.remove(keep);
+    }
+    items.forEach((it) => {
+      const o = el('option', it[1]);
+      o.value = it[0];
+      sel.appendChild(o);
+    });
+  }
+
+  // loadTeams fills the team choices: the create form offers the user's teams (a key is
+  // made for one of them) and, to admins, every team and "all teams" for an admin key; the
+  // list filter offers the same teams.
+  async function loadTeams() {
+    const res = await api('GET', '/teams/');
+    const teams = res.ok && res.data && Array.isArray(res.data.teams) ? res.data.teams : [];
+    state.teams = {};
+    teams.forEach((t) => { state.teams[t.id] = t.name; });
+    const mine = (state.user && state.user.teams) || [];
+    const offered = state.admin ? teams.map((t) => t.id) : mine;
+    const items = offered.map((id) => [id, teamName(id)]);
+    if (state.admin) {
+      items.push(['*', 'All teams (admin key)']);
+    }
+    if (items.length === 0 || state.admin) {
+      items.unshift(['', 'No team']);
+    }
+    fillSelect($('#create-form select[name=team]'), 0, items);
+    const filter = [['*', 'all teams'], ['none', 'no team']];
+    fillSelect($('#filter-form select[name=team]'), 1, offered.map((id) => [id, teamName(id)]).concat(state.admin ? filter : []));
+  }
+
+  function teamName(id) {
+    if (id === '*') {
+      return 'all teams';
+    }
+    if (!id) {
+      return '—';
+    }
+    return state.teams[id] ? state.teams[id] + ' (' + id + ')' : id;
+  }
+
   // ---- keys ----
 
   function keyQuery() {
@@ -320,6 +369,7 @@
     tr.appendChild(el('td', k.environment + (k.type === 'admin' ? ' (admin)' : '')));
     tr.appendChild(el('td', k.status, 'status-' + k.status));
     tr.appendChild(el('td', (k.scopes || []).length ? k.scopes.join(', ') : 'all of the owner\'s'));
+    tr.appendChild(el('td', teamName(k.team)));
     if (state.admin) {
       tr.appendChild(el('td', state.users[k.created_by] || k.created_by));
     }
@@ -342,6 +392,7 @@
     ev.preventDefault();
     state.query.q = ev.target.elements.q.value.trim();
     state.query.created_by = state.admin ? ev.target.elements.created_by.value : '';
+    state.query.team = ev.target.elements.team.value;
     loadKeys(false);
   }
 
@@ -372,6 +423,13 @@
     }
     if (f.elements.allowed_ips.value.trim()) {
       payload.allowed_ips = list(f.elements.allowed_ips.value);
+    }
+    const team = f.elements.team.value;
+    if (team === '*') {
+      payload.type = 'admin';
+    }
+    if (team) {
+      payload.team = team;
     }
     const res = await api('POST', '/api-keys/', payload);
     if (!res.ok) {

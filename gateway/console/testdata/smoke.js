@@ -25,13 +25,14 @@ global.document = {
   createElement: (t) => mk(t),
 };
 let refreshCount = 0;
-const key = { id: 'k1', name: 'ci', start: 'sk_live_abc', environment: 'live', type: 'personal', status: 'active', scopes: ['a:b'], created_by: 'u1', created_at: '2025-01-01T00:00:00Z', expires_at: null, last_used_at: null, allowed_ips: [] };
+const key = { id: 'k1', name: 'ci', start: 'sk_live_abc', environment: 'live', type: 'personal', status: 'active', scopes: ['a:b'], created_by: 'u1', created_at: '2025-01-01T00:00:00Z', expires_at: null, last_used_at: null, allowed_ips: [], team: 't1' };
 global.fetch = async (url, opts) => {
   log.push(opts.method + ' ' + url + ' ' + JSON.stringify(opts.headers) + ' ' + (opts.body || ''));
   const R = (status, body) => ({ status, ok: status < 300, json: async () => body });
   if (url === '/console/session/refresh') { refreshCount++; return refreshCount === 1 ? R(401, { error: 'invalid_token' }) : R(200, { access: 'A2' }); }
   if (url === '/console/session/login') return R(200, { access: 'A1', user: { id: 'u1', email: 'a@b' } });
-  if (url === '/api/auth/users/me/') return R(200, { id: 'u1', email: 'a@b' });
+  if (url === '/api/auth/users/me/') return R(200, { id: 'u1', email: 'a@b', teams: ['t1'] });
+  if (url === '/api/auth/teams/') return R(200, { teams: [{ id: 't1', name: 'Team One' }, { id: 't2', name: 'Team Two' }] });
   if (url === '/api/auth/users/') return R(200, { users: [{ id: 'u1', email: 'a@b' }] });
   if (url.startsWith('/api/auth/api-keys/?')) return opts.headers.Authorization === 'Bearer A1' && refreshCount === 1 ? R(401, { error: 'expired_token' }) : R(200, { keys: [key], next_cursor: 'c1' });
   if (url === '/api/auth/api-keys/' && opts.method === 'POST') return R(201, Object.assign({}, key, { key: 'sk_live_secret' }));
@@ -63,11 +64,20 @@ function check(what, cond) {
   check('expired access token refreshed once and retried', log.filter((l) => l.startsWith('POST /console/session/refresh')).length === 2 &&
     log.some((l) => l.startsWith('GET /api/auth/api-keys/?') && l.includes('Bearer A2')));
   check('admin sees the creator filter', !q('#creator-row').hidden);
+  const teamOpts = q('#create-form select[name=team]').children.map((o) => o.value + '=' + o.textContent).join();
+  check('create form offers the teams and all teams to an admin: ' + teamOpts, teamOpts === '=No team,t1=Team One (t1),t2=Team Two (t2),*=All teams (admin key)');
+  const filterOpts = q('#filter-form select[name=team]').children.map((o) => o.value).join();
+  check('team filter: ' + filterOpts, filterOpts === 't1,t2,*,none');
+  const cells = q('#keys-table tbody').children[0].children.map((c) => c.textContent);
+  check('team column: ' + cells, cells.includes('Team One (t1)'));
   const cf = q('#create-form'); cf.elements.name.value = 'ci'; cf.elements.expires.value = '30'; cf.elements.environment.value = 'test';
-  cf.elements.scopes.value = 'a:b, c:d'; cf.elements.allowed_ips.value = '10.0.0.0/8';
+  cf.elements.scopes.value = 'a:b, c:d'; cf.elements.allowed_ips.value = '10.0.0.0/8'; cf.elements.team.value = 't2';
   await cf.handlers.submit({ preventDefault() {}, target: cf });
-  check('create body', log.some((l) => l.includes('"scopes":["a:b","c:d"]') && l.includes('"expires_in_days":30') && l.includes('"environment":"test"') && l.includes('"allowed_ips":["10.0.0.0/8"]')));
+  check('create body', log.some((l) => l.includes('"scopes":["a:b","c:d"]') && l.includes('"expires_in_days":30') && l.includes('"environment":"test"') && l.includes('"allowed_ips":["10.0.0.0/8"]') && l.includes('"team":"t2"') && !l.includes('"type"')));
   check('new key shown once', q('#secret-value').textContent === 'sk_live_secret' && !q('#view-secret').hidden);
+  cf.elements.name.value = 'ops'; cf.elements.team.value = '*';
+  await cf.handlers.submit({ preventDefault() {}, target: cf });
+  check('all teams makes an admin key', log.some((l) => l.includes('"name":"ops"') && l.includes('"type":"admin"') && l.includes('"team":"*"')));
   await q('#copy').handlers.click();
   check('copied', log.includes('copied sk_live_secret'));
   await q('#secret-done').handlers.click();
