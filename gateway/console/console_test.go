@@ -175,10 +175,7 @@ func TestAssetsHaveNothingInline(t *testing.T) {
 }
 
 func TestAppJSSyntax(t *testing.T) {
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Skip("SKIPPED: node is not on PATH; app.js syntax not checked")
-	}
+	node := findNode(t, "app.js syntax not checked")
 	out, err := exec.Command(node, "--check", "assets/app.js").CombinedOutput()
 	if err != nil {
 		t.Fatalf("node --check app.js: %v\n%s", err, out)
@@ -189,10 +186,7 @@ func TestAppJSSyntax(t *testing.T) {
 // restore, sign in, the list with one refresh on expired_token, create with the key shown
 // once and copied, every row action, sign out.
 func TestAppJSFlow(t *testing.T) {
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Skip("SKIPPED: node is not on PATH; app.js not exercised")
-	}
+	node := findNode(t, "app.js not exercised")
 	out, err := exec.Command(node, "testdata/smoke.js", "assets/app.js").CombinedOutput()
 	if err != nil || strings.TrimSpace(string(out)) != "ok" {
 		t.Fatalf("node testdata/smoke.js: %v\n%s", err, out)
@@ -229,4 +223,19 @@ func FuzzServeHTTP(f *testing.F) {
 			}
 		}
 	})
+}
+
+// findNode returns node's path, or skips the test loudly (fails it with
+// AUTHGATE_REQUIRE_NODE=1, as CI sets).
+func findNode(t *testing.T, what string) string {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	if err == nil {
+		return node
+	}
+	if os.Getenv("AUTHGATE_REQUIRE_NODE") == "1" {
+		t.Fatalf("node is not on PATH and AUTHGATE_REQUIRE_NODE=1: %s", what)
+	}
+	t.Skipf("SKIPPED: node is not on PATH; %s", what)
+	return ""
 }
