@@ -59,9 +59,9 @@ func TestMakeRunDemo(t *testing.T) {
 		line, _, _ = strings.Cut(line, "    #") // the comment after a line
 		script := ""
 		for _, b := range before {
-			script += strings.ReplaceAll(b, "$(curl ", "$("+curl+" --max-time 10 ") + "\n"
+			script += strings.ReplaceAll(b, "$(curl ", "$("+curl+" --max-time 60 ") + "\n"
 		}
-		c := exec.Command("sh", "-c", script+curl+" --max-time 10 "+line)
+		c := exec.Command("sh", "-c", script+curl+" --max-time 60 "+line)
 		c.Env = []string{"PATH=" + os.Getenv("PATH")}
 		out, err := c.Output()
 		var ee *exec.ExitError
