@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/authgate/authgate/gateway/store/redistest"
 )
 
 // TestPubSubCutToxic checks the pubsub_cut toxic against a real redis-server: through one
@@ -14,7 +16,7 @@ import (
 // counts it) and receives again after it, commands on another connection of the same proxy
 // keep working throughout, and a subscription opened during the cut (a new flow) delivers.
 func TestPubSubCutToxic(t *testing.T) {
-	r := startRedis(t)
+	r := redistest.StartPersistent(t)
 	rp := newRedisProxy(t, "toxic-test", r.Addr())
 	ctx := t.Context()
 

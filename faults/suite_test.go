@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/authgate/authgate/gateway/store/redistest"
 )
 
 // The faults, each run in every on_store_error and rate_limits.mode.
@@ -151,7 +153,7 @@ type timeline struct {
 
 // topology is one case's processes.
 type topology struct {
-	redis    *redisServer
+	redis    *redistest.Server
 	proxies  []*redisProxy
 	gateways []*gatewayProc
 	up       *upstream
@@ -165,7 +167,7 @@ type topology struct {
 // case's credentials.
 func setup(t *testing.T, c faultCase) *topology {
 	t.Helper()
-	tp := &topology{redis: startRedis(t), up: newUpstream(t)}
+	tp := &topology{redis: redistest.StartPersistent(t), up: newUpstream(t)}
 	dir := t.TempDir()
 	tp.adminKey = newKey(t)
 	unknownKey := newKey(t)
@@ -276,9 +278,12 @@ func inject(t *testing.T, c faultCase, tp *topology, tl *timeline) {
 	tl.detectFrom = tl.faultStart
 	switch c.fault {
 	case faultRestart, faultRestartEmpty:
-		tp.redis.kill()
+		tp.redis.Kill(t)
 		time.Sleep(restartDown)
-		tp.redis.restart(t, c.fault == faultRestart)
+		if c.fault == faultRestartEmpty {
+			tp.redis.Wipe(t)
+		}
+		tp.redis.Restart(t)
 	case faultCutAll:
 		for _, p := range tp.proxies {
 			p.cut()

@@ -15,6 +15,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -77,6 +78,35 @@ type process struct {
 func Start(t testing.TB) *Server {
 	t.Helper()
 	return start(t, serverSpec{})
+}
+
+// StartPersistent is Start with every write persisted before it is acknowledged
+// (--appendonly yes --appendfsync always): Kill loses nothing, and Restart comes back
+// with the data, or empty after Wipe.
+func StartPersistent(t testing.TB) *Server {
+	t.Helper()
+	return start(t, serverSpec{extra: []string{"--appendonly", "yes", "--appendfsync", "always"}})
+}
+
+// Wipe removes the stopped server's data files, so that Restart comes back empty, as
+// after a disk loss. It fails the test while the server runs.
+func (s *Server) Wipe(t testing.TB) {
+	t.Helper()
+	if s.Running() {
+		t.Fatalf("redistest: wipe %s: the server is running", s.Addr())
+	}
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		t.Fatalf("redistest: wipe: %v", err)
+	}
+	for _, e := range entries {
+		if s.conf != "" && filepath.Join(s.dir, e.Name()) == s.conf {
+			continue // a sentinel's configuration is not data
+		}
+		if err := os.RemoveAll(filepath.Join(s.dir, e.Name())); err != nil {
+			t.Fatalf("redistest: wipe: %v", err)
+		}
+	}
 }
 
 // serverSpec shapes a server that Start's variants (cluster nodes, replicas, sentinels)
