@@ -22,21 +22,7 @@ func TestGatewayFollowsGoldenPolicy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	api := startUpstream(t, "api", nil)
-	admin := newAdminKey(t)
-	yaml := string(raw) + "\nbootstrap:\n  admin_key: \"" + admin + "\"\n"
-	h := newGatewayYAML(t, yaml, map[string]*upstream{"api": api}, func(k string) string {
-		switch k {
-		case "AUTHGATE_UPSTREAM":
-			return api.srv.URL
-		case "AUTHGATE_LISTEN":
-			return "127.0.0.1:0"
-		case "AUTHGATE_OPS_LISTEN":
-			return "localhost:0"
-		}
-		return ""
-	}, "")
-	addr := h.listen()
+	h, api, admin, addr := goldenGateway(t, raw)
 	roles := h.s.Config().Policy.Roles
 
 	keys := map[string]string{} // credential column -> key with those scopes
@@ -115,4 +101,26 @@ func keyBody(scopes []string) string {
 		q[i] = strconv.Quote(s)
 	}
 	return `{"name":"golden","expires_in_days":0,"scopes":[` + strings.Join(q, ",") + `]}`
+}
+
+// goldenGateway serves config (a golden table's gateway.yaml) with its upstream "api" and a
+// bootstrap admin key, and returns the harness, the upstream, the admin key and the
+// address to send raw requests to.
+func goldenGateway(t *testing.T, config []byte) (h *harness, api *upstream, admin, addr string) {
+	t.Helper()
+	api = startUpstream(t, "api", nil)
+	admin = newAdminKey(t)
+	yaml := string(config) + "\nbootstrap:\n  admin_key: \"" + admin + "\"\n"
+	h = newGatewayYAML(t, yaml, map[string]*upstream{"api": api}, func(k string) string {
+		switch k {
+		case "AUTHGATE_UPSTREAM":
+			return api.srv.URL
+		case "AUTHGATE_LISTEN":
+			return "127.0.0.1:0"
+		case "AUTHGATE_OPS_LISTEN":
+			return "localhost:0"
+		}
+		return ""
+	}, "")
+	return h, api, admin, h.listen()
 }

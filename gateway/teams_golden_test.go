@@ -22,21 +22,7 @@ func TestGatewayFollowsTeamsGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	api := startUpstream(t, "api", nil)
-	admin := newAdminKey(t)
-	yaml := string(raw) + "\nbootstrap:\n  admin_key: \"" + admin + "\"\n"
-	h := newGatewayYAML(t, yaml, map[string]*upstream{"api": api}, func(k string) string {
-		switch k {
-		case "AUTHGATE_UPSTREAM":
-			return api.srv.URL
-		case "AUTHGATE_LISTEN":
-			return "127.0.0.1:0"
-		case "AUTHGATE_OPS_LISTEN":
-			return "localhost:0"
-		}
-		return ""
-	}, "")
-	addr := h.listen()
+	_, api, admin, addr := goldenGateway(t, raw)
 	post := func(path, body string) answer {
 		return rawRequest(t, addr, requestText("POST", path, "gw.test", "X-API-Key: "+admin,
 			"Content-Type: application/json", "Content-Length: "+strconv.Itoa(len(body)))+body)
