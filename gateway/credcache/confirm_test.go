@@ -114,6 +114,76 @@ func TestPublishBoundedWhenReplicaNeverConfirms(t *testing.T) {
 	}
 }
 
+// TestUntrustedReplicaNotWaitedFor: a replica that hears nothing on the channel (its
+// subscription is cut while its publishes still work) does not trust its cache, says so
+// in its heartbeats, and is not waited for.
+func TestUntrustedReplicaNotWaitedFor(t *testing.T) {
+	st := store.NewMemory(nil)
+	a := startReplica(t, st, Options{MaxEntries: 100, TTL: time.Minute}, InvalidatorOptions{Heartbeat: 10 * time.Millisecond})
+	deaf := fakePeer(t, st, "deaf")
+	deaf.beat(2)
+	waitPeers(t, a, 1)
+	deaf.send(1, false)
+	waitPeers(t, a, 0)
+	if err := a.inv.Publish(context.Background(), "key:x"); err != nil {
+		t.Fatalf("Publish: %v", err)
+	}
+	if n := testutil.ToFloat64(a.m.Unconfirmed); n != 0 {
+		t.Errorf("authgate_invalidation_unconfirmed_total = %v, want 0: the replica said it answers nothing from its cache", n)
+	}
+}
+
+// TestHeartbeatsSayWhetherCacheTrusted: a replica's heartbeats offer confirmations only
+// while its cache is trusted.
+func TestHeartbeatsSayWhetherCacheTrusted(t *testing.T) {
+	st := store.NewMemory(nil)
+	sub, err := st.Subscribe(context.Background(), DefaultChannel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	clock := newFakeClock()
+	b := startReplica(t, st, Options{MaxEntries: 100, TTL: time.Minute, Now: clock.Now}, InvalidatorOptions{Heartbeat: 10 * time.Millisecond})
+	next := func() message {
+		t.Helper()
+		for {
+			select {
+			case raw := <-sub.C():
+				var m message
+				if err := json.Unmarshal(raw, &m); err != nil {
+					t.Fatal(err)
+				}
+				if m.From == b.inv.id && m.Tag == "" && m.Ack == "" {
+					return m
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("no heartbeat within 5s")
+			}
+		}
+	}
+	if m := next(); !m.Acks {
+		t.Fatalf("trusted replica's heartbeat: acks = false, want true")
+	}
+	// Stop b's Run: with the fake clock past the trust window, its cache lapses.
+	b.stop()
+	clock.Advance(time.Minute)
+	if b.cache.Trusted() {
+		t.Fatal("premise: cache still trusted")
+	}
+	if _, err := b.inv.send(context.Background(), message{}, false); err != nil {
+		t.Fatal(err)
+	}
+	last := b.inv.seq // Run has stopped: nothing else sends
+	for {
+		if m := next(); m.Seq == last {
+			if m.Acks {
+				t.Fatalf("untrusted replica's heartbeat: acks = true, want false")
+			}
+			return
+		}
+	}
+}
+
 // TestStoppedReplicaSaysGoodbye: a replica that stops says so, and is not waited for.
 func TestStoppedReplicaSaysGoodbye(t *testing.T) {
 	st := store.NewMemory(nil)
@@ -183,10 +253,13 @@ type peer struct {
 func fakePeer(t testing.TB, st store.Store, id string) *peer { return &peer{t: t, st: st, id: id} }
 
 // beat publishes n heartbeats saying the peer confirms invalidations.
-func (p *peer) beat(n int) {
+func (p *peer) beat(n int) { p.send(n, true) }
+
+// send publishes n heartbeats, saying whether the peer confirms invalidations.
+func (p *peer) send(n int, acks bool) {
 	for range n {
 		p.seq++
-		raw, err := json.Marshal(message{At: time.Now().UnixNano(), From: p.id, Seq: p.seq, Acks: true})
+		raw, err := json.Marshal(message{At: time.Now().UnixNano(), From: p.id, Seq: p.seq, Acks: acks})
 		if err != nil {
 			p.t.Fatal(err)
 		}

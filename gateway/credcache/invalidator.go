@@ -134,7 +134,8 @@ type message struct {
 	From string `json:"from,omitempty"`
 	Seq  uint64 `json:"seq,omitempty"`
 	// Acks says the sender confirms every invalidation it applies, so publishers wait for
-	// it (older replicas do not, and are not waited for).
+	// it. Older replicas do not, and are not waited for; nor is a replica whose cache is
+	// not trusted (it hears nothing on the channel, so it answers nothing from its cache).
 	Acks bool `json:"acks,omitempty"`
 	// Ack confirms that the sender applied the invalidation "<from>/<seq>".
 	Ack string `json:"ack,omitempty"`
@@ -246,7 +247,9 @@ func (inv *Invalidator) send(ctx context.Context, m message, confirm bool) (*wai
 	inv.sendMu.Lock()
 	defer inv.sendMu.Unlock()
 	inv.seq++
-	m.At, m.From, m.Seq, m.Acks = inv.now().UnixNano(), inv.id, inv.seq, !inv.local
+	// A replica whose cache is not trusted (it hears nothing) answers nothing from it, so
+	// others need not wait for it: it says so until it hears the channel again.
+	m.At, m.From, m.Seq, m.Acks = inv.now().UnixNano(), inv.id, inv.seq, !inv.local && inv.c.Trusted()
 	msg, err := json.Marshal(m)
 	if err != nil {
 		return nil, err // cannot happen for this type
@@ -262,6 +265,20 @@ func (inv *Invalidator) send(ctx context.Context, m message, confirm bool) (*wai
 		return nil, err
 	}
 	return w, nil
+}
+
+// Peers returns how many other replicas were heard within the trust window and a
+// heartbeat: those an invalidation published now waits for.
+func (inv *Invalidator) Peers() int {
+	inv.confirmMu.Lock()
+	defer inv.confirmMu.Unlock()
+	now, n := inv.now(), 0
+	for _, heard := range inv.peers {
+		if now.Sub(heard) <= inv.alive() {
+			n++
+		}
+	}
+	return n
 }
 
 // alive is how long a replica counts as running after it was last heard from.
@@ -375,7 +392,8 @@ func (inv *Invalidator) unconfirmed(n int, why string) {
 }
 
 // heard records a message from another replica: one that confirms invalidations is
-// waited for from now on; a goodbye, or its confirmation of one of ours, ends a wait.
+// waited for from now on; a goodbye, a message saying it does not confirm (its cache is
+// not trusted), or its confirmation of one of ours ends a wait for it.
 func (inv *Invalidator) heard(m message) {
 	if m.From == "" || m.From == inv.id || inv.local {
 		return
@@ -383,7 +401,7 @@ func (inv *Invalidator) heard(m message) {
 	inv.confirmMu.Lock()
 	defer inv.confirmMu.Unlock()
 	switch {
-	case m.Bye:
+	case m.Bye || !m.Acks:
 		delete(inv.peers, m.From)
 		for seq, w := range inv.pending {
 			inv.confirmedLocked(seq, w, m.From)

@@ -193,6 +193,24 @@ func (m *Metrics) CacheTrusted(cache string, trusted func() bool) error {
 	return nil
 }
 
+// InvalidationPeers exports, read at scrape time, authgate_invalidation_peers{cache}: how
+// many other replicas this one hears on the cache's invalidation channel and waits for
+// when it publishes an invalidation.
+func (m *Metrics) InvalidationPeers(cache string, peers func() int) error {
+	if m.reg == nil {
+		return nil
+	}
+	g := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name:        "authgate_invalidation_peers",
+		Help:        "Other replicas heard on a credential cache's (keys, tokens) invalidation channel within the trust window: each must confirm an invalidation before it is answered.",
+		ConstLabels: prometheus.Labels{"cache": cache},
+	}, func() float64 { return float64(peers()) })
+	if err := m.reg.Register(g); err != nil {
+		return fmt.Errorf("metrics: invalidation peers %s: %w", cache, err)
+	}
+	return nil
+}
+
 // CacheEntries exports the sizes of one credential cache, read at scrape time, as
 // authgate_credential_cache_entries{cache, kind}: kind "positive" (credentials the store
 // knows, bounded by store.cache.max_entries) and "negative" (unknown ones, bounded by
