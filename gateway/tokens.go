@@ -96,13 +96,11 @@ func (s *Server) newTokens(cfg *config.Config, st store.Store) (*tokens, error) 
 	}()
 	var issuers []jwtauth.IssuerConfig
 	for _, ic := range cfg.JWT.Issuers {
-		keys, err := jwtauth.LoadPublicKeyFiles(ic.PublicKeyFiles)
+		jc, err := jwtIssuer(ic) // (Preflight's)
 		if err != nil {
 			return nil, fmt.Errorf("gateway: jwt issuer %s: %w", ic.Issuer, err)
 		}
-		issuers = append(issuers, jwtauth.IssuerConfig{Issuer: ic.Issuer, Audiences: ic.Audiences,
-			Algorithms: ic.Algorithms, HMACSecret: []byte(ic.HMACSecret.Value()), PublicKeys: keys,
-			JWKSURL: ic.JWKSURL, RoleClaim: ic.RoleClaim, TeamClaim: ic.TeamClaim})
+		issuers = append(issuers, jc)
 	}
 	var (
 		minter *issuer.Minter
