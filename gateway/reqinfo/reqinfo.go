@@ -46,7 +46,7 @@ type Info struct {
 	// path), once read; the zero value for every other request. The access log and the
 	// metrics show it rather than the check request's own.
 	Decided struct{ Method, Path string }
-	Status          int    // status of the answer, as written
+	Status  int // status of the answer, as written
 }
 
 type infoKey struct{}
