@@ -122,17 +122,37 @@ func TestDocsRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var run []string
 	for _, f := range files {
-		blocks, ok := docs[f]
-		if !ok {
-			continue
+		if _, ok := docs[f]; ok {
+			run = append(run, f)
 		}
+	}
+	next := launch()
+	t.Cleanup(func() { // a gateway started for a file that did not run
+		if next != nil {
+			if r := <-next; r.g != nil {
+				r.g.stop()
+			}
+		}
+	})
+	for i, f := range run {
+		blocks := docs[f]
 		t.Run(strings.ReplaceAll(f, "/", "_"), func(t *testing.T) {
+			r := <-next
+			next = nil
+			if i+1 < len(run) {
+				next = launch()
+			}
+			if r.err != nil {
+				t.Fatal(r.err)
+			}
+			g := r.g
+			t.Cleanup(g.stop)
 			work := t.TempDir()
 			if err := os.WriteFile(filepath.Join(work, "gateway.yaml"), repoConfig, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			g := startDemo(t)
 			pairs := []string{
 				"localhost:8080", g.addr, "127.0.0.1:8080", g.addr,
 				"localhost:9090", g.ops, "127.0.0.1:9090", g.ops,
@@ -180,6 +200,7 @@ type demo struct {
 	addr, ops, upstream                 string
 	adminKey, adminEmail, adminPassword string
 	log                                 *syncBuffer
+	stop                                func()
 }
 
 var (
@@ -187,52 +208,88 @@ var (
 	adminUserRE = regexp.MustCompile(`admin user \(this run only\): ([^\s,]+), password (\S+)`)
 )
 
+// launched is a demo being started in the background, or the error that stopped it.
+type launched chan launchResult
+
+type launchResult struct {
+	g   *demo
+	err error
+}
+
+// launch starts a demo gateway in the background: the next file's gateway starts (an
+// argon2id hash for its admin user, most of its start) while the current file's blocks
+// run, so at most two run at once.
+func launch() launched {
+	ch := make(launched, 1)
+	go func() {
+		g, err := startDemo()
+		ch <- launchResult{g, err}
+	}()
+	return ch
+}
+
 // startDemo starts the built binary as `make run` does, on free loopback ports, and waits
-// for the instructions it prints when ready. The process is killed at the test's end.
-func startDemo(t *testing.T) *demo {
-	t.Helper()
-	addrs := freeAddrs(t, 3)
+// for the instructions it prints when ready. stop kills it and removes its directories.
+func startDemo() (*demo, error) {
+	addrs, err := freeAddrs(3)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "authgate-doctest-demo-")
+	if err != nil {
+		return nil, err
+	}
 	g := &demo{addr: addrs[0], ops: addrs[1], upstream: addrs[2], log: &syncBuffer{}}
 	cmd := exec.Command(filepath.Join(binDir, "authgate"), "serve", "--demo-upstream", g.upstream)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "TMPDIR=" + t.TempDir(),
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "TMPDIR=" + dir,
 		"AUTHGATE_LISTEN=" + g.addr, "AUTHGATE_OPS_LISTEN=" + g.ops, "AUTHGATE_UPSTREAM=http://" + g.upstream}
 	cmd.Stdout, cmd.Stderr = g.log, g.log
 	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+		os.RemoveAll(dir)
+		return nil, err
 	}
-	t.Cleanup(func() {
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	g.stop = func() {
 		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
+		<-exited
+		os.RemoveAll(dir)
+	}
 	deadline := time.Now().Add(bound)
 	for !strings.Contains(g.log.String(), "web console: ") {
-		if time.Now().After(deadline) {
-			t.Fatalf("make run's gateway printed no instructions within %s:\n%s", bound, g.log.String())
+		select {
+		case <-exited:
+			g.stop()
+			return nil, fmt.Errorf("make run's gateway exited:\n%s", g.log.String())
+		case <-time.After(20 * time.Millisecond):
 		}
-		time.Sleep(20 * time.Millisecond)
+		if time.Now().After(deadline) {
+			g.stop()
+			return nil, fmt.Errorf("make run's gateway printed no instructions within %s:\n%s", bound, g.log.String())
+		}
 	}
 	out := g.log.String()
 	k, u := adminKeyRE.FindStringSubmatch(out), adminUserRE.FindStringSubmatch(out)
 	if k == nil || u == nil {
-		t.Fatalf("make run's gateway printed no admin key or admin user:\n%s", out)
+		g.stop()
+		return nil, fmt.Errorf("make run's gateway printed no admin key or admin user:\n%s", out)
 	}
 	g.adminKey, g.adminEmail, g.adminPassword = k[1], u[1], u[2]
-	return g
+	return g, nil
 }
 
 // freeAddrs returns n distinct free loopback addresses.
-func freeAddrs(t *testing.T, n int) []string {
-	t.Helper()
+func freeAddrs(n int) ([]string, error) {
 	var addrs []string
 	for range n {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		defer ln.Close()
 		addrs = append(addrs, ln.Addr().String())
 	}
-	return addrs
+	return addrs, nil
 }
 
 // syncBuffer is an io.Writer that a process and the test read at once.
