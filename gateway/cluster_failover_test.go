@@ -55,9 +55,9 @@ func failoverUnderLoad(t *testing.T, tp *topology, failover func() (switchStart,
 		goodSent atomic.Int64
 		created  []admin.KeyView
 		revoked  []revokedKey
-		leaks    []string // accepted, sent after the revocation was acknowledged
-		revokes     = map[int]int{} // status -> count of revocation calls
-		creates     = map[int]int{} // status -> count of creation calls
+		leaks    []string        // accepted, sent after the revocation was acknowledged
+		revokes  = map[int]int{} // status -> count of revocation calls
+		creates  = map[int]int{} // status -> count of creation calls
 	)
 	// Good keys, round-robin over the replicas.
 	for w := range 3 {
