@@ -581,7 +581,9 @@ func (inv *Invalidator) apply(raw []byte) {
 		inv.resync("a message from another replica was lost")
 	}
 	inv.heard(m)
-	if m.Tag != "" && m.Acks && m.From != inv.id && !inv.local && !inv.mute {
+	// Every numbered invalidation is confirmed, an announcer's (which confirms nothing
+	// itself) included.
+	if m.Tag != "" && m.From != "" && m.From != inv.id && !inv.local && !inv.mute {
 		select {
 		case inv.acks <- ackOf(m): // applied above: confirm it
 		default: // the publisher stops waiting after its bound
