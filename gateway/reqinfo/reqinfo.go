@@ -43,6 +43,10 @@ type Info struct {
 	KeepCredentials bool
 	Reason          string // error code of a rejection, "" when forwarded
 	Status          int    // status of the answer, as written
+
+	// StrippedPrefix is the route's strip_prefix removed from the forwarded path, sent
+	// on as X-Forwarded-Prefix; "" when none was.
+	StrippedPrefix string
 }
 
 type infoKey struct{}
