@@ -234,7 +234,7 @@ func (s *Server) Reload() error {
 	if err == nil {
 		var p *pipeline
 		if p, err = newPipeline(s, cfg); err == nil {
-			s.cur.Store(p)
+			s.cur.Swap(p).upstreams.retire(p.upstreams, s)
 			s.metrics.ConfigReloads.WithLabelValues("success").Inc()
 			s.logger.Info("config reloaded", slog.String("file", s.opts.ConfigPath), slog.Int("routes", len(cfg.Routes)))
 			s.warnRestartOnly(s.boot, cfg)
