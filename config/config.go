@@ -425,6 +425,9 @@ type Route struct {
 	// Team says where a request on this route names its team; the credential must act
 	// for that team. Default: nil (the route does not check teams).
 	Team *TeamSource `yaml:"team"`
+	// MaxBodyBytes bounds the request body on this route (413 request_too_large past it);
+	// -1: no bound. Default: nil (proxy.max_body_bytes).
+	MaxBodyBytes *int64 `yaml:"max_body_bytes"`
 }
 
 // TeamSource is where a request names its team: exactly one of a path wildcard of every
@@ -447,6 +450,22 @@ type Proxy struct {
 	// StripRequestHeaders are removed from every forwarded request, in addition to the
 	// built-in list of client-identity headers. Default: empty.
 	StripRequestHeaders []string `yaml:"strip_request_headers"`
+	// MaxBodyBytes bounds the body of a forwarded request, for every route that sets no
+	// max_body_bytes of its own: a larger body is 413 request_too_large. -1: no bound.
+	// Default: 10 MiB.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+}
+
+// DefaultMaxBodyBytes is proxy.max_body_bytes when the file leaves it out.
+const DefaultMaxBodyBytes = 10 << 20
+
+// MaxBodyOf is route r's max_body_bytes, or proxy.max_body_bytes when r sets none; -1 is
+// no bound.
+func (c *Config) MaxBodyOf(r Route) int64 {
+	if r.MaxBodyBytes != nil {
+		return *r.MaxBodyBytes
+	}
+	return c.Proxy.MaxBodyBytes
 }
 
 // MethodOverrideOf is route r's method_override, or proxy.method_override when r sets none.
@@ -564,7 +583,7 @@ func Default() Config {
 			Management:   RateLimit{Requests: 300, Per: time.Minute},
 			ManagementIP: RateLimit{Requests: 600, Per: time.Minute},
 		},
-		Proxy:       Proxy{MethodOverride: "strip"},
+		Proxy:       Proxy{MethodOverride: "strip", MaxBodyBytes: DefaultMaxBodyBytes},
 		Console:     Console{Path: "/console/"},
 		ForwardAuth: ForwardAuth{Path: "/authz", Headers: "nginx"},
 		Log:         Log{Level: "info", AccessLog: true},

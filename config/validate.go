@@ -107,6 +107,7 @@ func (c *Config) validate() problems {
 			ps.add(fmt.Sprintf("proxy.strip_request_headers[%d]", i), "not a header name: %q", h)
 		}
 	}
+	checkBodyLimit(&ps, "proxy.max_body_bytes", c.Proxy.MaxBodyBytes)
 	c.validateStore(&ps)
 
 	checkCIDRs(&ps, "client_ip.trusted_proxies", c.ClientIP.TrustedProxies)
@@ -363,6 +364,9 @@ func (c *Config) validateRoutes(ps *problems) {
 		if r.Team != nil {
 			checkTeamSource(ps, p, r)
 		}
+		if r.MaxBodyBytes != nil {
+			checkBodyLimit(ps, p+".max_body_bytes", *r.MaxBodyBytes)
+		}
 	}
 	c.validatePatterns(ps)
 }
@@ -503,6 +507,14 @@ func suggestName[V any](name string, m map[string]V) string {
 		return ""
 	}
 	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+// checkBodyLimit refuses a body bound that is neither positive nor -1 (no bound): an
+// explicit 0 would refuse every body, and is never read as "the default".
+func checkBodyLimit(ps *problems, p string, n int64) {
+	if n <= 0 && n != -1 {
+		ps.add(p, "must be > 0 (bytes), or -1 for no bound, got %d (leave it out for the default)", n)
+	}
 }
 
 func (rl RateLimit) validate(ps *problems, p string) {

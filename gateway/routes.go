@@ -66,13 +66,17 @@ func (p *pipeline) buildHandler() http.Handler {
 	)
 }
 
-// routeHandler is the chain of one route, entered once dispatch has matched it.
-func (p *pipeline) routeHandler(rt *route, fwd http.Handler) http.Handler {
+// routeHandler is the chain of one route, entered once dispatch has matched it. forward
+// is false for the chain that answers forward-auth, which never sees a body.
+func (p *pipeline) routeHandler(rt *route, fwd http.Handler, forward bool) http.Handler {
 	mws := []func(http.Handler) http.Handler{
-		filterIP(rt.ips),        // route ip_allowlist, before the credential is even read
-		p.limitPerIP,            // rate_limits.per_ip: per client address, before any credential is checked
-		rt.refuseMethodOverride, // method_override: reject, a 400 before the store is asked
+		filterIP(rt.ips), // route ip_allowlist, before the credential is even read
+		p.limitPerIP,     // rate_limits.per_ip: per client address, before any credential is checked
 	}
+	if forward {
+		mws = append(mws, rt.limitBody(p.cfg.MaxBodyOf(rt.cfg))) // max_body_bytes: 413 before authentication
+	}
+	mws = append(mws, rt.refuseMethodOverride) // method_override: reject, a 400 before the store is asked
 	if rt.cfg.Public {
 		mws = append(mws, p.limitPublic(rt)) // a public route's rate_limit, per client address
 	} else {
@@ -130,8 +134,8 @@ func newPipeline(s *Server, cfg *config.Config) (*pipeline, error) {
 		if !ok {
 			return nil, fmt.Errorf("gateway: route %s: unknown upstream %q", rc.Name, rc.Upstream)
 		}
-		rt.handler = p.routeHandler(rt, fwd)
-		rt.decide = p.routeHandler(rt, http.HandlerFunc(allowed))
+		rt.handler = p.routeHandler(rt, fwd, true)
+		rt.decide = p.routeHandler(rt, http.HandlerFunc(allowed), false)
 		p.routes = append(p.routes, rt)
 	}
 	if p.router, err = policy.NewRouter(prs, cfg.ReservedPatterns()); err != nil {
