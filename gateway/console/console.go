@@ -1,4 +1,4 @@
-// Package console serves the web console (SPEC section 7): a small page embedded in the
+// Package console serves the web console: a small page embedded in the
 // binary that signs in with the built-in issuer and manages API keys through the
 // management API. The page itself holds no logic of the gateway's: it is static HTML,
 // JavaScript and CSS, plus three session calls that keep the refresh token in an HttpOnly
