@@ -1,5 +1,5 @@
 // Package metrics holds the gateway's Prometheus collectors. Names and labels are part of
-// the product contract (SPEC section 9); labels are bounded: route names from config, never
+// the product contract (docs/operations.md, Metrics); labels are bounded: route names from config, never
 // paths, key ids, subjects or IPs.
 package metrics
 
@@ -36,6 +36,11 @@ type Metrics struct {
 	APIKeys           *prometheus.GaugeVec   // state: active, expiring, stale, unused, expired
 	WebhookDeliveries *prometheus.CounterVec // event, result
 
+	// UpstreamRequests counts attempts per target: upstream, target (host:port), outcome.
+	UpstreamRequests *prometheus.CounterVec
+	// UpstreamTargetHealthy is 1 while a target is in rotation: upstream, target.
+	UpstreamTargetHealthy *prometheus.GaugeVec
+
 	gatherer prometheus.Gatherer
 	reg      prometheus.Registerer
 }
@@ -63,6 +68,14 @@ func New(reg *prometheus.Registry) *Metrics {
 			Help:    "Time spent on the upstream exchange, response body included, by upstream.",
 			Buckets: buckets,
 		}, []string{"upstream"}),
+		UpstreamRequests: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "authgate_upstream_requests_total",
+			Help: "Attempts at each upstream target by outcome (success: a response came, whatever its status; connect_error; error: failed after connecting; timeout). A retry is a second attempt.",
+		}, []string{"upstream", "target", "outcome"}),
+		UpstreamTargetHealthy: f.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "authgate_upstream_target_healthy",
+			Help: "1 while an upstream target is in rotation, 0 while it is ejected after failing.",
+		}, []string{"upstream", "target"}),
 		ConfigReloads: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "authgate_config_reloads_total",
 			Help: "Configuration reloads by result (success, failure).",
