@@ -112,6 +112,9 @@ func (s *Server) newKeys(cfg *config.Config, st store.Store) (*keys, error) {
 	if err := s.metrics.CacheTrusted("keys", k.inv.Trusted); err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
+	if err := s.metrics.InvalidationPeers("keys", k.inv.Peers); err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
 	k.authn = auth.NewKeyAuthenticator(auth.KeyAuthenticatorOptions{Prefix: cfg.APIKeys.Prefix, Hasher: k.hasher,
 		Records: k.records, Cache: k.cache, StorePolicy: s.storePolicy(cfg),
 		Owners: k.users, Roles: func() map[string][]string { return s.Config().Policy.Roles }})
@@ -338,8 +341,8 @@ func nudge(ch chan struct{}) {
 
 // servingFromCache reports whether, with the store down, on_store_error: serve_cached
 // still lets cached keys through: for stale_ttl after the outage began, keys verified
-// before it keep working. /readyz stays 200 ("degraded") for that time, as SPEC section 9
-// asks, so a Redis outage shared by every replica does not take them all out of the
+// before it keep working. /readyz stays 200 ("degraded") for that time (docs/operations.md,
+// Health), so a Redis outage shared by every replica does not take them all out of the
 // load balancer.
 func (s *Server) servingFromCache() bool {
 	st := s.Config().Store

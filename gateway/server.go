@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"reflect"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -270,6 +271,11 @@ func (s *Server) warnRestartOnly(old, cfg *config.Config) {
 	changed("rate_limits.mode", old.RateLimits.Mode != cfg.RateLimits.Mode)
 	changed("console", old.Console != cfg.Console)
 	changed("tracing", old.Tracing != cfg.Tracing)
+	changed("auth_api", old.AuthAPI != cfg.AuthAPI)
+	ok, nk := old.APIKeys, cfg.APIKeys
+	changed("api_keys.prefix", ok.Prefix != nk.Prefix)
+	changed("api_keys.hash_pepper", ok.HashPepper != nk.HashPepper)
+	changed("api_keys.allowed_expiry_days", !slices.Equal(ok.AllowedExpiryDays, nk.AllowedExpiryDays) || ok.DefaultExpiryDays != nk.DefaultExpiryDays)
 }
 
 // ReloadTLS re-reads the main listener's certificate and key files and serves the new
@@ -348,6 +354,10 @@ func (s *Server) Serve(ctx context.Context) error {
 		mainSrv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: s.certs.GetCertificate, NextProtos: []string{"h2", "http/1.1"}}
 	}
 	g, gctx := errgroup.WithContext(ctx)
+	// The cache invalidations keep flowing until no request is served any more: a
+	// draining replica still answers, so it must still apply (and confirm) revocations.
+	invCtx, stopInv := context.WithCancel(context.WithoutCancel(gctx))
+	defer stopInv()
 	if s.certs != nil {
 		s.watchTLS(gctx)
 	}
@@ -374,13 +384,14 @@ func (s *Server) Serve(ctx context.Context) error {
 		err := mainSrv.Shutdown(sctx)
 		err = errors.Join(err, opsSrv.Shutdown(sctx))
 		s.transport.CloseIdleConnections()
+		stopInv()
 		return err
 	})
-	g.Go(func() error { return s.keys.inv.Run(gctx) })                     // cache invalidations from every replica
+	g.Go(func() error { return s.keys.inv.Run(invCtx) })                   // cache invalidations from every replica
 	g.Go(func() error { s.keys.recorder.Run(gctx); return nil })           // key activity, flushed on the way out
 	g.Go(func() error { s.keys.audit.Run(gctx, time.Second); return nil }) // audit records whose write failed
 	g.Go(func() error { s.watchStore(gctx, s.probeInterval(cfg)); return nil })
-	g.Go(func() error { return s.tokens.inv.Run(gctx) }) // token cache invalidations (logout, user changes)
+	g.Go(func() error { return s.tokens.inv.Run(invCtx) }) // token cache invalidations (logout, user changes)
 	g.Go(func() error { s.keepBootstrap(gctx, cfg, s.opts.BootstrapRecheck); return nil })
 	g.Go(func() error { s.keys.notifier.Run(gctx); return nil })                 // webhook deliveries
 	g.Go(func() error { s.watchHygiene(gctx, s.hygieneInterval()); return nil }) // authgate_api_keys, key.expiring

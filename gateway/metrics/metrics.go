@@ -1,5 +1,5 @@
 // Package metrics holds the gateway's Prometheus collectors. Names and labels are part of
-// the product contract (SPEC section 9); labels are bounded: route names from config, never
+// the product contract (docs/operations.md, Metrics); labels are bounded: route names from config, never
 // paths, key ids, subjects or IPs.
 package metrics
 
@@ -15,17 +15,19 @@ import (
 
 // Metrics is every collector of one gateway process. It is safe for concurrent use.
 type Metrics struct {
-	Requests          *prometheus.CounterVec   // route, method, code, auth
-	Rejected          *prometheus.CounterVec   // reason, route, auth
-	RequestDuration   *prometheus.HistogramVec // route
-	UpstreamDuration  *prometheus.HistogramVec // upstream
-	ConfigReloads     *prometheus.CounterVec   // result
-	StoreUp           prometheus.Gauge
-	StoreErrors       *prometheus.CounterVec // op
-	APIKeyEvents      *prometheus.CounterVec // event
-	ActivityDropped   *prometheus.CounterVec // kind: activity, audit
-	CredentialCache   *prometheus.CounterVec // result: hit, miss, negative_hit
-	InvalidationLag   prometheus.Histogram
+	Requests         *prometheus.CounterVec   // route, method, code, auth
+	Rejected         *prometheus.CounterVec   // reason, route, auth
+	RequestDuration  *prometheus.HistogramVec // route
+	UpstreamDuration *prometheus.HistogramVec // upstream
+	ConfigReloads    *prometheus.CounterVec   // result
+	StoreUp          prometheus.Gauge
+	StoreErrors      *prometheus.CounterVec // op
+	APIKeyEvents     *prometheus.CounterVec // event
+	ActivityDropped  *prometheus.CounterVec // kind: activity, audit
+	CredentialCache  *prometheus.CounterVec // result: hit, miss, negative_hit
+	InvalidationLag  prometheus.Histogram
+	// Unconfirmed counts replicas an invalidation stopped waiting for (they went silent).
+	Unconfirmed       prometheus.Counter
 	Logins            *prometheus.CounterVec // result
 	JWKSRefresh       *prometheus.CounterVec // issuer, result
 	RateLimitFallback prometheus.Gauge
@@ -94,6 +96,10 @@ func New(reg *prometheus.Registry) *Metrics {
 			Name:    "authgate_invalidation_lag_seconds",
 			Help:    "Time from publishing a cache invalidation to applying it, per replica.",
 			Buckets: buckets,
+		}),
+		Unconfirmed: f.NewCounter(prometheus.CounterOpts{
+			Name: "authgate_invalidation_unconfirmed_total",
+			Help: "Replicas a cache invalidation stopped waiting for because they went silent (crashed or cut off from the store) before confirming it.",
 		}),
 		APIKeyEvents: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "authgate_api_key_events_total",
@@ -196,6 +202,24 @@ func (m *Metrics) CacheTrusted(cache string, trusted func() bool) error {
 	})
 	if err := m.reg.Register(g); err != nil {
 		return fmt.Errorf("metrics: cache trusted %s: %w", cache, err)
+	}
+	return nil
+}
+
+// InvalidationPeers exports, read at scrape time, authgate_invalidation_peers{cache}: how
+// many other replicas this one hears on the cache's invalidation channel and waits for
+// when it publishes an invalidation.
+func (m *Metrics) InvalidationPeers(cache string, peers func() int) error {
+	if m.reg == nil {
+		return nil
+	}
+	g := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name:        "authgate_invalidation_peers",
+		Help:        "Other replicas heard on a credential cache's (keys, tokens) invalidation channel within the trust window: each must confirm an invalidation before it is answered.",
+		ConstLabels: prometheus.Labels{"cache": cache},
+	}, func() float64 { return float64(peers()) })
+	if err := m.reg.Register(g); err != nil {
+		return fmt.Errorf("metrics: invalidation peers %s: %w", cache, err)
 	}
 	return nil
 }
