@@ -83,7 +83,7 @@ commands:
   logout                   end the saved login session and forget its tokens
   token set <credential>   save the credential remote commands send
   token remove             delete the saved credential
-  version                  print the version
+  version                  print the version, the commit and the build date
 `
 
 // run executes one command with an empty standard input (no terminal): what tests of
@@ -114,7 +114,7 @@ func runIO(ctx context.Context, args []string, getenv func(string) string, stdin
 	case "policy":
 		return policyCmd(args[1:], getenv, stdout, stderr)
 	case "token":
-		return tokenCmd(args[1:], getenv, stdout, stderr)
+		return tokenCmd(ctx, args[1:], getenv, stdout, stderr)
 	case "teams":
 		return teamsCmd(ctx, args[1:], getenv, stdout, stderr)
 	case "users":
@@ -124,8 +124,8 @@ func runIO(ctx context.Context, args []string, getenv func(string) string, stdin
 	case "logout":
 		return logoutCmd(ctx, args[1:], getenv, stdout, stderr)
 	case "version", "--version":
-		fmt.Fprintln(stdout, "authgate", version())
-		return nil
+		_, err := fmt.Fprint(stdout, versionLine())
+		return err
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
