@@ -129,8 +129,8 @@ func loginCmd(ctx context.Context, args []string, getenv func(string) string, p 
 	fmt.Fprintf(stdout, "logged in to %s as %s (%s, role %s); saved to %s (mode 0600)\n",
 		addr, ans.User.Email, ans.User.ID, ans.User.Role, path)
 	if ans.MFAEnrollmentRequired {
-		fmt.Fprintln(stderr, "authgate: this account must turn on TOTP before it can do anything else: use the web console,"+
-			" or POST "+*prefix+"/mfa/totp/enroll/ {\"current_password\"} then /mfa/totp/verify/ {\"code\"} with this access token; it cannot be renewed")
+		fmt.Fprintln(stderr, "authgate: this account must turn on TOTP before it can do anything else: run authgate mfa enroll"+
+			" (or use the web console) while this access token lasts; it cannot be renewed")
 	}
 	return nil
 }
