@@ -375,6 +375,10 @@ type RateLimits struct {
 	// ManagementIP limits the management API per client IP (IPv6 per /64), counted before
 	// authentication, so failed attempts count too. Default: 600 per 1m.
 	ManagementIP RateLimit `yaml:"management_ip"`
+	// PerIP limits every request that matches a route, public or not, per client IP (IPv6
+	// per /64, after the trusted-proxy walk), counted before authentication, so a flood of
+	// bad credentials from one address is cut off. Default: nil (no per-IP limit).
+	PerIP *RateLimit `yaml:"per_ip"`
 	// MaxBuckets bounds each in-process bucket store (mode local, and the fallback of mode
 	// redis): credentials, login per client IP, login per email, management per credential
 	// and management per client IP are kept apart, each holding at most MaxBuckets buckets. Default: 100000.
@@ -408,7 +412,8 @@ type Route struct {
 	Scopes []string `yaml:"scopes"`
 	// ScopesAll: the credential needs all of them.
 	ScopesAll []string `yaml:"scopes_all"`
-	// RateLimit overrides the method default on this route.
+	// RateLimit overrides the method default on this route. On a public route it is
+	// counted per client IP (IPv6 per /64).
 	RateLimit *RateLimit `yaml:"rate_limit"`
 	// IPAllowlist admits only these IPs or CIDRs on this route when non-empty.
 	IPAllowlist []string `yaml:"ip_allowlist"`

@@ -53,15 +53,57 @@ func (ps Problems) Error() string {
 // Load reads, expands, decodes and validates the file at path. getenv resolves ${NAME};
 // pass os.Getenv. On any problem it returns Problems and a nil Config.
 func Load(path string, getenv func(string) string) (*Config, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
-	}
-	return Parse(filepath.Base(path), data, getenv)
+	return LoadWith(path, Options{Getenv: getenv})
 }
 
 // Parse is Load for bytes already read; name is used in problem locations.
 func Parse(name string, data []byte, getenv func(string) string) (*Config, error) {
+	return ParseWith(name, data, Options{Getenv: getenv})
+}
+
+// Options tune LoadWith and ParseWith.
+type Options struct {
+	// Getenv resolves ${NAME}; nil resolves nothing.
+	Getenv func(string) string
+	// Uses, when not nil, lists the fields the caller reads, as YAML paths ("routes",
+	// "issuer.enabled"). A ${NAME} that is unset in any other field is left empty and is
+	// no problem, nor is what validation says of that field: a command that needs no
+	// secret does not refuse to run because the secret's variable is unset. Nil: every
+	// field is used.
+	Uses []string
+	// Checks run after the file's own validation, even when it found problems, and add
+	// theirs to the same list: so one run reports everything.
+	Checks []Check
+}
+
+// Check is a check of a decoded configuration beyond its own consistency, e.g. that the
+// files it names load. It reports problems by field; it must not use the network.
+type Check func(*Config) []FieldProblem
+
+// FieldProblem is one problem a Check found, by YAML path (e.g. "tls.cert_file").
+type FieldProblem struct {
+	Field string
+	Msg   string
+}
+
+// LoadWith is Load with options.
+func LoadWith(path string, o Options) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return ParseWith(filepath.Base(path), data, o)
+}
+
+// ParseWith is Parse with options. Every problem is reported in one pass: those of the
+// YAML itself (unknown fields, wrong types, unset variables), then validation's and the
+// Checks', but not validation's on a field already reported (a value that did not decode
+// is not also "required").
+func ParseWith(name string, data []byte, o Options) (*Config, error) {
+	getenv := o.Getenv
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
 	cfg := Default()
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -79,28 +121,66 @@ func Parse(name string, data []byte, getenv func(string) string) (*Config, error
 	default:
 		return nil, Problems{{File: name, Line: max(next.Line, 1), Msg: "a second YAML document: the file must hold exactly one"}}
 	}
-	d := &decoder{file: name, getenv: getenv, lines: map[string]int{}, budget: max(100_000, 4*len(data))}
+	d := &decoder{file: name, getenv: getenv, uses: o.Uses, lines: map[string]int{}, budget: max(100_000, 4*len(data))}
 	if doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 {
 		root := doc.Content[0]
 		d.expand(root, "")
 		d.check(root, reflect.TypeOf(cfg), "")
-		if len(d.problems) > 0 {
-			slices.SortStableFunc(d.problems, func(a, b *Problem) int { return a.Line - b.Line })
-			return nil, d.problems
+		if d.budget < 0 {
+			// Decoding would walk the same exponential tree.
+			return nil, d.sorted()
 		}
-		if err := root.Decode(&cfg); err != nil {
+		if err := root.Decode(&cfg); err != nil && len(d.problems) == 0 {
 			return nil, Problems{{File: name, Line: yamlErrLine(err), Msg: trimYAMLErr(err)}}
 		}
+		// (With problems found already, the values that did decode are validated too.)
 	}
 	cfg.applyDefaults(d.present, d.valued)
+	reported := d.reported()
 	for _, fe := range cfg.validate() {
-		d.problems = append(d.problems, &Problem{File: name, Line: d.lineOf(fe.path), Field: fe.path, Msg: fe.msg})
+		d.addLate(reported, fe.path, fe.msg)
+	}
+	for _, check := range o.Checks {
+		for _, fp := range check(&cfg) {
+			d.addLate(reported, fp.Field, fp.Msg)
+		}
 	}
 	if len(d.problems) > 0 {
-		slices.SortStableFunc(d.problems, func(a, b *Problem) int { return a.Line - b.Line })
-		return nil, d.problems
+		return nil, d.sorted()
 	}
 	return &cfg, nil
+}
+
+// reported is the fields the YAML pass found a problem with, the fields an unknown one
+// was suggested for, and the fields left unresolved (Options.Uses).
+func (d *decoder) reported() []string {
+	out := slices.Clone(d.shadow)
+	for _, p := range d.problems {
+		out = append(out, p.Field)
+	}
+	return out
+}
+
+// addLate adds a validation or Check problem unless its field, or one it lies within,
+// is already reported.
+func (d *decoder) addLate(reported []string, path, msg string) {
+	for _, r := range reported {
+		if r != "" && (path == r || within(path, r)) {
+			return
+		}
+	}
+	d.problems = append(d.problems, &Problem{File: d.file, Line: d.lineOf(path), Field: path, Msg: msg})
+}
+
+// within reports whether path lies inside the field parent ("a.b[0]" inside "a" and "a.b").
+func within(path, parent string) bool {
+	return strings.HasPrefix(path, parent+".") || strings.HasPrefix(path, parent+"[")
+}
+
+// sorted is the problems in file order.
+func (d *decoder) sorted() Problems {
+	slices.SortStableFunc(d.problems, func(a, b *Problem) int { return a.Line - b.Line })
+	return d.problems
 }
 
 var (
@@ -132,7 +212,22 @@ type decoder struct {
 	present  map[string]bool // paths set in the file (for defaults that depend on presence)
 	valued   map[string]bool // paths set in the file to a value other than null (explicit zeros included)
 	problems Problems
-	budget   int // nodes check may still visit: aliases must not make it walk a tree exponentially large
+	budget   int      // nodes check may still visit: aliases must not make it walk a tree exponentially large
+	uses     []string // Options.Uses
+	shadow   []string // fields no later problem is reported on (see reported)
+}
+
+// used reports whether the caller reads the field at path (Options.Uses).
+func (d *decoder) used(path string) bool {
+	if d.uses == nil {
+		return true
+	}
+	for _, u := range d.uses {
+		if path == u || within(path, u) || within(u, path) {
+			return true
+		}
+	}
+	return false
 }
 
 func (d *decoder) add(line int, field, format string, args ...any) {
@@ -172,6 +267,10 @@ func (d *decoder) expand(n *yaml.Node, path string) {
 			}
 			if sub[2] != "" {
 				return sub[3]
+			}
+			if !d.used(path) {
+				d.shadow = append(d.shadow, path) // left empty: the caller does not read it
+				return ""
 			}
 			d.add(n.Line, path, "environment variable %s is not set (write ${%s:-} to allow empty)", sub[1], sub[1])
 			return ""
@@ -252,7 +351,12 @@ func (d *decoder) check(n *yaml.Node, t reflect.Type, path string) {
 			d.lines[p] = k.Line
 			f, ok := fields[k.Value]
 			if !ok {
-				d.add(k.Line, p, "unknown field%s", suggest(k.Value, fields))
+				hint := suggest(k.Value, fields)
+				d.add(k.Line, p, "unknown field%s", hint)
+				if hint != "" {
+					// The field meant is not "required" too: it was mistyped, as said.
+					d.shadow = append(d.shadow, join(path, suggestedName(k.Value, fields)))
+				}
 				continue
 			}
 			if seen[k.Value] {
@@ -329,16 +433,22 @@ func scalarMsg(t reflect.Type, v string) string {
 
 // suggest names a known field within edit distance 2 of an unknown one.
 func suggest(key string, fields map[string]reflect.StructField) string {
+	best := suggestedName(key, fields)
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+// suggestedName is the known field within edit distance 2 of key, or "".
+func suggestedName(key string, fields map[string]reflect.StructField) string {
 	best, bestD := "", 3
 	for name := range fields {
 		if dist := editDistance(key, name); dist < bestD || (dist == bestD && name < best) {
 			best, bestD = name, dist
 		}
 	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
+	return best
 }
 
 func editDistance(a, b string) int {

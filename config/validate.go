@@ -49,6 +49,9 @@ func (c *Config) applyDefaults(present, valued map[string]bool) {
 			rl.Per = time.Minute
 		}
 	}
+	if rl := c.RateLimits.PerIP; rl != nil && !valued["rate_limits.per_ip.per"] {
+		rl.Per = time.Minute
+	}
 	if c.RateLimits.Mode == "" {
 		c.RateLimits.Mode = "local"
 		if c.Store.Type == "redis" {
@@ -196,6 +199,9 @@ func (c *Config) validate() problems {
 	c.RateLimits.LoginGlobal.validate(&ps, "rate_limits.login_global")
 	c.RateLimits.Management.validate(&ps, "rate_limits.management")
 	c.RateLimits.ManagementIP.validate(&ps, "rate_limits.management_ip")
+	if c.RateLimits.PerIP != nil {
+		c.RateLimits.PerIP.validate(&ps, "rate_limits.per_ip")
+	}
 	if ph := c.PasswordHashing; ph.Concurrency < 0 || ph.Queue < 0 || ph.MaxWait < 0 {
 		ps.add("password_hashing", "concurrency, queue and max_wait must be >= 0 (0: the default)")
 	}

@@ -141,8 +141,8 @@ func (s *Server) newKeys(cfg *config.Config, st store.Store) (*keys, error) {
 		MaxExpiryDays: func() int { return s.Config().APIKeys.MaxExpiryDays },
 		Notify:        k.notifier.Emit})
 	if bk := cfg.Bootstrap.AdminKey.Value(); bk != "" {
-		if _, err := apikey.Parse(bk, cfg.APIKeys.Prefix); err != nil {
-			return nil, errors.New("gateway: bootstrap.admin_key is not a well-formed key (make one with `authgate keys generate`)")
+		if err := checkBootstrapKey(bk, cfg.APIKeys.Prefix); err != nil { // (Preflight's check)
+			return nil, fmt.Errorf("gateway: bootstrap.admin_key: %w", err)
 		}
 		k.bootstrap = bk
 	}

@@ -70,9 +70,12 @@ func (p *pipeline) buildHandler() http.Handler {
 func (p *pipeline) routeHandler(rt *route, fwd http.Handler) http.Handler {
 	mws := []func(http.Handler) http.Handler{
 		filterIP(rt.ips),        // route ip_allowlist, before the credential is even read
+		p.limitPerIP,            // rate_limits.per_ip: per client address, before any credential is checked
 		rt.refuseMethodOverride, // method_override: reject, a 400 before the store is asked
 	}
-	if !rt.cfg.Public {
+	if rt.cfg.Public {
+		mws = append(mws, p.limitPublic(rt)) // a public route's rate_limit, per client address
+	} else {
 		mws = append(mws,
 			p.authenticate,      // credential -> principal (and its allowed_ips), else 401/400/403/503
 			rt.checkEnvironment, // a test key needs an upstream with test_url

@@ -230,7 +230,7 @@ func (s *Server) Reload() error {
 	if s.opts.ConfigPath == "" {
 		return errors.New("gateway: no configuration file to reload")
 	}
-	cfg, err := config.Load(s.opts.ConfigPath, s.opts.Getenv)
+	cfg, err := LoadConfig(s.opts.ConfigPath, s.opts.Getenv)
 	if err == nil {
 		var p *pipeline
 		if p, err = newPipeline(s, cfg); err == nil {

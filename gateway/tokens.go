@@ -69,10 +69,11 @@ const (
 
 // localLimiter is the in-process limiter: buckets for login per email, for the rest of
 // login (per client address), for the management API per client address and per
-// credential, and for credentials each live in a store of their own,
+// credential, for routes per client address (rate_limits.per_ip and public routes'
+// rate_limit), and for credentials each live in a store of their own,
 // each bounded by maxBuckets (rate_limits.max_buckets). Anyone can create login buckets,
 // one per IPv6 /64 or email they try; kept apart, they can never evict a credential's
-// bucket and so reset its limit (issue 9, item 14). Credential buckets are only made by
+// bucket and so reset its limit (issue 9, item 14); nor can per-address route buckets. Credential buckets are only made by
 // credentials that authenticated.
 func localLimiter(maxBuckets int) *ratelimit.Partitioned {
 	newStore := func() ratelimit.Limiter { return ratelimit.NewLocal(ratelimit.LocalOptions{MaxEntries: maxBuckets}) }
@@ -80,7 +81,8 @@ func localLimiter(maxBuckets int) *ratelimit.Partitioned {
 		ratelimit.Partition{Prefix: loginEmailBucketPrefix, Limiter: newStore()},
 		ratelimit.Partition{Prefix: loginBucketPrefix, Limiter: newStore()},
 		ratelimit.Partition{Prefix: mgmtIPBucketPrefix, Limiter: newStore()},
-		ratelimit.Partition{Prefix: mgmtBucketPrefix, Limiter: newStore()})
+		ratelimit.Partition{Prefix: mgmtBucketPrefix, Limiter: newStore()},
+		ratelimit.Partition{Prefix: ipBucketPrefix, Limiter: newStore()})
 }
 
 func (s *Server) newTokens(cfg *config.Config, st store.Store) (*tokens, error) {
@@ -94,13 +96,11 @@ func (s *Server) newTokens(cfg *config.Config, st store.Store) (*tokens, error) 
 	}()
 	var issuers []jwtauth.IssuerConfig
 	for _, ic := range cfg.JWT.Issuers {
-		keys, err := jwtauth.LoadPublicKeyFiles(ic.PublicKeyFiles)
+		jc, err := jwtIssuer(ic) // (Preflight's)
 		if err != nil {
 			return nil, fmt.Errorf("gateway: jwt issuer %s: %w", ic.Issuer, err)
 		}
-		issuers = append(issuers, jwtauth.IssuerConfig{Issuer: ic.Issuer, Audiences: ic.Audiences,
-			Algorithms: ic.Algorithms, HMACSecret: []byte(ic.HMACSecret.Value()), PublicKeys: keys,
-			JWKSURL: ic.JWKSURL, RoleClaim: ic.RoleClaim, TeamClaim: ic.TeamClaim})
+		issuers = append(issuers, jc)
 	}
 	var (
 		minter *issuer.Minter

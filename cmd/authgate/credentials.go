@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/authgate/authgate/config"
 	"github.com/authgate/authgate/gateway/apikey"
 )
 
@@ -161,9 +162,21 @@ func keysCmd(ctx context.Context, args []string, getenv func(string) string, std
 	fs := flag.NewFlagSet("keys generate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	env := fs.String("env", apikey.Live, "environment: live or test")
-	prefix := fs.String("prefix", "sk", "key prefix (api_keys.prefix)")
+	prefix := fs.String("prefix", "", "key prefix (default: api_keys.prefix of --config)")
+	path := fs.String("config", "", "configuration file whose api_keys.prefix to use (default: $AUTHGATE_CONFIG, else the embedded gateway.yaml)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
+	}
+	if *prefix == "" {
+		if *path == "" {
+			*path = getenv("AUTHGATE_CONFIG")
+		}
+		// Only the prefix is read: the file's secrets need not be set to make a key.
+		cfg, err := loadConfigWith(*path, config.Options{Getenv: getenv, Uses: []string{"api_keys.prefix"}})
+		if err != nil {
+			return fmt.Errorf("keys generate: %w", err)
+		}
+		*prefix = cfg.APIKeys.Prefix
 	}
 	k, err := apikey.Generate(*prefix, *env)
 	if err != nil {

@@ -112,3 +112,60 @@ func TestKeysGenerate(t *testing.T) {
 		t.Error("--env prod: want an error")
 	}
 }
+
+// keys generate makes a key of the configured api_keys.prefix (the one serve accepts as
+// bootstrap.admin_key), from --config or AUTHGATE_CONFIG, without needing the file's
+// secrets; --prefix overrides it.
+func TestKeysGenerateUsesConfiguredPrefix(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "gateway.yaml")
+	writeConfig(t, path, `api_keys: {prefix: acme}
+store:
+  type: redis
+  redis: {addrs: ["127.0.0.1:1"], password: "${REDIS_PASSWORD}"}
+bootstrap: {admin_key: "${ADMIN_KEY}"}
+`)
+	gen := func(getenv func(string) string, args ...string) string {
+		t.Helper()
+		var out, errb bytes.Buffer
+		if err := run(context.Background(), append([]string{"keys", "generate"}, args...), getenv, &out, &errb); err != nil {
+			t.Fatalf("keys generate %v: %v (%s)", args, err, errb.String())
+		}
+		return strings.TrimSpace(out.String())
+	}
+	noEnv := func(string) string { return "" }
+	viaEnv := func(k string) string {
+		if k == "AUTHGATE_CONFIG" {
+			return path
+		}
+		return ""
+	}
+	for _, c := range []struct {
+		name   string
+		getenv func(string) string
+		args   []string
+		prefix string
+	}{
+		{"--config", noEnv, []string{"--config", path}, "acme"},
+		{"AUTHGATE_CONFIG", viaEnv, nil, "acme"},
+		{"--prefix wins", viaEnv, []string{"--prefix", "zz"}, "zz"},
+		{"embedded default", noEnv, nil, "sk"},
+	} {
+		k := gen(c.getenv, c.args...)
+		if _, err := apikey.Parse(k, c.prefix); err != nil {
+			t.Errorf("%s: generated %q, not a key of prefix %q", c.name, k, c.prefix)
+		}
+	}
+	// The key it makes is one the same file accepts as bootstrap.admin_key.
+	key := gen(noEnv, "--config", path)
+	withKey := func(k string) string {
+		if k == "ADMIN_KEY" {
+			return key
+		}
+		return "x"
+	}
+	var out, errb bytes.Buffer
+	if err := run(context.Background(), []string{"config", "validate", "--config", path}, withKey, &out, &errb); err != nil {
+		t.Errorf("validate with the generated key: %v\n%s", err, errb.String())
+	}
+}

@@ -29,7 +29,7 @@ commands:
   edit KEY [--name N] [--description D] [--scopes a,b] [--ip CIDR]... [--expires-in DAYS]
           [--rate-limit 100/1m|none] [--team ID|*]   (--team: admins only)
   rotate KEY [--revoke-old-after 24h]
-  generate [--env live|test] [--prefix sk]
+  generate [--env live|test] [--config F | --prefix sk]
 
 connection (every command but generate):
   --addr URL      management API (default $AUTHGATE_ADDR, else the saved login's, else

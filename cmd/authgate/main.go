@@ -66,8 +66,9 @@ commands:
                            manage API keys through the management API (--addr, --token)
                            or directly on the store (--config gateway.yaml);
                            see authgate keys help
-  keys generate [--env live|test] [--prefix sk]
-                           print a new well-formed API key; touches nothing
+  keys generate [--env live|test] [--config F | --prefix sk]
+                           print a new well-formed API key (prefix: api_keys.prefix
+                           of --config or $AUTHGATE_CONFIG); touches nothing
   policy explain [--config F] "METHOD /path" [--scopes a,b] [--role r] [--team t]
                            whether the route policy lets such a request through, and
                            why (exit 0 allow, 1 deny)

@@ -75,8 +75,10 @@ func TestRun(t *testing.T) {
 		{"config without subcommand", []string{"config"}, "unknown config command", "", "usage:"},
 		{"unknown config subcommand", []string{"config", "check"}, "unknown config command", "", "usage:"},
 		{"config validate good", []string{"config", "validate", "--config", good}, "", good + ": ok\n", ""},
-		{"config validate bad", []string{"config", "validate", "--config", bad}, bad + ": 1 problem(s)", "",
-			`bad.yaml:3: listne: unknown field (did you mean "listen"?)`},
+		// Both problems in one run: the unknown field and the listeners that collide.
+		{"config validate bad", []string{"config", "validate", "--config", bad}, bad + ": 2 problem(s)", "",
+			"bad.yaml:2: ops_listen: must differ from listen (\":8080\"): metrics are never served on the main listener\n" +
+				`bad.yaml:3: listne: unknown field (did you mean "listen"?)`},
 		{"config validate missing", []string{"config", "validate", "--config", filepath.Join(dir, "nope.yaml")}, "no such file", "", ""},
 		{"config validate bad flag", []string{"config", "validate", "--cfg", good}, "flag provided but not defined", "", "-cfg"},
 		{"serve bad config", []string{"serve", "--config", bad}, "unknown field", "", ""},

@@ -82,7 +82,7 @@ func explainCmd(args []string, getenv func(string) string, stdout, stderr io.Wri
 		return usageError{fmt.Errorf(`policy explain: %q: want "METHOD /path"`, request[0])}
 	}
 	target = strings.TrimSpace(target)
-	cfg, err := loadConfig(*path, getenv)
+	cfg, err := loadConfigWith(*path, config.Options{Getenv: getenv, Uses: explainUses()})
 	if err != nil {
 		var ps config.Problems
 		if errors.As(err, &ps) {
@@ -122,6 +122,13 @@ func explainCmd(args []string, getenv func(string) string, stdout, stderr io.Wri
 }
 
 // newExplainer compiles cfg's routes as the gateway does.
+// explainUses is the configuration policy explain reads: the routes, the roles, and what
+// decides the gateway's own paths. A ${NAME} elsewhere (a bootstrap secret, the Redis
+// password) is not expanded, so it need not be set.
+func explainUses() []string {
+	return []string{"routes", "policy", "auth_api", "forward_auth", "issuer.enabled", "console.enabled", "console.path"}
+}
+
 func newExplainer(cfg *config.Config) (*policy.Explainer, error) {
 	rules := make([]policy.Rule, len(cfg.Routes))
 	for i, r := range cfg.Routes {

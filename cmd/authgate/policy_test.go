@@ -110,3 +110,57 @@ routes:
 		})
 	}
 }
+
+// policy explain reads the routes and roles only: the bootstrap admin's and Redis's
+// ${VAR}s need not be set for it, while config validate still says they are unset. A
+// variable in a field it reads still has to be set.
+func TestPolicyExplainNeedsNoSecrets(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "gateway.yaml")
+	writeConfig(t, file, `store:
+  type: redis
+  redis: {addrs: ["127.0.0.1:1"], password: "${REDIS_PASSWORD}"}
+issuer: {enabled: true, name: "https://gw.example", signing_key_file: "${SIGNING_KEY_FILE}"}
+bootstrap:
+  admin_email: "${ADMIN_EMAIL}"
+  admin_password: "${ADMIN_PASSWORD}"
+  admin_key: "${ADMIN_KEY}"
+upstreams:
+  api: {url: "${UPSTREAM_URL}"}
+routes:
+  - {name: reports, match: ["GET /reports/"], upstream: api, scopes: ["reports:read"]}
+`)
+	noEnv := func(string) string { return "" }
+	var out, errb bytes.Buffer
+	err := run(t.Context(), []string{"policy", "explain", "--config", file, "GET /reports/x", "--scopes", "reports:read"}, noEnv, &out, &errb)
+	if err != nil {
+		t.Fatalf("policy explain: %v\n%s", err, errb.String())
+	}
+	if !strings.Contains(out.String(), "decision: ALLOW") {
+		t.Errorf("policy explain printed:\n%s", out.String())
+	}
+
+	// validate (what serve loads) still refuses each unset variable.
+	out.Reset()
+	errb.Reset()
+	if err := run(t.Context(), []string{"config", "validate", "--config", file}, noEnv, &out, &errb); err == nil {
+		t.Fatal("validate accepted unset variables")
+	}
+	for _, v := range []string{"REDIS_PASSWORD", "SIGNING_KEY_FILE", "ADMIN_EMAIL", "ADMIN_PASSWORD", "ADMIN_KEY", "UPSTREAM_URL"} {
+		if !strings.Contains(errb.String(), "environment variable "+v+" is not set") {
+			t.Errorf("validate does not name %s:\n%s", v, errb.String())
+		}
+	}
+
+	// A variable in what explain reads is required.
+	writeConfig(t, file, `upstreams:
+  api: {url: "http://127.0.0.1:9000"}
+routes:
+  - {name: reports, match: ["GET ${REPORTS_PATH}"], upstream: api, scopes: ["reports:read"]}
+`)
+	errb.Reset()
+	err = run(t.Context(), []string{"policy", "explain", "--config", file, "GET /reports/x"}, noEnv, &out, &errb)
+	if err == nil || !strings.Contains(errb.String(), "environment variable REPORTS_PATH is not set") {
+		t.Errorf("policy explain with a route's variable unset: err %v, stderr:\n%s", err, errb.String())
+	}
+}

@@ -161,12 +161,19 @@ func (rl redisLogger) Printf(ctx context.Context, format string, v ...any) {
 	rl.l.WarnContext(ctx, "redis client", slog.String("detail", fmt.Sprintf(format, v...)))
 }
 
-// loadConfig reads path, or the embedded default when path is "".
+// loadConfig reads path, or the embedded default when path is "", with every check serve
+// makes before it listens (gateway.ConfigOptions): serve and config validate both load
+// through it.
 func loadConfig(path string, getenv func(string) string) (*config.Config, error) {
+	return loadConfigWith(path, gateway.ConfigOptions(getenv))
+}
+
+// loadConfigWith is loadConfig with other options.
+func loadConfigWith(path string, o config.Options) (*config.Config, error) {
 	if path == "" {
-		return config.Parse("gateway.yaml (embedded)", authgate.DefaultConfig, getenv)
+		return config.ParseWith("gateway.yaml (embedded)", authgate.DefaultConfig, o)
 	}
-	return config.Load(path, getenv)
+	return config.LoadWith(path, o)
 }
 
 // newLogger logs JSON at level to w. Durations are written as Go duration strings
@@ -208,7 +215,7 @@ func validateCmd(args []string, getenv func(string) string, stdout, stderr io.Wr
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if _, err := config.Load(*path, getenv); err != nil {
+	if _, err := loadConfig(*path, getenv); err != nil { // what serve loads with
 		var ps config.Problems
 		if errors.As(err, &ps) {
 			fmt.Fprintln(stderr, ps.Error())

@@ -331,3 +331,14 @@ func newEd25519PEM() ([]byte, error) {
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: pemType, Bytes: der}), nil
 }
+
+// CheckKeyFile reports whether the key file at path would load as LoadOrCreateKeySet
+// loads it, without creating anything: a file that does not exist yet is no error (it is
+// created at start).
+func CheckKeyFile(path string) error {
+	_, err := loadKeySet(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	return err
+}

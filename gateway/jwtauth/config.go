@@ -153,3 +153,18 @@ func (c IssuerConfig) validate(path string) error {
 	}
 	return errors.Join(errs...)
 }
+
+// Check reports what New would refuse in c, without any network: a missing or second
+// key source, algorithms that do not fit the keys, an HMAC secret too short for its
+// algorithm. A JWKS issuer's keys are not fetched.
+func Check(c IssuerConfig) error {
+	if err := c.validate(fmt.Sprintf("issuer %q", c.Issuer)); err != nil {
+		return err
+	}
+	if len(c.HMACSecret) == 0 && c.JWKSURL == "" {
+		if _, err := newStaticKeys(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,67 @@
+package config
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// routeLimitsBase is an upstream for the route-limit tests.
+const routeLimitsBase = "upstreams:\n  api:\n    url: \"http://127.0.0.1:9000\"\n"
+
+// TestRouteLimitsRefused: each new route-limit key refuses what it cannot mean, with
+// file:line and the field.
+func TestRouteLimitsRefused(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		want []string
+	}{
+		{"per_ip requests 0", "rate_limits:\n  per_ip: {requests: 0}\n",
+			[]string{`gw.yaml:2: rate_limits.per_ip.requests: must be > 0, got 0`}},
+		{"per_ip per 0s", "rate_limits:\n  per_ip:\n    requests: 5\n    per: 0s\n",
+			[]string{`gw.yaml:4: rate_limits.per_ip.per: must be > 0, got 0s (leave it out for the default 1m)`}},
+		{"public route rate_limit requests 0", routeLimitsBase + "routes:\n  - name: r\n    match: [\"/r\"]\n    upstream: api\n    public: true\n    rate_limit: {requests: 0}\n",
+			[]string{`gw.yaml:9: routes[0].rate_limit.requests: must be > 0, got 0`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := Parse("gw.yaml", []byte(tt.yaml), getenv)
+			if cfg != nil {
+				t.Errorf("got a config, want the file refused")
+			}
+			if got := problemLines(t, err); !equal(got, tt.want) {
+				t.Errorf("got problems\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(tt.want, "\n  "))
+			}
+		})
+	}
+}
+
+// TestRouteLimitsDefaults: absent keys get their documented defaults.
+func TestRouteLimitsDefaults(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		got  func(*Config) any
+		want any
+	}{
+		{"per_ip absent: off", "", func(c *Config) any { return c.RateLimits.PerIP }, (*RateLimit)(nil)},
+		{"per_ip null: off", "rate_limits: {per_ip: ~}\n", func(c *Config) any { return c.RateLimits.PerIP }, (*RateLimit)(nil)},
+		{"per_ip per absent", "rate_limits: {per_ip: {requests: 50}}\n", func(c *Config) any { return *c.RateLimits.PerIP },
+			RateLimit{Requests: 50, Per: time.Minute}},
+		{"public route rate_limit accepted", routeLimitsBase + `routes: [{name: r, match: ["/r"], upstream: api, public: true, rate_limit: {requests: 5, per: 1s}}]`,
+			func(c *Config) any { return *c.Routes[0].RateLimit }, RateLimit{Requests: 5, Per: time.Second}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := Parse("gw.yaml", []byte(tt.yaml), getenv)
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			if got := tt.got(cfg); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got %#v, want %#v", got, tt.want)
+			}
+		})
+	}
+}
