@@ -30,7 +30,8 @@ commands (admins; list also shows a member their own teams):
                         the user's tokens and personal keys stop acting for TEAM at
                         once, on every replica
 
-connection: as for 'authgate users' (--addr, --prefix, --token, --config, --json)
+connection and output: as for 'authgate users' (--addr, --prefix, --token, --cacert,
+--config; -o table|json|yaml, -q, --no-headers)
 `
 
 // teamBackend is where the teams commands act: the management API or the store itself.

@@ -38,7 +38,9 @@ connection:
                   'authgate login' or 'authgate token set')
   --config FILE   instead of --addr: work directly on the Redis store of FILE (gateway
                   down, first admin)
-  --json          print the API's JSON instead of a table
+  --cacert FILE   trust this CA certificate (PEM) for the gateway's TLS (default $AUTHGATE_CACERT)
+
+output: -o table|json|yaml (--json: -o json), -q/--quiet (IDs only), --no-headers
 `
 
 // userBackend is where the users commands act: the management API (remoteUsers) or the
