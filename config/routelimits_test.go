@@ -24,6 +24,14 @@ func TestRouteLimitsRefused(t *testing.T) {
 			[]string{`gw.yaml:4: rate_limits.per_ip.per: must be > 0, got 0s (leave it out for the default 1m)`}},
 		{"public route rate_limit requests 0", routeLimitsBase + "routes:\n  - name: r\n    match: [\"/r\"]\n    upstream: api\n    public: true\n    rate_limit: {requests: 0}\n",
 			[]string{`gw.yaml:9: routes[0].rate_limit.requests: must be > 0, got 0`}},
+		{"proxy max_body_bytes 0", "proxy:\n  max_body_bytes: 0\n",
+			[]string{`gw.yaml:2: proxy.max_body_bytes: must be > 0 (bytes), or -1 for no bound, got 0 (leave it out for the default)`}},
+		{"proxy max_body_bytes -2", "proxy: {max_body_bytes: -2}\n",
+			[]string{`gw.yaml:1: proxy.max_body_bytes: must be > 0 (bytes), or -1 for no bound, got -2 (leave it out for the default)`}},
+		{"proxy max_body_bytes a size string", "proxy: {max_body_bytes: 10MiB}\n",
+			[]string{`gw.yaml:1: proxy.max_body_bytes: invalid value "10MiB"`}},
+		{"route max_body_bytes 0", routeLimitsBase + "routes:\n  - name: r\n    match: [\"/r\"]\n    upstream: api\n    max_body_bytes: 0\n",
+			[]string{`gw.yaml:8: routes[0].max_body_bytes: must be > 0 (bytes), or -1 for no bound, got 0 (leave it out for the default)`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -52,6 +60,12 @@ func TestRouteLimitsDefaults(t *testing.T) {
 			RateLimit{Requests: 50, Per: time.Minute}},
 		{"public route rate_limit accepted", routeLimitsBase + `routes: [{name: r, match: ["/r"], upstream: api, public: true, rate_limit: {requests: 5, per: 1s}}]`,
 			func(c *Config) any { return *c.Routes[0].RateLimit }, RateLimit{Requests: 5, Per: time.Second}},
+		{"max_body_bytes absent: 10 MiB", routeLimitsBase + `routes: [{name: r, match: ["/r"], upstream: api}]`,
+			func(c *Config) any { return []int64{c.Proxy.MaxBodyBytes, c.MaxBodyOf(c.Routes[0])} }, []int64{10 << 20, 10 << 20}},
+		{"max_body_bytes null: 10 MiB", "proxy: {max_body_bytes: ~}\n", func(c *Config) any { return c.Proxy.MaxBodyBytes }, int64(10 << 20)},
+		{"route max_body_bytes over the global", routeLimitsBase + "proxy: {max_body_bytes: -1}\n" +
+			`routes: [{name: r, match: ["/r"], upstream: api, max_body_bytes: 2048}, {name: s, match: ["/s"], upstream: api}]`,
+			func(c *Config) any { return []int64{c.MaxBodyOf(c.Routes[0]), c.MaxBodyOf(c.Routes[1])} }, []int64{2048, -1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

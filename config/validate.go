@@ -34,8 +34,17 @@ func (c *Config) applyDefaults(present, valued map[string]bool) {
 	for name, u := range c.Upstreams {
 		if !valued["upstreams."+name+".timeout"] {
 			u.Timeout = 30 * time.Second
-			c.Upstreams[name] = u
 		}
+		if u.Balance == "" {
+			u.Balance = "round_robin"
+		}
+		if !valued["upstreams."+name+".health.max_failures"] {
+			u.Health.MaxFailures = 1
+		}
+		if !valued["upstreams."+name+".health.eject_for"] {
+			u.Health.EjectFor = 10 * time.Second
+		}
+		c.Upstreams[name] = u
 	}
 	for i := range c.Routes {
 		if rl := c.Routes[i].RateLimit; rl != nil && !valued[fmt.Sprintf("routes[%d].rate_limit.per", i)] {
@@ -107,6 +116,7 @@ func (c *Config) validate() problems {
 			ps.add(fmt.Sprintf("proxy.strip_request_headers[%d]", i), "not a header name: %q", h)
 		}
 	}
+	checkBodyLimit(&ps, "proxy.max_body_bytes", c.Proxy.MaxBodyBytes)
 	c.validateStore(&ps)
 
 	checkCIDRs(&ps, "client_ip.trusted_proxies", c.ClientIP.TrustedProxies)
@@ -119,9 +129,7 @@ func (c *Config) validate() problems {
 		if !nameRE.MatchString(name) {
 			ps.add(p, "upstream names use letters, digits, '_', '.', '-'")
 		}
-		checkURL(&ps, p+".url", u.URL, true)
-		checkURL(&ps, p+".test_url", u.TestURL, false)
-		checkPositiveOrOmit(&ps, p+".timeout", u.Timeout, "30s")
+		c.validateUpstream(&ps, p, u)
 	}
 
 	checkNonNegative(&ps, "jwt.leeway", c.JWT.Leeway)
@@ -363,6 +371,12 @@ func (c *Config) validateRoutes(ps *problems) {
 		if r.Team != nil {
 			checkTeamSource(ps, p, r)
 		}
+		if r.StripPrefix != "" {
+			checkStripPrefix(ps, p, r)
+		}
+		if r.MaxBodyBytes != nil {
+			checkBodyLimit(ps, p+".max_body_bytes", *r.MaxBodyBytes)
+		}
 	}
 	c.validatePatterns(ps)
 }
@@ -503,6 +517,14 @@ func suggestName[V any](name string, m map[string]V) string {
 		return ""
 	}
 	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+// checkBodyLimit refuses a body bound that is neither positive nor -1 (no bound): an
+// explicit 0 would refuse every body, and is never read as "the default".
+func checkBodyLimit(ps *problems, p string, n int64) {
+	if n <= 0 && n != -1 {
+		ps.add(p, "must be > 0 (bytes), or -1 for no bound, got %d (leave it out for the default)", n)
+	}
 }
 
 func (rl RateLimit) validate(ps *problems, p string) {

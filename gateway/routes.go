@@ -38,6 +38,9 @@ type pipeline struct {
 	routes   []*route
 	own      http.Handler // the gateway's own paths (management API)
 	handler  http.Handler
+
+	// upstreams are the proxies routes end in, with their targets' health.
+	upstreams *upstreamSet
 }
 
 // route is one compiled entry of routes: its own chain from route IP list to upstream.
@@ -66,13 +69,17 @@ func (p *pipeline) buildHandler() http.Handler {
 	)
 }
 
-// routeHandler is the chain of one route, entered once dispatch has matched it.
-func (p *pipeline) routeHandler(rt *route, fwd http.Handler) http.Handler {
+// routeHandler is the chain of one route, entered once dispatch has matched it. forward
+// is false for the chain that answers forward-auth, which never sees a body.
+func (p *pipeline) routeHandler(rt *route, fwd http.Handler, forward bool) http.Handler {
 	mws := []func(http.Handler) http.Handler{
-		filterIP(rt.ips),        // route ip_allowlist, before the credential is even read
-		p.limitPerIP,            // rate_limits.per_ip: per client address, before any credential is checked
-		rt.refuseMethodOverride, // method_override: reject, a 400 before the store is asked
+		filterIP(rt.ips), // route ip_allowlist, before the credential is even read
+		p.limitPerIP,     // rate_limits.per_ip: per client address, before any credential is checked
 	}
+	if forward {
+		mws = append(mws, rt.limitBody(p.cfg.MaxBodyOf(rt.cfg))) // max_body_bytes: 413 before authentication
+	}
+	mws = append(mws, rt.refuseMethodOverride) // method_override: reject, a 400 before the store is asked
 	if rt.cfg.Public {
 		mws = append(mws, p.limitPublic(rt)) // a public route's rate_limit, per client address
 	} else {
@@ -105,19 +112,14 @@ func newPipeline(s *Server, cfg *config.Config) (*pipeline, error) {
 	if p.global, err = parseList(cfg.IPAllowlist, cfg.IPDenylist); err != nil {
 		return nil, err
 	}
-	proxies := map[string]*proxy.Proxy{}
-	for name, u := range cfg.Upstreams {
-		up := proxy.Upstream{Name: name, Timeout: u.Timeout, Strip: cfg.Proxy.StripRequestHeaders}
-		if up.URL, err = url.Parse(u.URL); err != nil {
-			return nil, fmt.Errorf("gateway: upstream %s: %w", name, err)
-		}
-		if u.TestURL != "" {
-			if up.TestURL, err = url.Parse(u.TestURL); err != nil {
-				return nil, fmt.Errorf("gateway: upstream %s test_url: %w", name, err)
-			}
-		}
-		proxies[name] = proxy.New(up, s.upstreamRT, s.metrics, s.logger)
+	var prev *upstreamSet
+	if cur := s.cur.Load(); cur != nil {
+		prev = cur.upstreams
 	}
+	if p.upstreams, err = s.buildUpstreams(cfg, prev); err != nil {
+		return nil, err
+	}
+	proxies := p.upstreams.proxies
 	prs := make([]policy.Route, len(cfg.Routes))
 	for i, rc := range cfg.Routes {
 		prs[i] = policy.Route{Name: rc.Name, Patterns: rc.Match}
@@ -130,8 +132,8 @@ func newPipeline(s *Server, cfg *config.Config) (*pipeline, error) {
 		if !ok {
 			return nil, fmt.Errorf("gateway: route %s: unknown upstream %q", rc.Name, rc.Upstream)
 		}
-		rt.handler = p.routeHandler(rt, fwd)
-		rt.decide = p.routeHandler(rt, http.HandlerFunc(allowed))
+		rt.handler = p.routeHandler(rt, stripPrefix(rc.StripPrefix, fwd), true)
+		rt.decide = p.routeHandler(rt, http.HandlerFunc(allowed), false)
 		p.routes = append(p.routes, rt)
 	}
 	if p.router, err = policy.NewRouter(prs, cfg.ReservedPatterns()); err != nil {
@@ -229,6 +231,9 @@ func (p *pipeline) dispatch(w http.ResponseWriter, r *http.Request) {
 // of the upstream, and the gateway's own paths are not served).
 func (p *pipeline) route(w http.ResponseWriter, r *http.Request, decide bool) {
 	info := reqinfo.From(r.Context())
+	if decide {
+		info.Route = "" // the decided request's route from here on: none until one matches
+	}
 	if !policy.MethodOK(r.Method) {
 		info.Reject(w, errMalformedRequest)
 		return

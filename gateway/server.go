@@ -234,7 +234,7 @@ func (s *Server) Reload() error {
 	if err == nil {
 		var p *pipeline
 		if p, err = newPipeline(s, cfg); err == nil {
-			s.cur.Store(p)
+			s.cur.Swap(p).upstreams.retire(p.upstreams, s)
 			s.metrics.ConfigReloads.WithLabelValues("success").Inc()
 			s.logger.Info("config reloaded", slog.String("file", s.opts.ConfigPath), slog.Int("routes", len(cfg.Routes)))
 			s.warnRestartOnly(s.boot, cfg)
@@ -348,6 +348,10 @@ func (s *Server) Serve(ctx context.Context) error {
 		mainSrv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: s.certs.GetCertificate, NextProtos: []string{"h2", "http/1.1"}}
 	}
 	g, gctx := errgroup.WithContext(ctx)
+	// The cache invalidations keep flowing until no request is served any more: a
+	// draining replica still answers, so it must still apply (and confirm) revocations.
+	invCtx, stopInv := context.WithCancel(context.WithoutCancel(gctx))
+	defer stopInv()
 	if s.certs != nil {
 		s.watchTLS(gctx)
 	}
@@ -374,13 +378,14 @@ func (s *Server) Serve(ctx context.Context) error {
 		err := mainSrv.Shutdown(sctx)
 		err = errors.Join(err, opsSrv.Shutdown(sctx))
 		s.transport.CloseIdleConnections()
+		stopInv()
 		return err
 	})
-	g.Go(func() error { return s.keys.inv.Run(gctx) })                     // cache invalidations from every replica
+	g.Go(func() error { return s.keys.inv.Run(invCtx) })                   // cache invalidations from every replica
 	g.Go(func() error { s.keys.recorder.Run(gctx); return nil })           // key activity, flushed on the way out
 	g.Go(func() error { s.keys.audit.Run(gctx, time.Second); return nil }) // audit records whose write failed
 	g.Go(func() error { s.watchStore(gctx, s.probeInterval(cfg)); return nil })
-	g.Go(func() error { return s.tokens.inv.Run(gctx) }) // token cache invalidations (logout, user changes)
+	g.Go(func() error { return s.tokens.inv.Run(invCtx) }) // token cache invalidations (logout, user changes)
 	g.Go(func() error { s.keepBootstrap(gctx, cfg, s.opts.BootstrapRecheck); return nil })
 	g.Go(func() error { s.keys.notifier.Run(gctx); return nil })                 // webhook deliveries
 	g.Go(func() error { s.watchHygiene(gctx, s.hygieneInterval()); return nil }) // authgate_api_keys, key.expiring
@@ -487,7 +492,13 @@ func (s *Server) record(r *http.Request, info *reqinfo.Info, start time.Time, d 
 	if authLabel == "" {
 		authLabel = "none"
 	}
-	s.metrics.Requests.WithLabelValues(route, metrics.MethodLabel(r.Method), metrics.CodeLabel(info.Status), authLabel).Inc()
+	// A forward-auth check is shown as the request it decided; the check's own path is
+	// kept apart in the log (authz_path).
+	method, rawPath, authzPath := r.Method, r.URL.Path, ""
+	if info.Decided.Method != "" {
+		method, rawPath, authzPath = info.Decided.Method, info.Decided.Path, r.URL.Path
+	}
+	s.metrics.Requests.WithLabelValues(route, metrics.MethodLabel(method), metrics.CodeLabel(info.Status), authLabel).Inc()
 	s.metrics.RequestDuration.WithLabelValues(route).Observe(d.Seconds())
 	if info.Reason != "" {
 		s.metrics.Rejected.WithLabelValues(info.Reason, route, authLabel).Inc()
@@ -496,9 +507,9 @@ func (s *Server) record(r *http.Request, info *reqinfo.Info, start time.Time, d 
 	if info.KeyID == "" && !accessLog {
 		return
 	}
-	clientIP, path := info.ClientIP.String(), truncate(r.URL.Path, 256) // formatted once for both
+	clientIP, path := info.ClientIP.String(), truncate(rawPath, 256) // formatted once for both
 	if info.KeyID != "" {
-		s.keys.recorder.Record(activity.Event{KeyID: info.KeyID, Time: start, Method: r.Method,
+		s.keys.recorder.Record(activity.Event{KeyID: info.KeyID, Time: start, Method: method,
 			Path: path, Route: info.Route, Status: info.Status, ClientIP: clientIP})
 	}
 	if !accessLog {
@@ -507,12 +518,15 @@ func (s *Server) record(r *http.Request, info *reqinfo.Info, start time.Time, d 
 	attrs := []slog.Attr{
 		slog.String("request_id", info.ID),
 		slog.String("route", info.Route),
-		slog.String("method", r.Method),
+		slog.String("method", method),
 		slog.String("path", path),
 		slog.Int("status", info.Status),
 		slog.String("auth", info.Auth),
 		slog.String("client_ip", clientIP),
 		slog.Float64("duration_ms", float64(d.Microseconds())/1000),
+	}
+	if authzPath != "" {
+		attrs = append(attrs, slog.String("authz_path", truncate(authzPath, 256)))
 	}
 	if info.KeyID != "" {
 		attrs = append(attrs, slog.String("key_id", info.KeyID))
