@@ -65,7 +65,7 @@ func openRemote(what string, kf keysFlags, getenv func(string) string, stderr io
 }
 
 // authorization is the header value for tok: "Token <key>" for an API key, else
-// "Bearer <jwt>" (SPEC section 3).
+// "Bearer <jwt>".
 func authorization(tok string) string {
 	if hasKeyForm(tok) {
 		return "Token " + tok
