@@ -47,6 +47,7 @@ func (p *pipeline) forwardAuth(w http.ResponseWriter, r *http.Request) {
 		info.Reject(w, errForwardAuthQueryOverride)
 		return
 	}
+	info.Decided.Method, info.Decided.Path = o.Method, o.URL.Path
 	orig := r.Clone(r.Context())
 	orig.Method, orig.URL, orig.RequestURI, orig.Host = o.Method, o.URL, o.URI, o.Host
 	orig.Body, orig.ContentLength = http.NoBody, 0

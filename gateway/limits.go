@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"fmt"
 	"log/slog"
 	"math"
 	"net/http"
@@ -21,7 +22,9 @@ func limitFor(cfg *config.Config, rt *route, info *reqinfo.Info) (l ratelimit.Li
 	cred := credentialBucket(info)
 	switch {
 	case info.OwnLimit.Requests > 0:
-		return info.OwnLimit, cred, "credential"
+		// A bucket per value of the key's own limit: once an admin changes or clears it,
+		// the count made under the old one (possibly hours of debt) is not carried over.
+		return info.OwnLimit, fmt.Sprintf("%s|own:%d/%s", cred, info.OwnLimit.Requests, info.OwnLimit.Per), "credential"
 	case rt.cfg.RateLimit != nil:
 		rl := rt.cfg.RateLimit
 		return ratelimit.Limit{Requests: rl.Requests, Per: rl.Per}, cred + "|route:" + rt.cfg.Name, rt.cfg.Name

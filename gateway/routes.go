@@ -241,6 +241,9 @@ func (p *pipeline) dispatch(w http.ResponseWriter, r *http.Request) {
 // of the upstream, and the gateway's own paths are not served).
 func (p *pipeline) route(w http.ResponseWriter, r *http.Request, decide bool) {
 	info := reqinfo.From(r.Context())
+	if decide {
+		info.Route = "" // the decided request's route from here on: none until one matches
+	}
 	if !policy.MethodOK(r.Method) {
 		info.Reject(w, errMalformedRequest)
 		return

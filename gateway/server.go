@@ -487,7 +487,13 @@ func (s *Server) record(r *http.Request, info *reqinfo.Info, start time.Time, d 
 	if authLabel == "" {
 		authLabel = "none"
 	}
-	s.metrics.Requests.WithLabelValues(route, metrics.MethodLabel(r.Method), metrics.CodeLabel(info.Status), authLabel).Inc()
+	// A forward-auth check is shown as the request it decided; the check's own path is
+	// kept apart in the log (authz_path).
+	method, rawPath, authzPath := r.Method, r.URL.Path, ""
+	if info.Decided.Method != "" {
+		method, rawPath, authzPath = info.Decided.Method, info.Decided.Path, r.URL.Path
+	}
+	s.metrics.Requests.WithLabelValues(route, metrics.MethodLabel(method), metrics.CodeLabel(info.Status), authLabel).Inc()
 	s.metrics.RequestDuration.WithLabelValues(route).Observe(d.Seconds())
 	if info.Reason != "" {
 		s.metrics.Rejected.WithLabelValues(info.Reason, route, authLabel).Inc()
@@ -496,9 +502,9 @@ func (s *Server) record(r *http.Request, info *reqinfo.Info, start time.Time, d 
 	if info.KeyID == "" && !accessLog {
 		return
 	}
-	clientIP, path := info.ClientIP.String(), truncate(r.URL.Path, 256) // formatted once for both
+	clientIP, path := info.ClientIP.String(), truncate(rawPath, 256) // formatted once for both
 	if info.KeyID != "" {
-		s.keys.recorder.Record(activity.Event{KeyID: info.KeyID, Time: start, Method: r.Method,
+		s.keys.recorder.Record(activity.Event{KeyID: info.KeyID, Time: start, Method: method,
 			Path: path, Route: info.Route, Status: info.Status, ClientIP: clientIP})
 	}
 	if !accessLog {
@@ -507,12 +513,15 @@ func (s *Server) record(r *http.Request, info *reqinfo.Info, start time.Time, d 
 	attrs := []slog.Attr{
 		slog.String("request_id", info.ID),
 		slog.String("route", info.Route),
-		slog.String("method", r.Method),
+		slog.String("method", method),
 		slog.String("path", path),
 		slog.Int("status", info.Status),
 		slog.String("auth", info.Auth),
 		slog.String("client_ip", clientIP),
 		slog.Float64("duration_ms", float64(d.Microseconds())/1000),
+	}
+	if authzPath != "" {
+		attrs = append(attrs, slog.String("authz_path", truncate(authzPath, 256)))
 	}
 	if info.KeyID != "" {
 		attrs = append(attrs, slog.String("key_id", info.KeyID))

@@ -87,7 +87,7 @@ func (a *API) maxExpiry(k apikey.Key) error {
 }
 
 // KeyFields are the settable fields of create and edit; nil means "not given". A
-// rate_limit of {} clears the key's override.
+// rate_limit of {} clears the key's override (on edit, null does too: editRequest).
 type KeyFields struct {
 	Name          *string        `json:"name,omitempty"`
 	Description   *string        `json:"description,omitempty"`
@@ -97,6 +97,26 @@ type KeyFields struct {
 	RateLimit     *RateLimitJSON `json:"rate_limit,omitempty"`
 	// Team is the team the key acts for (see teamFor); on edit, admins only.
 	Team *string `json:"team,omitempty"`
+}
+
+// editRequest is the body of PATCH /keys/{id}: KeyFields, with a rate_limit of null
+// told apart from an absent one. null clears the key's rate limit, as {} does (the older
+// spelling, kept for clients that send it).
+type editRequest struct {
+	KeyFields
+	RateLimit apijson.Nullable[RateLimitJSON] `json:"rate_limit"`
+}
+
+// fields is req as KeyFields: a rate_limit of null becomes {}, which clears it.
+func (req editRequest) fields() KeyFields {
+	f := req.KeyFields
+	switch rl := req.RateLimit; {
+	case rl.Set && rl.Null:
+		f.RateLimit = &RateLimitJSON{}
+	case rl.Set:
+		f.RateLimit = &rl.V
+	}
+	return f
 }
 
 type createRequest struct {
@@ -458,11 +478,12 @@ func (a *API) editKey(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	var f KeyFields
-	if err := apijson.Decode(r, &f); err != nil {
+	var req editRequest
+	if err := apijson.Decode(r, &req); err != nil {
 		a.fail(w, r, err)
 		return
 	}
+	f := req.fields()
 	if err := a.adminOnlyFields(c, f); err != nil {
 		a.fail(w, r, err)
 		return

@@ -3,6 +3,7 @@
 package apijson
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -132,4 +133,25 @@ func plural(s string) string {
 		return "times " + strings.TrimPrefix(s, "time ")
 	}
 	return s + "s"
+}
+
+// Nullable is a field of a request body that tells "absent" (leave it as it is) from
+// null (clear it) and a value: a pointer field cannot, since encoding/json leaves it nil
+// for both. Unknown fields inside the value are refused, as Decode refuses them.
+type Nullable[T any] struct {
+	Set  bool // the field was in the body, null included
+	Null bool // the field was null
+	V    T    // the value, when Set and not Null
+}
+
+// UnmarshalJSON records that the field was present, and whether it was null.
+func (n *Nullable[T]) UnmarshalJSON(b []byte) error {
+	n.Set = true
+	if string(bytes.TrimSpace(b)) == "null" {
+		n.Null = true
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	return dec.Decode(&n.V)
 }

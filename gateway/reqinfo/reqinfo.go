@@ -42,7 +42,11 @@ type Info struct {
 	// KeepCredentials forwards Authorization and X-API-Key (route forward_credentials).
 	KeepCredentials bool
 	Reason          string // error code of a rejection, "" when forwarded
-	Status          int    // status of the answer, as written
+	// Decided is the original request a forward-auth check asked about (its method and
+	// path), once read; the zero value for every other request. The access log and the
+	// metrics show it rather than the check request's own.
+	Decided struct{ Method, Path string }
+	Status  int // status of the answer, as written
 }
 
 type infoKey struct{}
