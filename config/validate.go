@@ -532,7 +532,7 @@ func checkCORS(ps *problems, p string, c *CORS) {
 			}
 			continue
 		}
-		if err := CheckOrigin(o); err != nil {
+		if err := checkOrigin(o); err != nil {
 			ps.add(op, "%v", err)
 		}
 	}
@@ -554,9 +554,9 @@ func checkCORS(ps *problems, p string, c *CORS) {
 	checkNonNegative(ps, p+".max_age", c.MaxAge)
 }
 
-// CheckOrigin reports whether o is an origin as browsers send it: scheme://host[:port],
+// checkOrigin reports whether o is an origin as browsers send it: scheme://host[:port],
 // lower case, nothing after; the host may start with "*." for any subdomain.
-func CheckOrigin(o string) error {
+func checkOrigin(o string) error {
 	u, err := url.Parse(o)
 	if err != nil || u.Scheme == "" || u.Host == "" || u.Opaque != "" {
 		return fmt.Errorf("not an origin (scheme://host[:port]): %q", o)
