@@ -190,12 +190,60 @@ type ClientIP struct {
 
 // Upstream is one API behind the gateway.
 type Upstream struct {
-	// URL is where live traffic goes. Required.
+	// URL is where live traffic goes: one target. Exactly one of URL and Targets is set.
 	URL string `yaml:"url"`
+	// Targets are several servers of the same API, balanced by Balance. They share scheme
+	// and path and differ in host:port. Exactly one of URL and Targets is set.
+	Targets []string `yaml:"targets"`
 	// TestURL is where test keys go; empty means test keys are refused on this upstream.
 	TestURL string `yaml:"test_url"`
 	// Timeout bounds the whole upstream exchange (504 upstream_timeout). Default: 30s.
 	Timeout time.Duration `yaml:"timeout"`
+	// Balance picks a target: "round_robin" or "least_requests". Default: round_robin.
+	Balance string `yaml:"balance"`
+	// Health is the passive health check of the targets.
+	Health UpstreamHealth `yaml:"health"`
+	// MaxConnections bounds the connections open to each target; a request past it waits
+	// for one within Timeout. Default: 0 (no bound).
+	MaxConnections int `yaml:"max_connections"`
+	// TLS configures https:// targets: the CA they are verified with, the name they must
+	// present, and the gateway's client certificate for mTLS. Default: the system roots.
+	TLS UpstreamTLS `yaml:"tls"`
+}
+
+// UpstreamHealth is the passive health check: a target whose connections fail is taken
+// out of rotation for a while.
+type UpstreamHealth struct {
+	// MaxFailures is how many transport failures in a row eject a target. Default: 1.
+	MaxFailures int `yaml:"max_failures"`
+	// EjectFor is how long an ejected target is left out before it is tried again.
+	// Default: 10s.
+	EjectFor time.Duration `yaml:"eject_for"`
+}
+
+// UpstreamTLS is the TLS client side of an upstream's https:// targets.
+type UpstreamTLS struct {
+	// CAFile holds the PEM certificates that sign the targets' certificates, instead of
+	// the system roots. Default: "" (system roots).
+	CAFile string `yaml:"ca_file"`
+	// CertFile and KeyFile are the gateway's client certificate and key (mTLS). Both or
+	// neither. Default: "" (no client certificate).
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ServerName is the name the targets' certificates are verified for (and sent as SNI).
+	// Default: "" (each target's host).
+	ServerName string `yaml:"server_name"`
+}
+
+// Enabled reports whether any TLS setting is made.
+func (t UpstreamTLS) Enabled() bool { return t != UpstreamTLS{} }
+
+// TargetURLs are the upstream's live targets: Targets, or URL alone.
+func (u Upstream) TargetURLs() []string {
+	if len(u.Targets) > 0 {
+		return u.Targets
+	}
+	return []string{u.URL}
 }
 
 // JWT configures token validation.
@@ -425,6 +473,10 @@ type Route struct {
 	// Team says where a request on this route names its team; the credential must act
 	// for that team. Default: nil (the route does not check teams).
 	Team *TeamSource `yaml:"team"`
+	// StripPrefix is removed from the front of the path before it is forwarded (after the
+	// route matched and was authorised on the whole path). Every pattern of the route
+	// must start with it, at a segment boundary. Default: "" (forward the whole path).
+	StripPrefix string `yaml:"strip_prefix"`
 	// MaxBodyBytes bounds the request body on this route (413 request_too_large past it);
 	// -1: no bound. Default: nil (proxy.max_body_bytes).
 	MaxBodyBytes *int64 `yaml:"max_body_bytes"`

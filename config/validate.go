@@ -34,8 +34,17 @@ func (c *Config) applyDefaults(present, valued map[string]bool) {
 	for name, u := range c.Upstreams {
 		if !valued["upstreams."+name+".timeout"] {
 			u.Timeout = 30 * time.Second
-			c.Upstreams[name] = u
 		}
+		if u.Balance == "" {
+			u.Balance = "round_robin"
+		}
+		if !valued["upstreams."+name+".health.max_failures"] {
+			u.Health.MaxFailures = 1
+		}
+		if !valued["upstreams."+name+".health.eject_for"] {
+			u.Health.EjectFor = 10 * time.Second
+		}
+		c.Upstreams[name] = u
 	}
 	for i := range c.Routes {
 		if rl := c.Routes[i].RateLimit; rl != nil && !valued[fmt.Sprintf("routes[%d].rate_limit.per", i)] {
@@ -120,9 +129,7 @@ func (c *Config) validate() problems {
 		if !nameRE.MatchString(name) {
 			ps.add(p, "upstream names use letters, digits, '_', '.', '-'")
 		}
-		checkURL(&ps, p+".url", u.URL, true)
-		checkURL(&ps, p+".test_url", u.TestURL, false)
-		checkPositiveOrOmit(&ps, p+".timeout", u.Timeout, "30s")
+		c.validateUpstream(&ps, p, u)
 	}
 
 	checkNonNegative(&ps, "jwt.leeway", c.JWT.Leeway)
@@ -363,6 +370,9 @@ func (c *Config) validateRoutes(ps *problems) {
 		}
 		if r.Team != nil {
 			checkTeamSource(ps, p, r)
+		}
+		if r.StripPrefix != "" {
+			checkStripPrefix(ps, p, r)
 		}
 		if r.MaxBodyBytes != nil {
 			checkBodyLimit(ps, p+".max_body_bytes", *r.MaxBodyBytes)

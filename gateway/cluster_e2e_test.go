@@ -225,8 +225,10 @@ func everythingOnTopology(t *testing.T, tp *topology) {
 		assertRejected(t, rej, http.StatusForbidden, "insufficient_scope")
 	}
 
-	// Revocation: each of 100 keys, cached on all three, revoked on A, is refused by all
-	// three; the time from the revocation request to the refusal is measured on B and C.
+	// Revocation: each of 100 keys, cached on all three, revoked on A. The revocation is
+	// answered only once B and C have confirmed it (credcache.Invalidator.Publish), so the
+	// first request to each after the answer is refused: the time a revocation takes to
+	// be refused by all three is the revocation call's own time, measured here.
 	const revocations = 100
 	var lat []time.Duration
 	for i := range revocations {
@@ -236,41 +238,18 @@ func everythingOnTopology(t *testing.T, tp *topology) {
 		}
 		start := time.Now()
 		wantStatus(t, "revoke on A", a.call("DELETE", keysAPI+rk.ID+"/", a.adminKey, nil), http.StatusOK)
-		revokeTook := time.Since(start)
-		assertRejected(t, a.report(rk.Secret), http.StatusUnauthorized, "revoked_api_key")
-		var wg sync.WaitGroup
-		var mu sync.Mutex
-		for _, g := range []*liveGW{b, c} {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					ans := g.report(rk.Secret)
-					if ans.status != http.StatusOK {
-						if d := time.Since(start); d > 100*time.Millisecond {
-							t.Logf("revocation %d: refused after %s (revoke call took %s)", i, d, revokeTook)
-						}
-						mu.Lock()
-						lat = append(lat, time.Since(start))
-						mu.Unlock()
-						return
-					}
-					if time.Since(start) > 2*revocationBound {
-						t.Errorf("key %d still accepted %s after its revocation", i, time.Since(start))
-						return
-					}
-				}
-			}()
+		lat = append(lat, time.Since(start))
+		for _, g := range gs { // (the steady load uses the same upstream: the 401 is the proof)
+			assertRejected(t, g.report(rk.Secret), http.StatusUnauthorized, "revoked_api_key")
 		}
-		wg.Wait()
 	}
+	slices.Sort(lat)
 	p50, p99, worst := percentile(lat, 0.5), percentile(lat, 0.99), lat[len(lat)-1]
-	t.Logf("%s: revocation seen by the other replicas: p50 %s, p99 %s, max %s over %d refusals", tp.name, p50, p99, worst, len(lat))
+	t.Logf("%s: revocation refused by all three replicas once answered, in: p50 %s, p99 %s, max %s over %d revocations", tp.name, p50, p99, worst, len(lat))
 	fmt.Printf("%s revocation visibility: p50=%s p99=%s max=%s n=%d\n", tp.name, p50, p99, worst, len(lat))
-	// The target is 100 ms at p99, met on a machine that is not saturated (45-80 ms on
-	// the 2-core test machine); a saturated shared CI machine stretches single requests
-	// to several hundred ms, so the test fails only past the documented bound (1 s) and
-	// reports a miss of the target loudly.
+	// The target is 100 ms at p99. Timing is reported, not asserted, below the documented
+	// bound (1 s): a saturated shared CI machine stretches single requests to several
+	// hundred ms; a miss of the target is reported loudly.
 	if p99 > 100*time.Millisecond {
 		t.Logf("WARNING: %s: revocation p99 %s is above the 100ms target (machine load?)", tp.name, p99)
 		fmt.Printf("WARNING: %s revocation p99 %s above the 100ms target\n", tp.name, p99)

@@ -55,13 +55,9 @@ func failoverUnderLoad(t *testing.T, tp *topology, failover func() (switchStart,
 		goodSent atomic.Int64
 		created  []admin.KeyView
 		revoked  []revokedKey
-		leaks    []string // accepted later than the revocation bound after the acknowledgement
-		// accepted while the revocation was still propagating to the other replicas
-		// (within the documented bound, as without a failover), and the latest of those
-		propagating int
-		slowest     time.Duration
-		revokes     = map[int]int{} // status -> count of revocation calls
-		creates     = map[int]int{} // status -> count of creation calls
+		leaks    []string        // accepted, sent after the revocation was acknowledged
+		revokes  = map[int]int{} // status -> count of revocation calls
+		creates  = map[int]int{} // status -> count of creation calls
 	)
 	// Good keys, round-robin over the replicas.
 	for w := range 3 {
@@ -138,13 +134,11 @@ func failoverUnderLoad(t *testing.T, tp *topology, failover func() (switchStart,
 				g := gs[i%3]
 				sent := time.Now()
 				if st := tryReport(g, rk.k.Secret); st == http.StatusOK {
+					// A revocation is answered once every replica confirmed it (or went
+					// silent, and so distrusts its cache): no request sent after the
+					// answer may get through.
 					mu.Lock()
-					if after := sent.Sub(rk.acked); after > revocationBound {
-						leaks = append(leaks, fmt.Sprintf("%s accepted on %s, sent %s after its revocation was acknowledged", rk.k.ID, g.base, after))
-					} else {
-						propagating++
-						slowest = max(slowest, after)
-					}
+					leaks = append(leaks, fmt.Sprintf("%s accepted on %s, sent %s after its revocation was acknowledged", rk.k.ID, g.base, sent.Sub(rk.acked)))
 					mu.Unlock()
 				}
 			}
@@ -163,8 +157,7 @@ func failoverUnderLoad(t *testing.T, tp *topology, failover func() (switchStart,
 	for _, l := range leaks {
 		t.Errorf("revoked key let through: %s", l)
 	}
-	t.Logf("%s: revoked keys accepted after the acknowledgement: %d later than %s (must be 0); %d while the revocation propagated, the latest sent %s after it",
-		tp.name, len(leaks), revocationBound, propagating, slowest)
+	t.Logf("%s: revoked keys accepted after the acknowledgement: %d (must be 0)", tp.name, len(leaks))
 	var before, during, after, late int
 	var last time.Time
 	for _, f := range goodBad {

@@ -112,6 +112,9 @@ func (s *Server) newKeys(cfg *config.Config, st store.Store) (*keys, error) {
 	if err := s.metrics.CacheTrusted("keys", k.inv.Trusted); err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
+	if err := s.metrics.InvalidationPeers("keys", k.inv.Peers); err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
 	k.authn = auth.NewKeyAuthenticator(auth.KeyAuthenticatorOptions{Prefix: cfg.APIKeys.Prefix, Hasher: k.hasher,
 		Records: k.records, Cache: k.cache, StorePolicy: s.storePolicy(cfg),
 		Owners: k.users, Roles: func() map[string][]string { return s.Config().Policy.Roles }})

@@ -38,6 +38,9 @@ type pipeline struct {
 	routes   []*route
 	own      http.Handler // the gateway's own paths (management API)
 	handler  http.Handler
+
+	// upstreams are the proxies routes end in, with their targets' health.
+	upstreams *upstreamSet
 }
 
 // route is one compiled entry of routes: its own chain from route IP list to upstream.
@@ -113,19 +116,14 @@ func newPipeline(s *Server, cfg *config.Config) (*pipeline, error) {
 	if p.global, err = parseList(cfg.IPAllowlist, cfg.IPDenylist); err != nil {
 		return nil, err
 	}
-	proxies := map[string]*proxy.Proxy{}
-	for name, u := range cfg.Upstreams {
-		up := proxy.Upstream{Name: name, Timeout: u.Timeout, Strip: cfg.Proxy.StripRequestHeaders}
-		if up.URL, err = url.Parse(u.URL); err != nil {
-			return nil, fmt.Errorf("gateway: upstream %s: %w", name, err)
-		}
-		if u.TestURL != "" {
-			if up.TestURL, err = url.Parse(u.TestURL); err != nil {
-				return nil, fmt.Errorf("gateway: upstream %s test_url: %w", name, err)
-			}
-		}
-		proxies[name] = proxy.New(up, s.upstreamRT, s.metrics, s.logger)
+	var prev *upstreamSet
+	if cur := s.cur.Load(); cur != nil {
+		prev = cur.upstreams
 	}
+	if p.upstreams, err = s.buildUpstreams(cfg, prev); err != nil {
+		return nil, err
+	}
+	proxies := p.upstreams.proxies
 	prs := make([]policy.Route, len(cfg.Routes))
 	for i, rc := range cfg.Routes {
 		prs[i] = policy.Route{Name: rc.Name, Patterns: rc.Match}
@@ -142,7 +140,7 @@ func newPipeline(s *Server, cfg *config.Config) (*pipeline, error) {
 			rt.cors = newCORSPolicy(rc.CORS)
 			rt.preflight = p.preflightHandler(rt)
 		}
-		rt.handler = p.routeHandler(rt, fwd, true)
+		rt.handler = p.routeHandler(rt, stripPrefix(rc.StripPrefix, fwd), true)
 		rt.decide = p.routeHandler(rt, http.HandlerFunc(allowed), false)
 		p.routes = append(p.routes, rt)
 	}

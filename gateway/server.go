@@ -234,7 +234,7 @@ func (s *Server) Reload() error {
 	if err == nil {
 		var p *pipeline
 		if p, err = newPipeline(s, cfg); err == nil {
-			s.cur.Store(p)
+			s.cur.Swap(p).upstreams.retire(p.upstreams, s)
 			s.metrics.ConfigReloads.WithLabelValues("success").Inc()
 			s.logger.Info("config reloaded", slog.String("file", s.opts.ConfigPath), slog.Int("routes", len(cfg.Routes)))
 			s.warnRestartOnly(s.boot, cfg)
@@ -348,6 +348,10 @@ func (s *Server) Serve(ctx context.Context) error {
 		mainSrv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: s.certs.GetCertificate, NextProtos: []string{"h2", "http/1.1"}}
 	}
 	g, gctx := errgroup.WithContext(ctx)
+	// The cache invalidations keep flowing until no request is served any more: a
+	// draining replica still answers, so it must still apply (and confirm) revocations.
+	invCtx, stopInv := context.WithCancel(context.WithoutCancel(gctx))
+	defer stopInv()
 	if s.certs != nil {
 		s.watchTLS(gctx)
 	}
@@ -374,13 +378,14 @@ func (s *Server) Serve(ctx context.Context) error {
 		err := mainSrv.Shutdown(sctx)
 		err = errors.Join(err, opsSrv.Shutdown(sctx))
 		s.transport.CloseIdleConnections()
+		stopInv()
 		return err
 	})
-	g.Go(func() error { return s.keys.inv.Run(gctx) })                     // cache invalidations from every replica
+	g.Go(func() error { return s.keys.inv.Run(invCtx) })                   // cache invalidations from every replica
 	g.Go(func() error { s.keys.recorder.Run(gctx); return nil })           // key activity, flushed on the way out
 	g.Go(func() error { s.keys.audit.Run(gctx, time.Second); return nil }) // audit records whose write failed
 	g.Go(func() error { s.watchStore(gctx, s.probeInterval(cfg)); return nil })
-	g.Go(func() error { return s.tokens.inv.Run(gctx) }) // token cache invalidations (logout, user changes)
+	g.Go(func() error { return s.tokens.inv.Run(invCtx) }) // token cache invalidations (logout, user changes)
 	g.Go(func() error { s.keepBootstrap(gctx, cfg, s.opts.BootstrapRecheck); return nil })
 	g.Go(func() error { s.keys.notifier.Run(gctx); return nil })                 // webhook deliveries
 	g.Go(func() error { s.watchHygiene(gctx, s.hygieneInterval()); return nil }) // authgate_api_keys, key.expiring

@@ -154,6 +154,9 @@ func (s *Server) newTokens(cfg *config.Config, st store.Store) (*tokens, error) 
 	if err := s.metrics.CacheTrusted("tokens", t.inv.Trusted); err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
+	if err := s.metrics.InvalidationPeers("tokens", t.inv.Peers); err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
 	if t.verifier != nil {
 		builtin := ""
 		if cfg.Issuer.Enabled {

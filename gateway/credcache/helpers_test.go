@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -42,12 +43,21 @@ type replica struct {
 	inv   *Invalidator
 	reg   *prometheus.Registry
 	m     *metrics.Metrics
+	// stop ends Run and waits for it (at most once; the cleanup calls it too).
+	stop func()
 }
 
 // startReplica builds a replica on st, runs its Invalidator until the test
 // ends, and waits until it is subscribed. The cleanup checks that Run
 // returns promptly once its context is cancelled.
 func startReplica(t testing.TB, st store.Store, opts Options, iopts InvalidatorOptions) *replica {
+	t.Helper()
+	return startReplicaWrapped(t, st, opts, iopts, nil)
+}
+
+// startReplicaWrapped is startReplica with the Invalidator acting on wrap(cache) when wrap
+// is not nil.
+func startReplicaWrapped(t testing.TB, st store.Store, opts Options, iopts InvalidatorOptions, wrap func(target) target) *replica {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg)
@@ -58,10 +68,13 @@ func startReplica(t testing.TB, st store.Store, opts Options, iopts InvalidatorO
 	if err != nil {
 		t.Fatalf("NewInvalidator: %v", err)
 	}
+	if wrap != nil {
+		inv.c = wrap(inv.c)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- inv.Run(ctx) }()
-	t.Cleanup(func() {
+	stop := sync.OnceFunc(func() {
 		cancel()
 		select {
 		case err := <-done:
@@ -72,6 +85,7 @@ func startReplica(t testing.TB, st store.Store, opts Options, iopts InvalidatorO
 			t.Errorf("Run did not return within 5s of cancel")
 		}
 	})
+	t.Cleanup(stop)
 	select {
 	case <-inv.Ready():
 	case err := <-done:
@@ -79,7 +93,7 @@ func startReplica(t testing.TB, st store.Store, opts Options, iopts InvalidatorO
 	case <-time.After(10 * time.Second):
 		t.Fatalf("Invalidator not subscribed within 10s")
 	}
-	return &replica{cache: c, inv: inv, reg: reg, m: m}
+	return &replica{cache: c, inv: inv, reg: reg, m: m, stop: stop}
 }
 
 // waitFor polls cond every millisecond until it holds or within passes,

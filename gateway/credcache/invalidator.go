@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -95,7 +97,9 @@ type Invalidator struct {
 	window    time.Duration // trust window: trustBeats heartbeats, at most the TTL
 	log       *slog.Logger
 	lag       prometheus.Histogram // nil without Metrics
+	dropped   prometheus.Counter   // authgate_invalidation_unconfirmed_total; nil without Metrics
 	onSub     func()
+	local     bool
 
 	// id names this Invalidator's messages; seq numbers them. sendMu keeps the numbers
 	// in the order the store receives them.
@@ -105,6 +109,15 @@ type Invalidator struct {
 	// senders is the last sequence number heard from each sender since the last
 	// (re)subscription. Only Run's goroutine uses it.
 	senders map[string]uint64
+
+	// Confirmations (see Publish). peers is when each other replica that confirms
+	// invalidations was last heard from; pending is what each of this Invalidator's
+	// unconfirmed invalidations still waits for, by sequence number. acks queues the
+	// confirmations this Invalidator owes to others.
+	confirmMu sync.Mutex
+	peers     map[string]time.Time
+	pending   map[uint64]*waiter
+	acks      chan string
 
 	readyOnce sync.Once
 	ready     chan struct{}
@@ -120,7 +133,25 @@ type message struct {
 	At   int64  `json:"at"` // publish time, UnixNano
 	From string `json:"from,omitempty"`
 	Seq  uint64 `json:"seq,omitempty"`
+	// Acks says the sender confirms every invalidation it applies, so publishers wait for
+	// it. Older replicas do not, and are not waited for; nor is a replica whose cache is
+	// not trusted (it hears nothing on the channel, so it answers nothing from its cache).
+	Acks bool `json:"acks,omitempty"`
+	// Ack confirms that the sender applied the invalidation "<from>/<seq>".
+	Ack string `json:"ack,omitempty"`
+	// Bye says the sender stopped: publishers stop waiting for it.
+	Bye bool `json:"bye,omitempty"`
 }
+
+// waiter is one published invalidation waiting for the replicas that must confirm it.
+type waiter struct {
+	waiting map[string]bool
+	done    chan struct{}
+}
+
+// maxAcks bounds the confirmations queued for sending; past it they are dropped, and
+// the publisher stops waiting after its bound.
+const maxAcks = 1024
 
 // maxSenders bounds the senders an Invalidator tracks (replicas that come and go); past it
 // the cache is flushed and the tracking starts again.
@@ -152,8 +183,12 @@ func NewInvalidator[V any](c *Cache[V], st store.Store, opts InvalidatorOptions)
 	}
 	inv := &Invalidator{
 		onSub:     opts.Subscribed,
+		local:     opts.Local,
 		id:        randid.New("", 16),
 		senders:   map[string]uint64{},
+		peers:     map[string]time.Time{},
+		pending:   map[uint64]*waiter{},
+		acks:      make(chan string, maxAcks),
 		c:         c,
 		st:        st,
 		now:       c.now,
@@ -165,6 +200,7 @@ func NewInvalidator[V any](c *Cache[V], st store.Store, opts InvalidatorOptions)
 	}
 	if opts.Metrics != nil {
 		inv.lag = opts.Metrics.InvalidationLag
+		inv.dropped = opts.Metrics.Unconfirmed
 	}
 	if opts.Local {
 		inv.window = time.Duration(math.MaxInt64 / 2) // never lapses; see Options.Local
@@ -174,32 +210,260 @@ func NewInvalidator[V any](c *Cache[V], st store.Store, opts InvalidatorOptions)
 }
 
 // Publish removes the entries tagged tag from the local cache at once, then
-// broadcasts the invalidation to every replica. The local cache is
-// invalidated even when the broadcast fails; the error then says so, and
-// other replicas drop the entries within the cache TTL at the latest.
+// broadcasts the invalidation to every replica and waits until each of them
+// confirms that it applied it. The local cache is invalidated even when the
+// broadcast fails; the error then says so, and other replicas drop the
+// entries within the trust window at the latest.
+//
+// The replicas waited for are those heard from (their heartbeats) within the
+// trust window plus one heartbeat. Publish stops waiting for one that goes
+// silent for that long before confirming: it crashed, or it is cut off from
+// the store, in which case its own trust window lapses as well and it
+// re-reads the store instead of its cache. So once Publish returns, no
+// replica serves the invalidated entries from a trusted cache. The wait also
+// ends with ctx, and after two trust windows at most; normally it is one
+// round trip through the store.
 func (inv *Invalidator) Publish(ctx context.Context, tag string) error {
 	if tag == "" {
 		return errors.New("credcache: publish: empty tag")
 	}
 	inv.c.Invalidate(tag)
-	if err := inv.send(ctx, tag); err != nil {
+	w, err := inv.send(ctx, message{Tag: tag}, true)
+	if err != nil {
 		return fmt.Errorf("credcache: publish: %w", err)
+	}
+	if w != nil {
+		inv.await(ctx, w)
 	}
 	return nil
 }
 
-// send publishes one message stamped with the current time and the next
-// sequence number. A failed publish still uses its number, so receivers see
-// the gap and flush: the message may have been an invalidation.
-func (inv *Invalidator) send(ctx context.Context, tag string) error {
+// send publishes m stamped with the current time and the next sequence
+// number. A failed publish still uses its number, so receivers see the gap
+// and flush: the message may have been an invalidation. With confirm, the
+// returned waiter (nil when no replica is to confirm) is registered before the
+// message leaves, so no confirmation can arrive unseen.
+func (inv *Invalidator) send(ctx context.Context, m message, confirm bool) (*waiter, error) {
 	inv.sendMu.Lock()
 	defer inv.sendMu.Unlock()
 	inv.seq++
-	msg, err := json.Marshal(message{Tag: tag, At: inv.now().UnixNano(), From: inv.id, Seq: inv.seq})
+	// A replica whose cache is not trusted (it hears nothing) answers nothing from it, so
+	// others need not wait for it: it says so until it hears the channel again.
+	m.At, m.From, m.Seq, m.Acks = inv.now().UnixNano(), inv.id, inv.seq, !inv.local && inv.c.Trusted()
+	msg, err := json.Marshal(m)
 	if err != nil {
-		return err // cannot happen for this type
+		return nil, err // cannot happen for this type
 	}
-	return inv.st.Publish(ctx, inv.channel, msg)
+	var w *waiter
+	if confirm {
+		w = inv.expect(m.Seq)
+	}
+	if err := inv.st.Publish(ctx, inv.channel, msg); err != nil {
+		if w != nil {
+			inv.settle(m.Seq)
+		}
+		return nil, err
+	}
+	return w, nil
+}
+
+// Peers returns how many other replicas were heard within the trust window and a
+// heartbeat: those an invalidation published now waits for.
+func (inv *Invalidator) Peers() int {
+	inv.confirmMu.Lock()
+	defer inv.confirmMu.Unlock()
+	now, n := inv.now(), 0
+	for _, heard := range inv.peers {
+		if now.Sub(heard) <= inv.alive() {
+			n++
+		}
+	}
+	return n
+}
+
+// alive is how long a replica counts as running after it was last heard from.
+func (inv *Invalidator) alive() time.Duration { return inv.window + inv.heartbeat }
+
+// expect registers the invalidation seq as waiting for every replica alive now; nil
+// when there is none.
+func (inv *Invalidator) expect(seq uint64) *waiter {
+	inv.confirmMu.Lock()
+	defer inv.confirmMu.Unlock()
+	now := inv.now()
+	w := &waiter{waiting: map[string]bool{}, done: make(chan struct{})}
+	for id, heard := range inv.peers {
+		if now.Sub(heard) <= inv.alive() {
+			w.waiting[id] = true
+		}
+	}
+	if len(w.waiting) == 0 {
+		return nil
+	}
+	inv.pending[seq] = w
+	return w
+}
+
+// settle stops waiting for seq's confirmations and returns the replicas that had not
+// confirmed it.
+func (inv *Invalidator) settle(seq uint64) int {
+	inv.confirmMu.Lock()
+	defer inv.confirmMu.Unlock()
+	w, ok := inv.pending[seq]
+	if !ok {
+		return 0
+	}
+	delete(inv.pending, seq)
+	return len(w.waiting)
+}
+
+// await waits until w is confirmed by every replica it waits for, dropping those that go
+// silent (see Publish).
+func (inv *Invalidator) await(ctx context.Context, w *waiter) {
+	bound := time.NewTimer(2 * inv.window)
+	defer bound.Stop()
+	tick := time.NewTicker(inv.heartbeat)
+	defer tick.Stop()
+	for {
+		select {
+		case <-w.done:
+			return
+		case <-ctx.Done():
+			return // the caller gave up; its own error says so
+		case <-bound.C:
+			inv.giveUp(w, "no confirmation within two trust windows")
+			return
+		case <-tick.C:
+			if inv.dropSilent(w) {
+				return
+			}
+		}
+	}
+}
+
+// dropSilent stops waiting for the replicas of w not heard from for alive(), and reports
+// whether w has nothing left to wait for.
+func (inv *Invalidator) dropSilent(w *waiter) bool {
+	inv.confirmMu.Lock()
+	now, dropped := inv.now(), 0
+	for id := range w.waiting {
+		if now.Sub(inv.peers[id]) > inv.alive() {
+			delete(w.waiting, id)
+			dropped++
+		}
+	}
+	empty := len(w.waiting) == 0
+	if empty {
+		inv.removeLocked(w)
+	}
+	inv.confirmMu.Unlock()
+	if dropped > 0 {
+		inv.unconfirmed(dropped, "replicas went silent before confirming")
+	}
+	return empty
+}
+
+// giveUp stops waiting for w.
+func (inv *Invalidator) giveUp(w *waiter, why string) {
+	inv.confirmMu.Lock()
+	n := len(w.waiting)
+	inv.removeLocked(w)
+	inv.confirmMu.Unlock()
+	inv.unconfirmed(n, why)
+}
+
+// removeLocked drops w from pending. confirmMu is held.
+func (inv *Invalidator) removeLocked(w *waiter) {
+	for seq, p := range inv.pending {
+		if p == w {
+			delete(inv.pending, seq)
+			return
+		}
+	}
+}
+
+func (inv *Invalidator) unconfirmed(n int, why string) {
+	if n == 0 {
+		return
+	}
+	if inv.dropped != nil {
+		inv.dropped.Add(float64(n))
+	}
+	inv.log.Warn("cache invalidation not confirmed by every replica", "channel", inv.channel, "replicas", n, "reason", why)
+}
+
+// heard records a message from another replica: one that confirms invalidations is
+// waited for from now on; a goodbye, a message saying it does not confirm (its cache is
+// not trusted), or its confirmation of one of ours ends a wait for it.
+func (inv *Invalidator) heard(m message) {
+	if m.From == "" || m.From == inv.id || inv.local {
+		return
+	}
+	inv.confirmMu.Lock()
+	defer inv.confirmMu.Unlock()
+	switch {
+	case m.Bye || !m.Acks:
+		delete(inv.peers, m.From)
+		for seq, w := range inv.pending {
+			inv.confirmedLocked(seq, w, m.From)
+		}
+		return
+	case m.Acks:
+		if _, known := inv.peers[m.From]; !known && len(inv.peers) >= maxSenders {
+			clear(inv.peers) // replicas come and go; the live ones are heard again within a heartbeat
+		}
+		inv.peers[m.From] = inv.now()
+	}
+	if to, seq, ok := parseAck(m.Ack); ok && to == inv.id {
+		if w, ok := inv.pending[seq]; ok {
+			inv.confirmedLocked(seq, w, m.From)
+		}
+	}
+}
+
+// confirmedLocked records from's confirmation of w. confirmMu is held.
+func (inv *Invalidator) confirmedLocked(seq uint64, w *waiter, from string) {
+	delete(w.waiting, from)
+	if len(w.waiting) == 0 {
+		delete(inv.pending, seq)
+		close(w.done)
+	}
+}
+
+// ackOf names the invalidation m for its confirmation.
+func ackOf(m message) string { return m.From + "/" + strconv.FormatUint(m.Seq, 10) }
+
+func parseAck(s string) (from string, seq uint64, ok bool) {
+	from, n, found := strings.Cut(s, "/")
+	if !found || from == "" {
+		return "", 0, false
+	}
+	seq, err := strconv.ParseUint(n, 10, 64)
+	return from, seq, err == nil
+}
+
+// confirm sends the confirmations queued by apply until ctx is done. Each send is
+// bounded by the heartbeat interval, like a heartbeat.
+func (inv *Invalidator) confirm(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ack := <-inv.acks:
+			pctx, cancel := context.WithTimeout(ctx, inv.heartbeat)
+			_, err := inv.send(pctx, message{Ack: ack}, false)
+			cancel()
+			if err != nil && ctx.Err() == nil {
+				inv.log.Warn("invalidation confirmation failed", "channel", inv.channel, "err", err)
+			}
+		}
+	}
+}
+
+// bye tells the other replicas to stop waiting for this one's confirmations.
+func (inv *Invalidator) bye() {
+	ctx, cancel := context.WithTimeout(context.Background(), inv.heartbeat)
+	defer cancel()
+	_, _ = inv.send(ctx, message{Bye: true}, false) // best effort: they stop waiting once it is silent anyway
 }
 
 // Trusted reports whether the cache may serve Hits: the subscription has
@@ -219,6 +483,10 @@ func (inv *Invalidator) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { inv.beat(ctx) })
+	if !inv.local {
+		wg.Go(func() { inv.confirm(ctx) })
+		defer inv.bye() // after the loops above stopped sending
+	}
 	defer wg.Wait()
 	defer cancel()
 
@@ -300,6 +568,13 @@ func (inv *Invalidator) apply(raw []byte) {
 	if inv.lost(m) {
 		inv.resync("a message from another replica was lost")
 	}
+	inv.heard(m)
+	if m.Tag != "" && m.Acks && m.From != inv.id && !inv.local {
+		select {
+		case inv.acks <- ackOf(m): // applied above: confirm it
+		default: // the publisher stops waiting after its bound
+		}
+	}
 	now := inv.now()
 	inv.c.trustFor(now, inv.window)
 	if m.Tag != "" && inv.lag != nil {
@@ -347,7 +622,7 @@ func (inv *Invalidator) beat(ctx context.Context) {
 		case <-t.C:
 		}
 		pctx, cancel := context.WithTimeout(ctx, inv.heartbeat)
-		err := inv.send(pctx, "")
+		_, err := inv.send(pctx, message{}, false)
 		cancel()
 		switch {
 		case err != nil && !failing && ctx.Err() == nil:

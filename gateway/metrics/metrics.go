@@ -15,17 +15,19 @@ import (
 
 // Metrics is every collector of one gateway process. It is safe for concurrent use.
 type Metrics struct {
-	Requests          *prometheus.CounterVec   // route, method, code, auth
-	Rejected          *prometheus.CounterVec   // reason, route, auth
-	RequestDuration   *prometheus.HistogramVec // route
-	UpstreamDuration  *prometheus.HistogramVec // upstream
-	ConfigReloads     *prometheus.CounterVec   // result
-	StoreUp           prometheus.Gauge
-	StoreErrors       *prometheus.CounterVec // op
-	APIKeyEvents      *prometheus.CounterVec // event
-	ActivityDropped   *prometheus.CounterVec // kind: activity, audit
-	CredentialCache   *prometheus.CounterVec // result: hit, miss, negative_hit
-	InvalidationLag   prometheus.Histogram
+	Requests         *prometheus.CounterVec   // route, method, code, auth
+	Rejected         *prometheus.CounterVec   // reason, route, auth
+	RequestDuration  *prometheus.HistogramVec // route
+	UpstreamDuration *prometheus.HistogramVec // upstream
+	ConfigReloads    *prometheus.CounterVec   // result
+	StoreUp          prometheus.Gauge
+	StoreErrors      *prometheus.CounterVec // op
+	APIKeyEvents     *prometheus.CounterVec // event
+	ActivityDropped  *prometheus.CounterVec // kind: activity, audit
+	CredentialCache  *prometheus.CounterVec // result: hit, miss, negative_hit
+	InvalidationLag  prometheus.Histogram
+	// Unconfirmed counts replicas an invalidation stopped waiting for (they went silent).
+	Unconfirmed       prometheus.Counter
 	Logins            *prometheus.CounterVec // result
 	JWKSRefresh       *prometheus.CounterVec // issuer, result
 	RateLimitFallback prometheus.Gauge
@@ -33,6 +35,11 @@ type Metrics struct {
 	TLSCertExpiry     prometheus.Gauge
 	APIKeys           *prometheus.GaugeVec   // state: active, expiring, stale, unused, expired
 	WebhookDeliveries *prometheus.CounterVec // event, result
+
+	// UpstreamRequests counts attempts per target: upstream, target (host:port), outcome.
+	UpstreamRequests *prometheus.CounterVec
+	// UpstreamTargetHealthy is 1 while a target is in rotation: upstream, target.
+	UpstreamTargetHealthy *prometheus.GaugeVec
 
 	gatherer prometheus.Gatherer
 	reg      prometheus.Registerer
@@ -61,6 +68,14 @@ func New(reg *prometheus.Registry) *Metrics {
 			Help:    "Time spent on the upstream exchange, response body included, by upstream.",
 			Buckets: buckets,
 		}, []string{"upstream"}),
+		UpstreamRequests: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "authgate_upstream_requests_total",
+			Help: "Attempts at each upstream target by outcome (success: a response came, whatever its status; connect_error; error: failed after connecting; timeout). A retry is a second attempt.",
+		}, []string{"upstream", "target", "outcome"}),
+		UpstreamTargetHealthy: f.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "authgate_upstream_target_healthy",
+			Help: "1 while an upstream target is in rotation, 0 while it is ejected after failing.",
+		}, []string{"upstream", "target"}),
 		ConfigReloads: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "authgate_config_reloads_total",
 			Help: "Configuration reloads by result (success, failure).",
@@ -81,6 +96,10 @@ func New(reg *prometheus.Registry) *Metrics {
 			Name:    "authgate_invalidation_lag_seconds",
 			Help:    "Time from publishing a cache invalidation to applying it, per replica.",
 			Buckets: buckets,
+		}),
+		Unconfirmed: f.NewCounter(prometheus.CounterOpts{
+			Name: "authgate_invalidation_unconfirmed_total",
+			Help: "Replicas a cache invalidation stopped waiting for because they went silent (crashed or cut off from the store) before confirming it.",
 		}),
 		APIKeyEvents: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "authgate_api_key_events_total",
@@ -183,6 +202,24 @@ func (m *Metrics) CacheTrusted(cache string, trusted func() bool) error {
 	})
 	if err := m.reg.Register(g); err != nil {
 		return fmt.Errorf("metrics: cache trusted %s: %w", cache, err)
+	}
+	return nil
+}
+
+// InvalidationPeers exports, read at scrape time, authgate_invalidation_peers{cache}: how
+// many other replicas this one hears on the cache's invalidation channel and waits for
+// when it publishes an invalidation.
+func (m *Metrics) InvalidationPeers(cache string, peers func() int) error {
+	if m.reg == nil {
+		return nil
+	}
+	g := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name:        "authgate_invalidation_peers",
+		Help:        "Other replicas heard on a credential cache's (keys, tokens) invalidation channel within the trust window: each must confirm an invalidation before it is answered.",
+		ConstLabels: prometheus.Labels{"cache": cache},
+	}, func() float64 { return float64(peers()) })
+	if err := m.reg.Register(g); err != nil {
+		return fmt.Errorf("metrics: invalidation peers %s: %w", cache, err)
 	}
 	return nil
 }

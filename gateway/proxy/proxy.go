@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/authgate/authgate/gateway/balancer"
 	"github.com/authgate/authgate/gateway/httperr"
 	"github.com/authgate/authgate/gateway/metrics"
 	"github.com/authgate/authgate/gateway/reqinfo"
@@ -40,9 +41,13 @@ func NewTransport() *http.Transport {
 
 // Upstream is where a proxy sends requests.
 type Upstream struct {
-	Name    string
+	Name string
+	// Live balances the live targets. nil: URL is the one live target.
+	Live *balancer.Pool
+	// Test balances the test environment's targets. nil: TestURL, or no test environment.
+	Test    *balancer.Pool
 	URL     *url.URL
-	TestURL *url.URL // nil: no test environment
+	TestURL *url.URL // nil (and Test nil): no test environment
 	Timeout time.Duration
 	// Strip names request headers removed before forwarding in addition to StrippedHeaders
 	// (proxy.strip_request_headers). Names match as a CGI upstream reads them: ASCII case
@@ -125,24 +130,32 @@ func methodParam(name string) bool {
 	return strings.EqualFold(strings.NewReplacer(".", "_", " ", "_").Replace(name), "_method")
 }
 
-// Proxy forwards to one upstream. It is safe for concurrent use.
+// Proxy forwards to one upstream, over its targets. It is safe for concurrent use.
 type Proxy struct {
-	up      Upstream
-	rp      *httputil.ReverseProxy
-	strip   map[string]bool // CGI-folded names (lowercase, '-') of headers never forwarded
-	metrics *metrics.Metrics
-	logger  *slog.Logger
+	up         Upstream
+	live, test *balancer.Pool // test nil: no test environment
+	transport  http.RoundTripper
+	rp         *httputil.ReverseProxy
+	strip      map[string]bool // CGI-folded names (lowercase, '-') of headers never forwarded
+	metrics    *metrics.Metrics
+	logger     *slog.Logger
 }
 
 // New returns a Proxy to up over transport.
 func New(up Upstream, transport http.RoundTripper, m *metrics.Metrics, logger *slog.Logger) *Proxy {
-	p := &Proxy{up: up, metrics: m, logger: logger, strip: map[string]bool{}}
+	p := &Proxy{up: up, live: up.Live, test: up.Test, transport: transport, metrics: m, logger: logger, strip: map[string]bool{}}
+	if p.live == nil && up.URL != nil {
+		p.live = balancer.New(balancer.Options{Targets: []*balancer.Target{balancer.NewTarget(up.Name, up.URL, balancer.Metrics{}, nil)}})
+	}
+	if p.test == nil && up.TestURL != nil {
+		p.test = balancer.New(balancer.Options{Targets: []*balancer.Target{balancer.NewTarget(up.Name, up.TestURL, balancer.Metrics{}, nil)}})
+	}
 	for _, n := range append(slices.Clone(StrippedHeaders), up.Strip...) {
 		p.strip[cgiFold(n)] = true
 	}
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:      p.rewrite,
-		Transport:    transport,
+		Transport:    roundTripFunc(p.roundTrip),
 		BufferPool:   newBufferPool(),
 		ErrorHandler: p.fail,
 		ErrorLog:     slog.NewLogLogger(logger.Handler(), slog.LevelError),
@@ -158,7 +171,8 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		info.Upstream = p.up.Name
 		env = info.Env
 	}
-	if p.Target(env) == nil {
+	pool := p.Pool(env)
+	if pool == nil {
 		// The pipeline refuses this earlier (environment_not_allowed); should a test
 		// request get here anyway, it fails closed rather than reach the live URL.
 		info.Reject(w, &httperr.Error{Status: http.StatusForbidden, Code: "environment_not_allowed",
@@ -167,19 +181,117 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), p.up.Timeout)
 	defer cancel()
+	a := &attempt{Context: ctx, pool: pool, target: pool.Pick()}
+	a.target.Acquire()
+	defer func() { a.target.Release() }() // also when ReverseProxy aborts a response with a panic
 	start := time.Now()
-	p.rp.ServeHTTP(w, r.WithContext(ctx))
+	p.rp.ServeHTTP(w, r.WithContext(a))
 	p.metrics.UpstreamDuration.WithLabelValues(p.up.Name).Observe(time.Since(start).Seconds())
 }
 
-// Target returns the URL a request goes to: the test URL for the test environment. A test
-// request to an upstream without one is refused before the proxy (environment_not_allowed);
-// should one arrive anyway, it has no target and is refused here too.
-func (p *Proxy) Target(env string) *url.URL {
+// Pool returns the targets a request goes to: the test environment's for env "test". A
+// test request to an upstream without test_url is refused before the proxy
+// (environment_not_allowed); should one arrive anyway, it has no pool and is refused here
+// too.
+func (p *Proxy) Pool(env string) *balancer.Pool {
 	if env == "test" {
-		return p.up.TestURL
+		return p.test
 	}
-	return p.up.URL
+	return p.live
+}
+
+// attempt is the context of one forwarded request: which pool it is balanced over and
+// which target it is at. ServeHTTP picks the target; roundTrip moves it to another when
+// the first could not be connected to.
+type attempt struct {
+	context.Context
+	pool   *balancer.Pool
+	target *balancer.Target
+}
+
+type attemptKey struct{}
+
+// Value returns the attempt itself for attemptKey, else the parent's value.
+func (a *attempt) Value(k any) any {
+	if _, ok := k.(attemptKey); ok {
+		return a
+	}
+	return a.Context.Value(k)
+}
+
+func attemptOf(ctx context.Context) *attempt {
+	a, _ := ctx.Value(attemptKey{}).(*attempt)
+	return a
+}
+
+// roundTripFunc is a function as an http.RoundTripper.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// roundTrip sends req to its attempt's target and reports the outcome to the target's
+// health. A request that could not connect (nothing was sent) is sent once more to
+// another target in rotation when it is safe to repeat: GET, HEAD or OPTIONS without a
+// body. Any other request, and any failure after the connection was made, is answered
+// with the error.
+func (p *Proxy) roundTrip(req *http.Request) (*http.Response, error) {
+	a := attemptOf(req.Context())
+	resp, err := p.transport.RoundTrip(req)
+	if a == nil {
+		return resp, err
+	}
+	o := outcome(req.Context(), err)
+	a.pool.Report(a.target, o)
+	if o != balancer.ConnectError || !retryable(req) {
+		return resp, err
+	}
+	next := a.pool.PickOther(a.target)
+	if next == nil {
+		return resp, err
+	}
+	p.logger.LogAttrs(req.Context(), slog.LevelWarn, "upstream target unreachable; retrying on another",
+		slog.String("upstream", p.up.Name), slog.String("target", a.target.Label), slog.String("retry_target", next.Label))
+	a.target.Release()
+	next.Acquire()
+	a.target = next
+	r2 := new(http.Request)
+	*r2 = *req
+	u := *req.URL
+	u.Scheme, u.Host = next.URL.Scheme, next.URL.Host
+	r2.URL = &u
+	resp, err = p.transport.RoundTrip(r2)
+	a.pool.Report(next, outcome(req.Context(), err))
+	return resp, err
+}
+
+// retryable reports whether req may be sent again: an idempotent method without side
+// effects in practice (GET, HEAD, OPTIONS, as nginx's and Envoy's defaults), no body, and
+// time left.
+func retryable(req *http.Request) bool {
+	switch req.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+	default:
+		return false
+	}
+	return (req.Body == nil || req.Body == http.NoBody) && req.Context().Err() == nil
+}
+
+// outcome classifies the result of one round trip for the target's health and metrics.
+func outcome(ctx context.Context, err error) balancer.Outcome {
+	if err == nil {
+		return balancer.Success
+	}
+	switch ctx.Err() {
+	case context.DeadlineExceeded:
+		return balancer.Timeout
+	case context.Canceled:
+		return balancer.Canceled
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return balancer.ConnectError
+	}
+	return balancer.Error
 }
 
 var errNoTestURL = errors.New("proxy: test credential on an upstream without test_url")
@@ -189,7 +301,7 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	if info == nil {
 		info = &reqinfo.Info{}
 	}
-	pr.SetURL(p.Target(info.Env)) // never nil: ServeHTTP refused the request otherwise
+	pr.SetURL(attemptOf(pr.In.Context()).target.URL) // ServeHTTP picked it
 	if q, ok := StripQueryMethodOverride(pr.Out.URL.RawQuery); ok {
 		pr.Out.URL.RawQuery = q
 	}
@@ -218,6 +330,13 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 		if v := pr.In.Header.Get("X-Forwarded-Host"); v != "" {
 			h.Set("X-Forwarded-Host", v)
 		}
+	}
+	if sp := info.StrippedPrefix; sp != "" {
+		// What the route stripped, after what a trusted proxy in front stripped already.
+		if prior := h.Get("X-Forwarded-Prefix"); prior != "" && info.PeerTrusted {
+			sp = strings.TrimSuffix(prior, "/") + sp
+		}
+		h.Set("X-Forwarded-Prefix", sp)
 	}
 	SetIdentity(h, info)
 }
@@ -351,8 +470,12 @@ func (p *Proxy) fail(w http.ResponseWriter, r *http.Request, err error) {
 		he = &httperr.Error{Status: http.StatusBadGateway, Code: "upstream_error",
 			Msg: "upstream " + p.up.Name + " could not be reached", Err: err}
 	}
-	p.logger.LogAttrs(r.Context(), slog.LevelError, "upstream failed",
-		slog.String("upstream", p.up.Name), slog.String("error_code", he.Code), slog.String("error", err.Error()))
+	target := ""
+	if a := attemptOf(r.Context()); a != nil {
+		target = a.target.Label
+	}
+	p.logger.LogAttrs(r.Context(), slog.LevelError, "upstream failed", slog.String("upstream", p.up.Name),
+		slog.String("target", target), slog.String("error_code", he.Code), slog.String("error", err.Error()))
 	info.Reject(w, he)
 }
 

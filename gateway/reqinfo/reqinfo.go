@@ -47,6 +47,10 @@ type Info struct {
 	// metrics show it rather than the check request's own.
 	Decided struct{ Method, Path string }
 	Status  int // status of the answer, as written
+
+	// StrippedPrefix is the route's strip_prefix removed from the forwarded path, sent
+	// on as X-Forwarded-Prefix; "" when none was.
+	StrippedPrefix string
 }
 
 type infoKey struct{}
