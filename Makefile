@@ -28,7 +28,7 @@ deploy-check:
 ## latencies (revocation p99), which the race detector inflates several times; make test
 ## runs the same code with -race.
 test-cluster:
-	$(GO) test -count=1 -tags cluster -timeout 15m -run 'Cluster|Sentinel|Slot' ./gateway/store/redistest/ ./gateway/
+	$(GO) test -count=1 -tags cluster -timeout 15m -run 'Cluster|Sentinel|Slot|Sizing' ./gateway/store/redistest/ ./gateway/ ./cmd/authgate/
 
 ## test-faults: the fault suite (faults/): two built gateways, Redis behind toxiproxy, every
 ## fault in every mode under load; FAULTS_PARALLEL cases at once, report to FAULTS_REPORT

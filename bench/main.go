@@ -1,5 +1,5 @@
 // Command bench is `make bench`: it measures authgate against a bare httputil.ReverseProxy,
-// with the same upstream, in the same run, as SPEC.md section 10 asks.
+// with the same upstream, in the same run (docs/benchmarks.md).
 //
 // It builds ./cmd/authgate, starts three kinds of process on loopback ports (an upstream, the
 // bare proxy and one authgate per distinct scenario config), so that each proxy's CPU time

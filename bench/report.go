@@ -290,7 +290,7 @@ func (rep report) print(w io.Writer) {
 		}
 	}
 	if rep.Rate == 0 {
-		fmt.Fprintln(w, "latency at max rate includes queueing; for SPEC's added-latency target use a fixed, unsaturated rate: go run ./bench -rate 2000")
+		fmt.Fprintln(w, "latency at max rate includes queueing; for the added-latency target (docs/benchmarks.md) use a fixed, unsaturated rate: go run ./bench -rate 2000")
 	}
 }
 

@@ -40,8 +40,8 @@ func upstreamHandler() http.Handler {
 	})
 }
 
-// bareProxyCmd is `bench bareproxy --listen ADDR --upstream URL`: the reference of SPEC
-// section 10, an httputil.ReverseProxy whose Transport is http.DefaultTransport with a
+// bareProxyCmd is `bench bareproxy --listen ADDR --upstream URL`: the reference
+// (docs/benchmarks.md), an httputil.ReverseProxy whose Transport is http.DefaultTransport with a
 // 256-connection idle pool and no other tuning.
 func bareProxyCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bareproxy", flag.ContinueOnError)

@@ -34,7 +34,7 @@ type scenario struct {
 	// the verified-token cache: the row measures a signature and claims check each time.
 	distinctTokens bool
 	// ref names a row this one is judged against besides the baseline, e.g. the JWT rows
-	// against authgate-apikey (SPEC section 10: within 5 %).
+	// against authgate-apikey (the target: within 5 %, docs/benchmarks.md).
 	ref string
 	// want is the status every response must have; others are counted and reported.
 	want int

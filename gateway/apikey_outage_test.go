@@ -11,7 +11,7 @@ import (
 	"github.com/authgate/authgate/gateway/store/redistest"
 )
 
-// recoveryBound is how soon full service must be back after Redis returns (SPEC section 10).
+// recoveryBound is how soon full service must be back after Redis returns.
 const recoveryBound = 5 * time.Second
 
 // stopRedisKeepingData saves the data set (as a persistent Redis would keep it) and stops

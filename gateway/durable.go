@@ -29,6 +29,16 @@ const (
 	refreshSlot = "{refresh}:wait"
 )
 
+// KeysSlotKey, UsersSlotKey and RefreshSlotKey name the hash slots of the API-key, user
+// and refresh-token records, for tools that write those records to Redis directly (the
+// CLI's --config mode) and must wait for replicas as the management API does:
+// store.Redis.WaitReplicas(ctx, KeysSlotKey).
+const (
+	KeysSlotKey    = apiKeysSlot
+	UsersSlotKey   = usersSlot
+	RefreshSlotKey = refreshSlot
+)
+
 // durableKeys waits for replicas after the key writes that must survive a failover.
 type durableKeys struct {
 	keyRecords

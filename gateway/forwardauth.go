@@ -12,7 +12,7 @@ import (
 )
 
 // forwardAuth answers a proxy in front (nginx auth_request, Traefik ForwardAuth, Envoy
-// ext_authz over HTTP) whether the request it describes may pass (SPEC section 7). The
+// ext_authz over HTTP) whether the request it describes may pass. The
 // original method, URI and host are read the one way forward_auth.headers names
 // (gateway/fwdauth): never one header pair as a fallback for another, and a check request
 // that carries the other pair too, or a repeated value, is 400 malformed_request. The

@@ -341,8 +341,8 @@ func nudge(ch chan struct{}) {
 
 // servingFromCache reports whether, with the store down, on_store_error: serve_cached
 // still lets cached keys through: for stale_ttl after the outage began, keys verified
-// before it keep working. /readyz stays 200 ("degraded") for that time, as SPEC section 9
-// asks, so a Redis outage shared by every replica does not take them all out of the
+// before it keep working. /readyz stays 200 ("degraded") for that time (docs/operations.md,
+// Health), so a Redis outage shared by every replica does not take them all out of the
 // load balancer.
 func (s *Server) servingFromCache() bool {
 	st := s.Config().Store

@@ -14,7 +14,7 @@ import (
 	"github.com/authgate/authgate/gateway/reqinfo"
 )
 
-// limitFor is the limit of a request (SPEC section 6): the credential's own, else the
+// limitFor is the limit of a request: the credential's own, else the
 // route's, else the default of the credential's method; and the bucket it is counted in,
 // with the name the RateLimit-Policy header gives it. Each limit has its own bucket per
 // credential: a route's limit does not share a count with the method default.

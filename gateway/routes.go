@@ -223,7 +223,7 @@ var errMalformedRequest = &httperr.Error{Status: http.StatusBadRequest, Code: "m
 	Msg: "the request path or method cannot be read unambiguously"}
 
 // dispatch cleans the path, matches it, and hands the request to the route's chain. The
-// cleaned path is what is matched and what is forwarded (SPEC section 5), so no path trick
+// cleaned path is what is matched and what is forwarded, so no path trick
 // can reach an upstream resource under a route with weaker scopes.
 func (p *pipeline) dispatch(w http.ResponseWriter, r *http.Request) {
 	if p.envoyCheck(r) {

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"reflect"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -270,6 +271,11 @@ func (s *Server) warnRestartOnly(old, cfg *config.Config) {
 	changed("rate_limits.mode", old.RateLimits.Mode != cfg.RateLimits.Mode)
 	changed("console", old.Console != cfg.Console)
 	changed("tracing", old.Tracing != cfg.Tracing)
+	changed("auth_api", old.AuthAPI != cfg.AuthAPI)
+	ok, nk := old.APIKeys, cfg.APIKeys
+	changed("api_keys.prefix", ok.Prefix != nk.Prefix)
+	changed("api_keys.hash_pepper", ok.HashPepper != nk.HashPepper)
+	changed("api_keys.allowed_expiry_days", !slices.Equal(ok.AllowedExpiryDays, nk.AllowedExpiryDays) || ok.DefaultExpiryDays != nk.DefaultExpiryDays)
 }
 
 // ReloadTLS re-reads the main listener's certificate and key files and serves the new

@@ -190,7 +190,8 @@ func (s *Server) newTokens(cfg *config.Config, st store.Store) (*tokens, error) 
 		}
 		if cfg.Console.Enabled {
 			t.console, err = console.New(console.Options{Path: cfg.Console.Path, Login: t.login,
-				AuthPrefix: cfg.AuthAPI.Prefix, RefreshTTL: cfg.Issuer.RefreshTTL, Logger: s.logger})
+				AuthPrefix: cfg.AuthAPI.Prefix, RefreshTTL: cfg.Issuer.RefreshTTL, Logger: s.logger,
+				ExpiryDays: cfg.APIKeys.AllowedExpiryDays, DefaultExpiryDays: cfg.APIKeys.DefaultExpiryDays})
 			if err != nil {
 				return nil, fmt.Errorf("gateway: %w", err)
 			}

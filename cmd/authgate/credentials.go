@@ -31,7 +31,7 @@ type credentials struct {
 }
 
 // credentialsPath is $XDG_CONFIG_HOME/authgate/credentials.json, else
-// $HOME/.config/authgate/credentials.json (SPEC section 8).
+// $HOME/.config/authgate/credentials.json.
 func credentialsPath(getenv func(string) string) (string, error) {
 	if dir := getenv("XDG_CONFIG_HOME"); dir != "" {
 		return filepath.Join(dir, "authgate", "credentials.json"), nil

@@ -207,6 +207,12 @@ func (d *directKeys) store(ctx context.Context, k *apikey.Key) (string, error) {
 	if err := d.keys.CreateLimited(ctx, *k, d.hasher.Hash(plain), d.cfg.APIKeys.MaxKeysPerOwner); err != nil {
 		return "", directErr(err)
 	}
+	// As the API does: a creation no Redis replica confirmed may be lost in a failover, so
+	// the key is revoked (best effort; its secret is never shown) and the command fails.
+	if err := settle(ctx, d.st, d.cfg, d.warn, []string{gateway.KeysSlotKey}); err != nil {
+		_, _ = d.keys.Revoke(context.WithoutCancel(ctx), k.ID, d.now())
+		return "", err
+	}
 	return plain, nil
 }
 
@@ -296,8 +302,10 @@ func (d *directKeys) edit(ctx context.Context, id string, f admin.KeyFields) ([]
 	if err := d.keys.Update(ctx, k); err != nil {
 		return nil, directErr(err)
 	}
-	d.invalidate(ctx, k.ID)
 	d.record(ctx, audit.KeyEdited, k.ID, "edited with authgate keys edit --config")
+	if err := d.settled(ctx, k.ID); err != nil {
+		return nil, err
+	}
 	return d.view(k, "")
 }
 
@@ -316,8 +324,10 @@ func (d *directKeys) refresh(ctx context.Context, id string) ([]byte, error) {
 	if err := d.keys.Update(ctx, k); err != nil {
 		return nil, directErr(err)
 	}
-	d.invalidate(ctx, k.ID)
 	d.record(ctx, audit.KeyRefreshed, k.ID, "refreshed with authgate keys refresh --config")
+	if err := d.settled(ctx, k.ID); err != nil {
+		return nil, err
+	}
 	return d.view(k, "")
 }
 
@@ -355,9 +365,11 @@ func (d *directKeys) rotate(ctx context.Context, id string, revokeOldAfter *stri
 				return nil, directErr(err)
 			}
 		}
-		d.invalidate(ctx, old.ID)
 	}
 	d.record(ctx, audit.KeyRotated, old.ID, "new key: "+nk.ID+" (authgate keys rotate --config)")
+	if err := d.settled(ctx, old.ID); err != nil {
+		return nil, err
+	}
 	return d.view(nk, plain)
 }
 
@@ -366,8 +378,10 @@ func (d *directKeys) revoke(ctx context.Context, id string) ([]byte, error) {
 	if err != nil {
 		return nil, directErr(err)
 	}
-	d.invalidate(ctx, k.ID)
 	d.record(ctx, audit.KeyRevoked, k.ID, "revoked with authgate keys revoke --config")
+	if err := d.settled(ctx, k.ID); err != nil {
+		return nil, err
+	}
 	return d.view(k, "")
 }
 
@@ -386,21 +400,13 @@ func (d *directKeys) activity(ctx context.Context, id string) ([]byte, error) {
 	return json.Marshal(map[string]any{"recent": recent, "daily": daily})
 }
 
-// invalidation is credcache's message: a tag and the publish time in Unix nanoseconds.
-type invalidation struct {
-	Tag string `json:"tag"`
-	At  int64  `json:"at"`
-}
-
-// invalidate tells running gateways to drop their cached copies of key id, as the
-// management API does. The change is already stored: a failed publish is reported, and
-// gateways then see it within store.cache.ttl.
-func (d *directKeys) invalidate(ctx context.Context, id string) {
-	msg, _ := json.Marshal(invalidation{Tag: auth.KeyTag(id), At: d.now().UnixNano()}) // cannot fail
-	if err := d.st.Publish(ctx, credcache.DefaultChannel, msg); err != nil && d.warn != nil {
-		d.warn("authgate: warning: the change is stored, but running gateways were not told (%v); they see it within store.cache.ttl (%s)\n",
-			err, d.cfg.Store.Cache.TTL)
+// settled makes a key change safe and visible: see settle.
+func (d *directKeys) settled(ctx context.Context, ids ...string) error {
+	invs := make([]invalidation, len(ids))
+	for i, id := range ids {
+		invs[i] = invalidation{credcache.DefaultChannel, auth.KeyTag(id)}
 	}
+	return settle(ctx, d.st, d.cfg, d.warn, []string{gateway.KeysSlotKey}, invs...)
 }
 
 // record writes the audit event to the store's audit stream; failures are ignored, the

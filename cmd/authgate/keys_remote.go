@@ -57,7 +57,7 @@ func openBackend(ctx context.Context, kf keysFlags, set map[string]bool, getenv 
 }
 
 // authorization is the header value for tok: "Token <key>" for an API key, else
-// "Bearer <jwt>" (SPEC section 3).
+// "Bearer <jwt>".
 func authorization(tok string) string {
 	if hasKeyForm(tok) {
 		return "Token " + tok

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -212,9 +213,12 @@ func startDemo(addr string, logger *slog.Logger) (stop func(), err error) {
 func validateCmd(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("config validate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	path := fs.String("config", "gateway.yaml", "configuration file")
+	path := fs.String("config", "", "configuration file (default: $AUTHGATE_CONFIG, else gateway.yaml), the one serve would read")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *path == "" {
+		*path = cmp.Or(getenv("AUTHGATE_CONFIG"), "gateway.yaml")
 	}
 	if _, err := loadConfig(*path, getenv); err != nil { // what serve loads with
 		var ps config.Problems

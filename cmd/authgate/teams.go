@@ -11,8 +11,11 @@ import (
 	"net/url"
 	"text/tabwriter"
 
+	"github.com/authgate/authgate/gateway"
 	"github.com/authgate/authgate/gateway/admin"
 	"github.com/authgate/authgate/gateway/audit"
+	"github.com/authgate/authgate/gateway/auth"
+	"github.com/authgate/authgate/gateway/credcache"
 	"github.com/authgate/authgate/gateway/user"
 )
 
@@ -315,11 +318,16 @@ func (d *directTeams) removeTeam(ctx context.Context, id string) error {
 	if err != nil {
 		return teamErr(err)
 	}
-	for _, m := range members {
-		d.changed(ctx, m, admin.UserChange{Access: true})
-	}
 	d.recordTeam(ctx, audit.TeamDeleted, id, "")
-	return nil
+	if len(members) == 0 {
+		return nil
+	}
+	// Every member's cached credentials at once: one announcement for the whole team.
+	var more []invalidation
+	for _, m := range members[1:] {
+		more = append(more, invalidation{credcache.DefaultChannel, auth.OwnerTag(m)}, invalidation{gateway.TokenChannel, auth.OwnerTag(m)})
+	}
+	return d.changed(ctx, members[0], admin.UserChange{Access: true}, more...)
 }
 
 func (d *directTeams) addMember(ctx context.Context, id, userID string) ([]byte, error) {
@@ -327,8 +335,10 @@ func (d *directTeams) addMember(ctx context.Context, id, userID string) ([]byte,
 	if err != nil {
 		return nil, teamErr(err)
 	}
-	d.changed(ctx, u.ID, admin.UserChange{Access: true})
 	d.recordTeam(ctx, audit.TeamMemberAdded, id, u.ID)
+	if err := d.changed(ctx, u.ID, admin.UserChange{Access: true}); err != nil {
+		return nil, err
+	}
 	return json.Marshal(admin.UserView(u))
 }
 
@@ -337,9 +347,8 @@ func (d *directTeams) removeMember(ctx context.Context, id, userID string) error
 	if err != nil {
 		return teamErr(err)
 	}
-	d.changed(ctx, u.ID, admin.UserChange{Access: true})
 	d.recordTeam(ctx, audit.TeamMemberRemoved, id, u.ID)
-	return nil
+	return d.changed(ctx, u.ID, admin.UserChange{Access: true})
 }
 
 func (d *directTeams) recordTeam(ctx context.Context, event, team, userID string) {

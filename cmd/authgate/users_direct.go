@@ -163,8 +163,10 @@ func (d *directUsers) edit(ctx context.Context, id string, f admin.UserFields) (
 	if err != nil {
 		return nil, userErr(err)
 	}
-	d.changed(ctx, u.ID, ch)
 	d.record(ctx, audit.UserEdited, u.ID, "fields: "+strings.Join(f.Names(), ",")+" (authgate users --config)")
+	if err := d.changed(ctx, u.ID, ch); err != nil {
+		return nil, err
+	}
 	return d.view(ctx, u.ID)
 }
 
@@ -172,59 +174,35 @@ func (d *directUsers) remove(ctx context.Context, id string) error {
 	if err := d.users.Delete(ctx, id); err != nil {
 		return userErr(err)
 	}
-	d.changed(ctx, id, admin.UserChange{Access: true, Sessions: true})
 	d.record(ctx, audit.UserDeleted, id, "authgate users delete --config")
 	// The user's keys, admin keys too, are revoked with them, as the API does.
+	var revoked []invalidation
 	err := admin.RevokeKeysOf(ctx, d.keys, id, time.Now(), func(k apikey.Key) {
-		if err := publishInvalidation(ctx, d.st, credcache.DefaultChannel, auth.KeyTag(k.ID), time.Now()); err != nil {
-			d.warn("authgate: warning: key %s is revoked, but running gateways were not told (%v); they see it within store.cache.ttl (%s)\n",
-				k.ID, err, d.cfg.Store.Cache.TTL)
-		}
+		revoked = append(revoked, invalidation{credcache.DefaultChannel, auth.KeyTag(k.ID)})
 		_ = d.audit.Record(ctx, audit.Event{Type: audit.KeyRevoked, KeyID: k.ID, Actor: "cli", Detail: "owner deleted: " + id})
 	})
 	if err != nil {
 		d.warn("authgate: warning: the user is deleted, but not all of their keys were revoked (%v); they are refused as ownerless\n", err)
 	}
-	return nil
+	return d.changed(ctx, id, admin.UserChange{Access: true, Sessions: true}, revoked...)
 }
 
 // changed makes a stored change take effect on running gateways, as the gateway's own
 // userChanged does: the user's cached keys and tokens are dropped on every replica (by
-// owner tag, on both channels), and with ch.Sessions the refresh tokens stop working.
-// The change is stored already: failures are reported, and gateways then catch up within
-// store.cache.ttl.
-func (d *directUsers) changed(ctx context.Context, id string, ch admin.UserChange) {
-	if !ch.Access && !ch.Sessions {
-		return
-	}
-	var errs []error
-	for _, channel := range []string{credcache.DefaultChannel, gateway.TokenChannel} {
-		if err := publishInvalidation(ctx, d.st, channel, auth.OwnerTag(id), time.Now()); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if len(errs) > 0 {
-		d.warn("authgate: warning: the change is stored, but running gateways were not told (%v); they see it within store.cache.ttl (%s)\n",
-			errors.Join(errs...), d.cfg.Store.Cache.TTL)
+// owner tag, on both channels, with the extra invalidations more), and with ch.Sessions
+// the refresh tokens stop working. The writes wait for Redis replicas first (see settle);
+// that is the only error: the rest is warned about, since the change is stored.
+func (d *directUsers) changed(ctx context.Context, id string, ch admin.UserChange, more ...invalidation) error {
+	if !ch.Access && !ch.Sessions && len(more) == 0 {
+		return nil
 	}
 	if ch.Sessions {
 		if err := d.refresh.RevokeUser(ctx, id); err != nil {
 			d.warn("authgate: warning: the change is stored, but the user's refresh tokens could not be revoked (%v)\n", err)
 		}
 	}
-}
-
-// publishInvalidation announces tag on channel in credcache's message format, which the
-// gateways' invalidators apply to their caches.
-func publishInvalidation(ctx context.Context, st *store.Redis, channel, tag string, at time.Time) error {
-	msg, err := json.Marshal(invalidation{Tag: tag, At: at.UnixNano()})
-	if err != nil {
-		return err
-	}
-	if err := st.Publish(ctx, channel, msg); err != nil {
-		return fmt.Errorf("publish on %s: %w", channel, err)
-	}
-	return nil
+	invs := append([]invalidation{{credcache.DefaultChannel, auth.OwnerTag(id)}, {gateway.TokenChannel, auth.OwnerTag(id)}}, more...)
+	return settle(ctx, d.st, d.cfg, d.warn, []string{gateway.UsersSlotKey, gateway.KeysSlotKey, gateway.RefreshSlotKey}, invs...)
 }
 
 // record writes the audit event to the store's audit stream; failures are ignored, the

@@ -77,3 +77,20 @@ func TestValidateReportsWhatServeRefusesInOnePass(t *testing.T) {
 		}
 	}
 }
+
+// Without --config, validate checks the file serve would read: $AUTHGATE_CONFIG.
+func TestValidateReadsAuthgateConfig(t *testing.T) {
+	dir := t.TempDir()
+	path, want := onePassConfig(t, dir)
+	getenv := func(k string) string {
+		if k == "AUTHGATE_CONFIG" {
+			return path
+		}
+		return ""
+	}
+	var out, errb bytes.Buffer
+	err := run(context.Background(), []string{"config", "validate"}, getenv, &out, &errb)
+	if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(errb.String(), want[0]) {
+		t.Errorf("validate with AUTHGATE_CONFIG: err %v, stderr:\n%s", err, errb.String())
+	}
+}

@@ -28,7 +28,7 @@ type Day struct {
 	Requests int64  `json:"requests"`
 }
 
-// Keep is how many recent requests are kept per key (SPEC section 3).
+// Keep is how many recent requests are kept per key.
 const Keep = 1000
 
 // Sink stores activity; RedisSink and MemorySink implement it.

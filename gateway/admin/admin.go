@@ -1,4 +1,4 @@
-// Package admin serves the management API under auth_api.prefix (SPEC section 7): API
+// Package admin serves the management API under auth_api.prefix: API
 // keys and users (login, refresh and logout are the issuer's, in package login). Callers are authenticated by the
 // pipeline before these handlers run; the handlers decide what each caller may do.
 package admin

@@ -1,6 +1,6 @@
 // Package apikey defines API keys: their form, generation, checksum and hashing.
 //
-// A key reads "<prefix>_<env>_<secret><check>" (SPEC section 3): prefix from config
+// A key reads "<prefix>_<env>_<secret><check>": prefix from config
 // (default "sk"), env "live" or "test", secret 30 base62 characters from crypto/rand
 // (about 178 bits), check 6 base62 characters of the CRC-32 of everything before it. The
 // checksum lets a mistyped or made-up key be refused without touching the store.

@@ -92,7 +92,7 @@ type RateLimit struct {
 	Per time.Duration `json:"per"`
 }
 
-// Key is the stored record of an API key (SPEC section 3). It never holds the
+// Key is the stored record of an API key. It never holds the
 // plaintext nor the hash: the stores keep the hash beside the record, so encoding a
 // Key (JSON, %v, slog) cannot leak anything that helps to guess the key. Start is the
 // first StartLen characters of the plaintext, public by design.

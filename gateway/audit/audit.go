@@ -15,7 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// The events of SPEC section 7.
+// The events of a key's life cycle (docs/api-keys.md).
 const (
 	KeyCreated   = "created"
 	KeyEdited    = "edited"

@@ -42,7 +42,7 @@ var ErrMalformed = errors.New("auth: malformed credentials")
 // `Authorization: Bearer`), most often an unset shell variable in a curl line.
 var ErrEmpty = fmt.Errorf("%w: empty credential", ErrMalformed)
 
-// Extract finds the request's credential (SPEC section 3):
+// Extract finds the request's credential:
 //
 //	X-API-Key: <key>                 API key
 //	Authorization: Token <key>       API key

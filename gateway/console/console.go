@@ -1,4 +1,4 @@
-// Package console serves the web console (SPEC section 7): a small page embedded in the
+// Package console serves the web console: a small page embedded in the
 // binary that signs in with the built-in issuer and manages API keys through the
 // management API. The page itself holds no logic of the gateway's: it is static HTML,
 // JavaScript and CSS, plus three session calls that keep the refresh token in an HttpOnly
@@ -7,12 +7,15 @@ package console
 
 import (
 	"bytes"
+	"cmp"
 	"embed"
 	"errors"
 	"fmt"
 	"html"
 	"log/slog"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -44,7 +47,12 @@ type Options struct {
 	AuthPrefix string
 	// RefreshTTL is issuer.refresh_ttl, the session cookie's Max-Age; 0 means 7 days.
 	RefreshTTL time.Duration
-	Logger     *slog.Logger
+	// ExpiryDays are the expiries the new-key form offers (api_keys.allowed_expiry_days;
+	// 0 = never), and DefaultExpiryDays the one preselected
+	// (api_keys.default_expiry_days). Empty: the form offers only the default.
+	ExpiryDays        []int
+	DefaultExpiryDays int
+	Logger            *slog.Logger
 }
 
 // asset is one embedded file as served.
@@ -96,11 +104,41 @@ func New(o Options) (*Console, error) {
 			// attributes: the CSP allows no inline script to tell it.
 			b = bytes.ReplaceAll(b, []byte("__AUTH_PREFIX__"), []byte(html.EscapeString(o.AuthPrefix)))
 			b = bytes.ReplaceAll(b, []byte("__CONSOLE_PATH__"), []byte(html.EscapeString(o.Path)))
+			b = bytes.ReplaceAll(b, []byte("__EXPIRY_OPTIONS__"), expiryOptions(o.ExpiryDays, o.DefaultExpiryDays))
 		}
 		c.assets[f.name] = asset{body: b, contentType: f.ctype, noStore: f.noStore}
 	}
 	c.assets[""] = c.assets["index.html"]
 	return c, nil
+}
+
+// expiryOptions are the <option>s of the new-key form's expiry: each of days once, in
+// ascending order with "never" (0) last, the default selected.
+func expiryOptions(days []int, def int) []byte {
+	days = append(slices.Clone(days), def)
+	slices.SortFunc(days, func(a, b int) int {
+		if (a == 0) != (b == 0) { // never last
+			return cmp.Compare(b, a)
+		}
+		return cmp.Compare(a, b)
+	})
+	var b bytes.Buffer
+	for _, d := range slices.Compact(days) {
+		label := "never"
+		switch {
+		case d == 1:
+			label = "in 1 day"
+		case d > 1:
+			label = "in " + strconv.Itoa(d) + " days"
+		}
+		sel := ""
+		if d == def {
+			sel = " selected"
+		}
+		fmt.Fprintf(&b, "\n        <option value=\"%d\"%s>%s</option>", d, sel, label)
+	}
+	b.WriteString("\n      ")
+	return b.Bytes()
 }
 
 // Serves reports whether r's path is under the console's path (or is that path without

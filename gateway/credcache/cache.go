@@ -7,8 +7,7 @@
 // every replica coherent: it publishes invalidations through the store's
 // pub/sub, applies those of every replica, flushes the cache when messages
 // may have been lost, and withdraws trust from the cache when its
-// subscription has been silent for longer than the cache TTL (SPEC section 3,
-// "Revoke").
+// subscription has been silent for longer than the cache TTL (docs/api-keys.md).
 package credcache
 
 import (

@@ -282,3 +282,34 @@ func waitPeers(t testing.TB, r *replica, n int) {
 		t.Fatalf("replica knows %d peers, want %d", peerCount(r), n)
 	}
 }
+
+// TestAnnounceWaitsForReplicasAndIsNeverWaitedFor: a process without a cache (the CLI's
+// direct mode) announces invalidations; it returns once every running replica applied
+// them, and no replica ever starts waiting for it.
+func TestAnnounceWaitsForReplicasAndIsNeverWaitedFor(t *testing.T) {
+	st := store.NewMemory(nil)
+	opts := Options{MaxEntries: 100, TTL: time.Minute}
+	iopts := InvalidatorOptions{Heartbeat: 10 * time.Millisecond}
+	b := startReplica(t, st, opts, iopts)
+	c := startReplica(t, st, opts, iopts)
+	waitPeers(t, b, 1)
+	waitPeers(t, c, 1)
+	for _, r := range []*replica{b, c} {
+		r.cache.Put(hashN(1), "v1", "key:1")
+		r.cache.Put(hashN(2), "v2", "key:2")
+	}
+	n, err := Announce(context.Background(), st, DefaultChannel, 50*time.Millisecond, "key:1", "key:2")
+	if err != nil || n != 0 {
+		t.Fatalf("Announce = %d, %v; want 0 unconfirmed, no error", n, err)
+	}
+	for name, r := range map[string]*replica{"b": b, "c": c} {
+		for i := 1; i <= 2; i++ {
+			if _, res := r.cache.Get(hashN(i)); res != Miss {
+				t.Errorf("replica %s still has entry %d (%s) after Announce returned", name, i, res)
+			}
+		}
+		if p := peerCount(r); p > 1 {
+			t.Errorf("replica %s waits for %d peers, want 1 (the other replica, not the announcer)", name, p)
+		}
+	}
+}

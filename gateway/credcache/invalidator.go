@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -67,6 +68,10 @@ type InvalidatorOptions struct {
 	// before the cache is flushed for it: the store answered, so the caller may count it
 	// as up again rather than wait for its next health probe. It must return quickly.
 	Subscribed func()
+
+	// mute: the Invalidator only publishes and collects confirmations (Announce); it
+	// sends no heartbeats and no confirmations, so no replica waits for it.
+	mute bool
 }
 
 // Invalidator keeps one Cache coherent with the caches of other replicas
@@ -100,6 +105,9 @@ type Invalidator struct {
 	dropped   prometheus.Counter   // authgate_invalidation_unconfirmed_total; nil without Metrics
 	onSub     func()
 	local     bool
+	mute      bool
+	// givenUp counts the replicas invalidations stopped waiting for (as dropped does).
+	givenUp atomic.Int64
 
 	// id names this Invalidator's messages; seq numbers them. sendMu keeps the numbers
 	// in the order the store receives them.
@@ -184,6 +192,7 @@ func NewInvalidator[V any](c *Cache[V], st store.Store, opts InvalidatorOptions)
 	inv := &Invalidator{
 		onSub:     opts.Subscribed,
 		local:     opts.Local,
+		mute:      opts.mute,
 		id:        randid.New("", 16),
 		senders:   map[string]uint64{},
 		peers:     map[string]time.Time{},
@@ -249,7 +258,7 @@ func (inv *Invalidator) send(ctx context.Context, m message, confirm bool) (*wai
 	inv.seq++
 	// A replica whose cache is not trusted (it hears nothing) answers nothing from it, so
 	// others need not wait for it: it says so until it hears the channel again.
-	m.At, m.From, m.Seq, m.Acks = inv.now().UnixNano(), inv.id, inv.seq, !inv.local && inv.c.Trusted()
+	m.At, m.From, m.Seq, m.Acks = inv.now().UnixNano(), inv.id, inv.seq, !inv.local && !inv.mute && inv.c.Trusted()
 	msg, err := json.Marshal(m)
 	if err != nil {
 		return nil, err // cannot happen for this type
@@ -385,6 +394,7 @@ func (inv *Invalidator) unconfirmed(n int, why string) {
 	if n == 0 {
 		return
 	}
+	inv.givenUp.Add(int64(n))
 	if inv.dropped != nil {
 		inv.dropped.Add(float64(n))
 	}
@@ -482,8 +492,10 @@ func (inv *Invalidator) Ready() <-chan struct{} { return inv.ready }
 func (inv *Invalidator) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Go(func() { inv.beat(ctx) })
-	if !inv.local {
+	if !inv.mute {
+		wg.Go(func() { inv.beat(ctx) })
+	}
+	if !inv.local && !inv.mute {
 		wg.Go(func() { inv.confirm(ctx) })
 		defer inv.bye() // after the loops above stopped sending
 	}
@@ -569,7 +581,9 @@ func (inv *Invalidator) apply(raw []byte) {
 		inv.resync("a message from another replica was lost")
 	}
 	inv.heard(m)
-	if m.Tag != "" && m.Acks && m.From != inv.id && !inv.local {
+	// Every numbered invalidation is confirmed, an announcer's (which confirms nothing
+	// itself) included.
+	if m.Tag != "" && m.From != "" && m.From != inv.id && !inv.local && !inv.mute {
 		select {
 		case inv.acks <- ackOf(m): // applied above: confirm it
 		default: // the publisher stops waiting after its bound
@@ -646,4 +660,52 @@ func (inv *Invalidator) wait(ctx context.Context) bool {
 	case <-t.C:
 		return true
 	}
+}
+
+// Announce publishes invalidations of tags on channel for a process that keeps no cache
+// of its own (the CLI writing to the store directly), and waits, as Publish does, until
+// every running replica has confirmed each. It first listens to the channel for listen to
+// learn which replicas run (each sends a heartbeat at least every 250ms by default). It
+// sends no heartbeat and confirms nothing itself, so no replica ever waits for it. It
+// returns how many replicas stopped being waited for without confirming (see Publish).
+func Announce(ctx context.Context, st store.Store, channel string, listen time.Duration, tags ...string) (unconfirmed int, err error) {
+	c, err := New[struct{}](Options{MaxEntries: 1, TTL: time.Minute})
+	if err != nil {
+		return 0, fmt.Errorf("credcache: announce: %w", err)
+	}
+	inv, err := NewInvalidator(c, st, InvalidatorOptions{Channel: channel, mute: true})
+	if err != nil {
+		return 0, fmt.Errorf("credcache: announce: %w", err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- inv.Run(rctx) }()
+	defer func() { cancel(); <-done }()
+	select {
+	case <-inv.Ready():
+	case err := <-done:
+		if err == nil {
+			err = ctx.Err()
+		}
+		return 0, fmt.Errorf("credcache: announce: %w", err)
+	case <-ctx.Done():
+		return 0, fmt.Errorf("credcache: announce: %w", ctx.Err())
+	}
+	t := time.NewTimer(listen)
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+		t.Stop()
+		return 0, fmt.Errorf("credcache: announce: %w", ctx.Err())
+	}
+	var errs []error
+	for _, tag := range tags {
+		if err := inv.Publish(ctx, tag); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return int(inv.givenUp.Load()), fmt.Errorf("credcache: announce: %w", err)
+	}
+	return int(inv.givenUp.Load()), nil
 }

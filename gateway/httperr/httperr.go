@@ -33,7 +33,7 @@ func (e *Error) Error() string {
 // Unwrap returns the cause.
 func (e *Error) Unwrap() error { return e.Err }
 
-// body is the JSON every error answer carries (SPEC section 2).
+// body is the JSON every error answer carries.
 type body struct {
 	Error     string `json:"error"`
 	Message   string `json:"message"`

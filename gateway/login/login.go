@@ -1,4 +1,4 @@
-// Package login serves the built-in issuer's HTTP calls (SPEC section 3): login with
+// Package login serves the built-in issuer's HTTP calls: login with
 // password and TOTP, refresh-token rotation, logout, TOTP enrolment, and the JWKS
 // document. Tokens, keys and refresh families are package issuer's; users are package
 // user's. These calls authenticate their callers themselves: login and refresh take no

@@ -1,5 +1,5 @@
 // Package metrics holds the gateway's Prometheus collectors. Names and labels are part of
-// the product contract (SPEC section 9); labels are bounded: route names from config, never
+// the product contract (docs/operations.md, Metrics); labels are bounded: route names from config, never
 // paths, key ids, subjects or IPs.
 package metrics
 

@@ -342,7 +342,7 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 }
 
 // SetIdentity writes the request id and, for an authenticated request, the X-Auth-*
-// headers of SPEC section 2 from info: onto the forwarded request, or onto a forward-auth
+// headers (docs/operations.md, Headers) from info: onto the forwarded request, or onto a forward-auth
 // answer for the proxy in front to pass on.
 func SetIdentity(h http.Header, info *reqinfo.Info) {
 	h.Set("X-Request-Id", info.ID)

@@ -1,4 +1,4 @@
-// Package user keeps the users of the built-in issuer (SPEC sections 3 and 7): their
+// Package user keeps the users of the built-in issuer: their
 // email, argon2id password hash, role, organisation, disabled flag and TOTP state, in
 // Redis (Store) or in process memory (MemStore), and hashes and verifies passwords.
 package user
