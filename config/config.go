@@ -480,7 +480,36 @@ type Route struct {
 	// MaxBodyBytes bounds the request body on this route (413 request_too_large past it);
 	// -1: no bound. Default: nil (proxy.max_body_bytes).
 	MaxBodyBytes *int64 `yaml:"max_body_bytes"`
+	// CORS is the route's cross-origin policy, answered by the gateway (preflights never
+	// reach the upstream). Default: nil (no CORS headers; an OPTIONS is routed as any
+	// other request).
+	CORS *CORS `yaml:"cors"`
 }
+
+// CORS is the cross-origin resource sharing policy of a route.
+type CORS struct {
+	// AllowedOrigins are the origins allowed ("https://app.example.com"), with "*." as the
+	// first label for any subdomain ("https://*.example.com"), or just "*" for every
+	// origin. Required.
+	AllowedOrigins []string `yaml:"allowed_origins"`
+	// AllowedMethods answer a preflight's Access-Control-Request-Method.
+	// Default: GET, HEAD, PUT, PATCH, POST, DELETE.
+	AllowedMethods []string `yaml:"allowed_methods"`
+	// AllowedHeaders answer a preflight's Access-Control-Request-Headers. Default: empty
+	// (the headers the preflight asks for are allowed).
+	AllowedHeaders []string `yaml:"allowed_headers"`
+	// ExposeHeaders are response headers a page may read besides the safelisted ones.
+	ExposeHeaders []string `yaml:"expose_headers"`
+	// AllowCredentials lets a page send cookies and read the answer to a request with
+	// them (Access-Control-Allow-Credentials: true). Not with the origin "*".
+	AllowCredentials bool `yaml:"allow_credentials"`
+	// MaxAge is how long a browser may cache a preflight answer; 0: no
+	// Access-Control-Max-Age (the browser's default, 5 s). Default: 0.
+	MaxAge time.Duration `yaml:"max_age"`
+}
+
+// DefaultCORSMethods are a CORS policy's allowed_methods when it lists none.
+var DefaultCORSMethods = []string{"GET", "HEAD", "PUT", "PATCH", "POST", "DELETE"}
 
 // TeamSource is where a request names its team: exactly one of a path wildcard of every
 // pattern of the route, a header, or a query parameter.

@@ -79,3 +79,68 @@ func TestRouteLimitsDefaults(t *testing.T) {
 		})
 	}
 }
+
+// corsRoute is a route with the cors block given (YAML flow mapping) on line 8.
+func corsRoute(cors string) string {
+	return routeLimitsBase + "routes:\n  - name: r\n    match: [\"/r\"]\n    upstream: api\n    cors: " + cors + "\n"
+}
+
+// TestCORSRefused: a CORS policy a browser would misread, or that allows more than it
+// says, is refused at load with its line.
+func TestCORSRefused(t *testing.T) {
+	tests := []struct {
+		name, cors string
+		want       []string
+	}{
+		{"no origins", `{allowed_methods: [GET]}`,
+			[]string{`gw.yaml:8: routes[0].cors.allowed_origins: at least one origin is required (e.g. "https://app.example.com", or "*")`}},
+		{"* with credentials", `{allowed_origins: ["*"], allow_credentials: true}`,
+			[]string{`gw.yaml:8: routes[0].cors.allowed_origins[0]: "*" cannot go with allow_credentials: true (browsers refuse it): list the origins`}},
+		{"* among others", `{allowed_origins: ["https://a.example.com", "*"]}`,
+			[]string{`gw.yaml:8: routes[0].cors.allowed_origins[1]: "*" allows every origin: list it alone`}},
+		{"origin with a slash", `{allowed_origins: ["https://a.example.com/"]}`,
+			[]string{`gw.yaml:8: routes[0].cors.allowed_origins[0]: an origin is scheme://host[:port] with nothing after (no path, not even "/"): "https://a.example.com/"`}},
+		{"origin without scheme", `{allowed_origins: ["a.example.com"]}`,
+			[]string{`gw.yaml:8: routes[0].cors.allowed_origins[0]: not an origin (scheme://host[:port]): "a.example.com"`}},
+		{"origin in upper case", `{allowed_origins: ["https://App.example.com"]}`,
+			[]string{`gw.yaml:8: routes[0].cors.allowed_origins[0]: write origins in lower case, as browsers send them: "https://App.example.com"`}},
+		{"wildcard inside the host", `{allowed_origins: ["https://a.*.example.com"]}`,
+			[]string{`gw.yaml:8: routes[0].cors.allowed_origins[0]: a wildcard is only "*." at the start of the host: "https://a.*.example.com"`}},
+		{"method in lower case", `{allowed_origins: ["https://a.example.com"], allowed_methods: [get]}`,
+			[]string{`gw.yaml:8: routes[0].cors.allowed_methods[0]: not a method (upper case, e.g. GET): "get"`}},
+		{"header name", `{allowed_origins: ["https://a.example.com"], allowed_headers: ["X Bad"], expose_headers: ["a:b"]}`,
+			[]string{`gw.yaml:8: routes[0].cors.allowed_headers[0]: not a header name: "X Bad"`,
+				`gw.yaml:8: routes[0].cors.expose_headers[0]: not a header name: "a:b"`}},
+		{"negative max_age", `{allowed_origins: ["https://a.example.com"], max_age: -1s}`,
+			[]string{`gw.yaml:8: routes[0].cors.max_age: must not be negative, got -1s`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := Parse("gw.yaml", []byte(corsRoute(tt.cors)), getenv)
+			if cfg != nil {
+				t.Errorf("got a config, want the file refused")
+			}
+			if got := problemLines(t, err); !equal(got, tt.want) {
+				t.Errorf("got problems\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(tt.want, "\n  "))
+			}
+		})
+	}
+}
+
+// TestCORSAccepted: origins as browsers send them, subdomain wildcards, "*" alone.
+func TestCORSAccepted(t *testing.T) {
+	for _, cors := range []string{
+		`{allowed_origins: ["*"]}`,
+		`{allowed_origins: ["https://app.example.com", "http://localhost:3000", "https://*.example.org"], allow_credentials: true, max_age: 10m}`,
+		`{allowed_origins: ["capacitor://localhost"], allowed_methods: [GET, POST], allowed_headers: [Authorization], expose_headers: [X-Request-Id]}`,
+	} {
+		cfg, err := Parse("gw.yaml", []byte(corsRoute(cors)), getenv)
+		if err != nil {
+			t.Errorf("%s: %v", cors, err)
+			continue
+		}
+		if cfg.Routes[0].CORS == nil || len(cfg.Routes[0].CORS.AllowedOrigins) == 0 {
+			t.Errorf("%s: cors not read: %+v", cors, cfg.Routes[0].CORS)
+		}
+	}
+}

@@ -377,6 +377,9 @@ func (c *Config) validateRoutes(ps *problems) {
 		if r.MaxBodyBytes != nil {
 			checkBodyLimit(ps, p+".max_body_bytes", *r.MaxBodyBytes)
 		}
+		if r.CORS != nil {
+			checkCORS(ps, p+".cors", r.CORS)
+		}
 	}
 	c.validatePatterns(ps)
 }
@@ -517,6 +520,68 @@ func suggestName[V any](name string, m map[string]V) string {
 		return ""
 	}
 	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+// methodRE is an HTTP method (RFC 9110 token), as written in allowed_methods.
+var methodRE = regexp.MustCompile("^[A-Z][A-Z0-9!#$%&'*+.^_`|~-]{0,31}$")
+
+// checkCORS refuses a CORS policy a browser would misread, or that allows more than it
+// says: "*" with credentials, "*" among other origins, an origin with a path.
+func checkCORS(ps *problems, p string, c *CORS) {
+	if len(c.AllowedOrigins) == 0 {
+		ps.add(p+".allowed_origins", "at least one origin is required (e.g. \"https://app.example.com\", or \"*\")")
+	}
+	for i, o := range c.AllowedOrigins {
+		op := fmt.Sprintf("%s.allowed_origins[%d]", p, i)
+		if o == "*" {
+			if len(c.AllowedOrigins) > 1 {
+				ps.add(op, "\"*\" allows every origin: list it alone")
+			}
+			if c.AllowCredentials {
+				ps.add(op, "\"*\" cannot go with allow_credentials: true (browsers refuse it): list the origins")
+			}
+			continue
+		}
+		if err := checkOrigin(o); err != nil {
+			ps.add(op, "%v", err)
+		}
+	}
+	for i, m := range c.AllowedMethods {
+		if !methodRE.MatchString(m) {
+			ps.add(fmt.Sprintf("%s.allowed_methods[%d]", p, i), "not a method (upper case, e.g. GET): %q", m)
+		}
+	}
+	for i, h := range c.AllowedHeaders {
+		if !headerNameRE.MatchString(h) {
+			ps.add(fmt.Sprintf("%s.allowed_headers[%d]", p, i), "not a header name: %q", h)
+		}
+	}
+	for i, h := range c.ExposeHeaders {
+		if !headerNameRE.MatchString(h) {
+			ps.add(fmt.Sprintf("%s.expose_headers[%d]", p, i), "not a header name: %q", h)
+		}
+	}
+	checkNonNegative(ps, p+".max_age", c.MaxAge)
+}
+
+// checkOrigin reports whether o is an origin as browsers send it: scheme://host[:port],
+// lower case, nothing after; the host may start with "*." for any subdomain.
+func checkOrigin(o string) error {
+	u, err := url.Parse(o)
+	if err != nil || u.Scheme == "" || u.Host == "" || u.Opaque != "" {
+		return fmt.Errorf("not an origin (scheme://host[:port]): %q", o)
+	}
+	if u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil || strings.HasSuffix(o, "?") || strings.HasSuffix(o, "#") {
+		return fmt.Errorf("an origin is scheme://host[:port] with nothing after (no path, not even \"/\"): %q", o)
+	}
+	if o != strings.ToLower(o) {
+		return fmt.Errorf("write origins in lower case, as browsers send them: %q", o)
+	}
+	host := strings.TrimPrefix(u.Hostname(), "*.")
+	if host == "" || strings.Contains(host, "*") {
+		return fmt.Errorf("a wildcard is only \"*.\" at the start of the host: %q", o)
+	}
+	return nil
 }
 
 // checkBodyLimit refuses a body bound that is neither positive nor -1 (no bound): an

@@ -52,6 +52,8 @@ type route struct {
 	// the proxy strips them.
 	rejectOverride bool
 	handler        http.Handler // the route's chain, ending in the upstream
+	cors           *corsPolicy  // nil: no cors block
+	preflight      http.Handler // answers CORS preflights (cors set)
 	decide         http.Handler // the same chain ending in a forward-auth answer (200 + X-Auth-*)
 }
 
@@ -77,6 +79,8 @@ func (p *pipeline) routeHandler(rt *route, fwd http.Handler, forward bool) http.
 		p.limitPerIP,     // rate_limits.per_ip: per client address, before any credential is checked
 	}
 	if forward {
+		// cors: CORS headers on every answer, the gateway's refusals included.
+		mws = append([]func(http.Handler) http.Handler{rt.withCORS}, mws...)
 		mws = append(mws, rt.limitBody(p.cfg.MaxBodyOf(rt.cfg))) // max_body_bytes: 413 before authentication
 	}
 	mws = append(mws, rt.refuseMethodOverride) // method_override: reject, a 400 before the store is asked
@@ -131,6 +135,10 @@ func newPipeline(s *Server, cfg *config.Config) (*pipeline, error) {
 		fwd, ok := proxies[rc.Upstream]
 		if !ok {
 			return nil, fmt.Errorf("gateway: route %s: unknown upstream %q", rc.Name, rc.Upstream)
+		}
+		if rc.CORS != nil {
+			rt.cors = newCORSPolicy(rc.CORS)
+			rt.preflight = p.preflightHandler(rt)
 		}
 		rt.handler = p.routeHandler(rt, stripPrefix(rc.StripPrefix, fwd), true)
 		rt.decide = p.routeHandler(rt, http.HandlerFunc(allowed), false)
@@ -251,6 +259,9 @@ func (p *pipeline) route(w http.ResponseWriter, r *http.Request, decide bool) {
 		u.Path, u.RawPath = clean, ""
 		r2.URL = &u
 		r = r2
+	}
+	if !decide && p.servePreflight(w, r) {
+		return // a CORS preflight, answered by the gateway for the route it asks about
 	}
 	m := p.router.Match(r)
 	switch {
