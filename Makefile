@@ -46,9 +46,12 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-## build: a static binary in bin/
+## build: a static binary in bin/; `authgate version` shows the commit and build date
+COMMIT     ?= $(shell git rev-parse --short HEAD 2>/dev/null)
+BUILD_DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+LDFLAGS     = -X main.buildCommit=$(COMMIT) -X main.buildDate=$(BUILD_DATE)
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/authgate ./cmd/authgate
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/authgate ./cmd/authgate
 
 ## fuzz: each parser's fuzzer for FUZZTIME (path cleaning, credentials, API keys, JWTs, X-Forwarded-For, config, management API bodies and JSON decoding, forward-auth headers)
 fuzz:

@@ -35,12 +35,31 @@ type revokedKey struct {
 
 // failoverUnderLoad runs the load, calls failover (which returns once a new primary
 // serves the keys' slot, having restarted the old one as its replica), and checks.
-func failoverUnderLoad(t *testing.T, tp *topology, failover func() (switchStart, promoted time.Time)) {
-	gs := threeReplicas(t, tp, map[string]string{"RL_MGMT": "1000000", "RL_MGMT_IP": "1000000"})
+//
+// onFailingNode reports whether a Redis key is served by the primary that fails over; the
+// shared rate limit measured through the failover is one whose bucket is there.
+func failoverUnderLoad(t *testing.T, tp *topology, onFailingNode func(key string) bool, failover func() (switchStart, promoted time.Time)) {
+	gs := threeReplicas(t, tp, map[string]string{"RL_MODE": "redis", "RL_MGMT": "1000000", "RL_MGMT_IP": "1000000"})
 	a := gs[0]
 	var good []admin.KeyView
 	for i := range 3 {
-		good = append(good, a.createKey(a.adminKey, map[string]any{"name": fmt.Sprintf("good-%d", i), "scopes": []string{"reports:read"}}))
+		good = append(good, a.createKey(a.adminKey, map[string]any{"name": fmt.Sprintf("good-%d", i), "scopes": []string{"reports:read"},
+			"rate_limit": map[string]any{"requests": 1000000, "per": "1h"}}))
+	}
+	// A shared limit whose bucket lives on the failing primary, used up before the switch
+	// and tried throughout it: what gets through beyond the limit is the failover's cost.
+	const limit = 100
+	var limited admin.KeyView
+	for i := 0; ; i++ {
+		k := a.createKey(a.adminKey, map[string]any{"name": fmt.Sprintf("limited-%d", i), "scopes": []string{"reports:read"},
+			"rate_limit": map[string]any{"requests": limit, "per": "1h"}})
+		if onFailingNode("rate:" + redisPrefix + "rl:key:" + k.ID + fmt.Sprintf("|own:%d/%s", limit, time.Hour)) {
+			limited = k
+			break
+		}
+		if i == 50 {
+			t.Fatal("no key of 50 has its rate-limit bucket on the failing primary")
+		}
 	}
 
 	type failure struct {
@@ -76,6 +95,23 @@ func failoverUnderLoad(t *testing.T, tp *topology, failover func() (switchStart,
 			}
 		}()
 	}
+	// The limited key, round-robin over the replicas.
+	var limitedOK, limitedRefused, limitedOther atomic.Int64
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; !stop.Load(); i++ {
+			switch tryReport(gs[i%3], limited.Secret) {
+			case http.StatusOK:
+				limitedOK.Add(1)
+			case http.StatusTooManyRequests:
+				limitedRefused.Add(1)
+			default:
+				limitedOther.Add(1)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
 	// Create, use everywhere, revoke on a random replica; retry a revocation until it is
 	// acknowledged.
 	wg.Add(1)
@@ -179,6 +215,19 @@ func failoverUnderLoad(t *testing.T, tp *topology, failover func() (switchStart,
 		t.Logf("%s: last good-key 5xx %s after the new primary", tp.name, last.Sub(promoted))
 	}
 	t.Logf("%s: %d keys created, %d revocations acknowledged; revocation answers %v, creation answers %v", tp.name, len(created), len(revoked), revokes, creates)
+	over := limitedOK.Load() - limit
+	t.Logf("%s: shared limit %d/h with its bucket on the failing primary: %d allowed (%d over the limit), %d refused 429, %d other",
+		tp.name, limit, limitedOK.Load(), over, limitedRefused.Load(), limitedOther.Load())
+	fmt.Printf("%s failover: shared limit %d allowed %d (over by %d)\n", tp.name, limit, limitedOK.Load(), over)
+	if limitedOK.Load() < limit {
+		t.Errorf("%s: the limited key got only %d of its %d requests", tp.name, limitedOK.Load(), limit)
+	}
+	// The bound (docs/scaling.md): what was left at the switch (nothing: the limit was
+	// used up before it) plus the requests in flight (one client, one at a time) plus
+	// what the old primary counted and had not replicated: a few.
+	if over > 3 {
+		t.Errorf("%s: the failover let %d requests over a used-up shared limit through, want at most 3", tp.name, over)
+	}
 	if before != 0 || late != 0 {
 		t.Errorf("%s: good keys saw 5xx outside the failover: %d before, %d later than %s after the new primary", tp.name, before, late, fullService)
 	}
@@ -238,9 +287,18 @@ func tryCall(g *liveGW, method, path, key string, body any) (ans answer, ok bool
 	return readAnswer(resp)
 }
 
+// onPrimaryOf reports whether a key is served by the primary now serving slotKey.
+func onPrimaryOf(t *testing.T, c *redistest.Cluster, slotKey string) func(string) bool {
+	p, _ := c.PrimaryFor(t, slotKey)
+	return func(key string) bool {
+		q, _ := c.PrimaryFor(t, key)
+		return q == p
+	}
+}
+
 func TestClusterManualFailoverUnderLoad(t *testing.T) {
 	tp, c := clusterTopology(t)
-	failoverUnderLoad(t, tp, func() (time.Time, time.Time) {
+	failoverUnderLoad(t, tp, onPrimaryOf(t, c, redisPrefix+"{apikeys}:ids"), func() (time.Time, time.Time) {
 		_, reps := c.PrimaryFor(t, redisPrefix+"{apikeys}:ids")
 		start := time.Now()
 		c.Failover(t, reps[0])
@@ -250,7 +308,7 @@ func TestClusterManualFailoverUnderLoad(t *testing.T) {
 
 func TestClusterKilledPrimaryUnderLoad(t *testing.T) {
 	tp, c := clusterTopology(t)
-	failoverUnderLoad(t, tp, func() (time.Time, time.Time) {
+	failoverUnderLoad(t, tp, onPrimaryOf(t, c, redisPrefix+"{apikeys}:ids"), func() (time.Time, time.Time) {
 		start := time.Now()
 		killed, _ := c.KillPrimaryFor(t, redisPrefix+"{apikeys}:ids")
 		promoted := time.Now()
@@ -261,7 +319,7 @@ func TestClusterKilledPrimaryUnderLoad(t *testing.T) {
 
 func TestSentinelKilledPrimaryUnderLoad(t *testing.T) {
 	tp, st := sentinelTopology(t)
-	failoverUnderLoad(t, tp, func() (time.Time, time.Time) {
+	failoverUnderLoad(t, tp, func(string) bool { return true }, func() (time.Time, time.Time) {
 		start := time.Now()
 		killed, primary := st.KillPrimary(t)
 		promoted := time.Now()
@@ -300,5 +358,3 @@ func readAnswer(resp *http.Response) (answer, bool) {
 	}
 	return answer{status: resp.StatusCode, header: resp.Header, body: b}, true
 }
-
-var _ = redistest.Slot

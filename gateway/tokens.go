@@ -50,6 +50,13 @@ func (s *Server) newLimiter(cfg *config.Config, st store.Store) ratelimit.Limite
 	}
 	return ratelimit.NewFallback(ratelimit.NewRedis(r.Client(), cfg.Store.Redis.KeyPrefix), local, ratelimit.FallbackOptions{
 		Logger: s.logger,
+		// The replicas this one hears on the invalidation channel share every limit.
+		Replicas: func() int {
+			if s.keys == nil || s.keys.inv == nil {
+				return 1
+			}
+			return s.keys.inv.Peers() + 1
+		},
 		OnFallback: func(active bool) {
 			if active {
 				s.metrics.RateLimitFallback.Set(1)

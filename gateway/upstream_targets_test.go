@@ -384,10 +384,54 @@ routes:
 	}
 }
 
+// TestUpstreamTargetsWithTestURL: on an upstream with several targets and a test_url,
+// test keys go to test_url only and live keys to the targets only.
+func TestUpstreamTargetsWithTestURL(t *testing.T) {
+	admin, err := apikey.Generate("sk", apikey.Live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ups := map[string]*upstream{"a": startUpstream(t, "a", nil), "b": startUpstream(t, "b", nil), "sandbox": startUpstream(t, "sandbox", nil)}
+	h := newGatewayYAML(t, gatewayHeader+`
+bootstrap: {admin_key: "`+admin+`"}
+upstreams:
+  api: {targets: ["${UP_a}", "${UP_b}"], test_url: "${UP_sandbox}", timeout: 5s}
+routes:
+  - {name: r, match: ["GET /r/"], upstream: api, scopes: ["r:read"]}
+`, ups, env(ups, nil), "")
+	live := mintKeyEnv(t, h, admin, "live", "r:read")
+	test := mintKeyEnv(t, h, admin, "test", "r:read")
+	for range 4 {
+		if a := h.do("GET", "/r/x", "", "X-API-Key: "+test); a.status != http.StatusOK {
+			t.Fatalf("test key: %d %s", a.status, a.body)
+		}
+	}
+	if ups["sandbox"].count() != 4 {
+		t.Errorf("test_url saw %d of 4 test-key requests", ups["sandbox"].count())
+	}
+	assertNoRequests(t, ups["a"], ups["b"])
+	ups["sandbox"].reset()
+	for range 4 {
+		if a := h.do("GET", "/r/x", "", "X-API-Key: "+live); a.status != http.StatusOK {
+			t.Fatalf("live key: %d %s", a.status, a.body)
+		}
+	}
+	if ups["a"].count() != 2 || ups["b"].count() != 2 {
+		t.Errorf("live targets saw %d and %d of 4, want 2 and 2", ups["a"].count(), ups["b"].count())
+	}
+	assertNoRequests(t, ups["sandbox"])
+}
+
 // mintKey creates an API key with scopes through the management API with the admin key.
 func mintKey(t *testing.T, h *harness, admin string, scopes ...string) string {
 	t.Helper()
-	body := `{"name":"k","scopes":["` + strings.Join(scopes, `","`) + `"]}`
+	return mintKeyEnv(t, h, admin, "live", scopes...)
+}
+
+// mintKeyEnv is mintKey for environment env ("live" or "test").
+func mintKeyEnv(t *testing.T, h *harness, admin, env string, scopes ...string) string {
+	t.Helper()
+	body := `{"name":"k","environment":"` + env + `","scopes":["` + strings.Join(scopes, `","`) + `"]}`
 	r, err := http.NewRequest("POST", "http://gw.example/api/auth/api-keys/", strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)

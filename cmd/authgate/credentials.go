@@ -87,23 +87,20 @@ func loadCredentials(path string) (credentials, error) {
 	return c, nil
 }
 
-func tokenCmd(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+const tokenUsage = `usage: authgate token set [--prefix PATH] [--cacert FILE] <credential> | authgate token remove
+
+token set saves the credential remote commands send (an API key or an access token). When
+it replaces a login saved by 'authgate login', it warns and ends that login at its gateway
+first (POST {prefix}/logout/), so its refresh token stops working; when the gateway cannot
+be told, it says so and the refresh token stays valid until it expires.
+`
+
+func tokenCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	path, err := credentialsPath(getenv)
 	if err != nil {
 		return err
 	}
-	switch {
-	case len(args) == 2 && args[0] == "set":
-		tok := strings.TrimSpace(args[1])
-		if tok == "" || strings.ContainsAny(tok, " \t\r\n") {
-			return errors.New("token set: the credential must be one word (an API key or an access token)")
-		}
-		if err := saveCredentials(path, credentials{Token: tok}); err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "saved to %s (mode 0600)\n", path)
-		return nil
-	case len(args) == 1 && args[0] == "remove":
+	if len(args) == 1 && args[0] == "remove" {
 		err := os.Remove(path)
 		if errors.Is(err, fs.ErrNotExist) {
 			fmt.Fprintln(stdout, "no saved credential")
@@ -115,8 +112,47 @@ func tokenCmd(args []string, getenv func(string) string, stdout, stderr io.Write
 		fmt.Fprintf(stdout, "removed %s\n", path)
 		return nil
 	}
-	fmt.Fprint(stderr, "usage: authgate token set <credential> | authgate token remove\n")
-	return errors.New("token: bad arguments")
+	if len(args) == 0 || args[0] != "set" {
+		fmt.Fprint(stderr, tokenUsage)
+		return errors.New("token: bad arguments")
+	}
+	fl := flag.NewFlagSet("token set", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	fl.Usage = func() { fmt.Fprint(stderr, tokenUsage) }
+	prefix := fl.String("prefix", "/api/auth", "auth_api.prefix of the saved login's gateway")
+	cacert := fl.String("cacert", "", "CA certificate (PEM) of the saved login's gateway")
+	pos, err := parseInterleaved(fl, args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		fmt.Fprint(stderr, tokenUsage)
+		return errors.New("token set: want one credential")
+	}
+	tok := strings.TrimSpace(pos[0])
+	if tok == "" || strings.ContainsAny(tok, " \t\r\n") {
+		return errors.New("token set: the credential must be one word (an API key or an access token)")
+	}
+	old, err := loadCredentials(path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("token set: %w", err)
+	}
+	if old.Refresh != "" && old.Addr != "" {
+		fmt.Fprintf(stderr, "authgate: warning: this replaces the login of %s at %s; ending it there\n", orDash(old.Email), old.Addr)
+		if err := endLogin(ctx, "token set", path, old, *prefix, *cacert, getenv, stderr); err != nil {
+			fmt.Fprintf(stderr, "authgate: warning: %s was not told (%v): that login's refresh token stays valid until it expires\n", old.Addr, err)
+		} else {
+			fmt.Fprintf(stderr, "authgate: ended that login: its refresh token is revoked\n")
+		}
+	}
+	if err := saveCredentials(path, credentials{Token: tok}); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "saved to %s (mode 0600)\n", path)
+	return nil
 }
 
 func keysCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {

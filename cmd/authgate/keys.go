@@ -20,23 +20,35 @@ commands:
   create --name N [--scopes a,b] [--expires-in DAYS] [--ip CIDR]... [--env live|test]
          [--type personal|admin] [--team ID|*] [--description D] [--rate-limit 100/1m]
          [--created-by ID]
-  list [--search NAME] [--created-by ID] [--team ID|*|none] [--env live|test]
+  list [--search TEXT] [--created-by ID] [--team ID|*|none] [--env live|test]
        [--status active|expired|revoked]
        [--stale] [--unused] [--expiring]
        [--sort name|created_at|expires_at|last_used_at] [--order asc|desc] [--limit N] [--all]
-  show ID | refresh ID | revoke ID | activity ID
-  edit ID [--name N] [--description D] [--scopes a,b] [--ip CIDR]... [--expires-in DAYS]
+  show KEY | refresh KEY | revoke KEY | activity KEY
+         KEY is a key ID (key_…) or the name of one key (see "keys by name" below)
+  edit KEY [--name N] [--description D] [--scopes a,b] [--ip CIDR]... [--expires-in DAYS]
           [--rate-limit 100/1m|none] [--team ID|*]   (--team: admins only)
-  rotate ID [--revoke-old-after 24h]
+  rotate KEY [--revoke-old-after 24h]
   generate [--env live|test] [--config F | --prefix sk]
 
 connection (every command but generate):
-  --addr URL      management API (default $AUTHGATE_ADDR, else http://localhost:8080)
+  --addr URL      management API (default $AUTHGATE_ADDR, else the saved login's, else
+                  http://localhost:8080)
   --prefix PATH   auth_api.prefix (default /api/auth)
   --token T       credential (default $AUTHGATE_TOKEN, else the one saved by 'authgate token set')
   --config FILE   instead of --addr: work directly on the store of FILE (gateway down,
                   first admin); create, list, show, edit, refresh, rotate, revoke, activity
-  --json          print the API's JSON instead of a table
+  --cacert FILE   trust this CA certificate (PEM) for the gateway's TLS (default $AUTHGATE_CACERT)
+
+output (create, list, show, edit, refresh, rotate, revoke, activity):
+  -o table|json|yaml   a table or field lines (default), the API's JSON, or the same as YAML
+  --json               the same as -o json
+  -q, --quiet          IDs only, one a line (not with create, rotate or activity)
+  --no-headers         no header line above a table
+
+keys by name: a KEY that is not a key ID is looked up as an exact, case-sensitive name
+among the keys the caller can list. One key of that name: that key. Several: the only
+active one among them, else an error listing their IDs. A key ID always wins.
 `
 
 // keyBackend is where the keys commands act: the management API (remoteKeys) or the
@@ -79,8 +91,8 @@ func (e *apiError) Error() string {
 
 // keysFlags are the flags every keys command but generate takes.
 type keysFlags struct {
-	addr, prefix, token, config string
-	json                        bool
+	addr, prefix, token, config, cacert string
+	out                                 output
 }
 
 func (kf *keysFlags) register(fs *flag.FlagSet) {
@@ -88,7 +100,8 @@ func (kf *keysFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&kf.prefix, "prefix", "/api/auth", "management API prefix (auth_api.prefix)")
 	fs.StringVar(&kf.token, "token", "", "credential (default $AUTHGATE_TOKEN, else the saved one)")
 	fs.StringVar(&kf.config, "config", "", "work directly on the store of this gateway.yaml instead of the API")
-	fs.BoolVar(&kf.json, "json", false, "print JSON")
+	fs.StringVar(&kf.cacert, "cacert", "", "PEM file of the certificate authority of the gateway's TLS certificate (default $AUTHGATE_CACERT)")
+	kf.out.register(fs)
 }
 
 // listFlag collects a repeatable flag whose values may also be comma lists.
@@ -203,7 +216,7 @@ func keysCmdManage(ctx context.Context, args []string, getenv func(string) strin
 			fs.StringVar(&createdBy, "created-by", "cli", "creator recorded on the key (--config mode only)")
 		}
 	case "list":
-		fs.StringVar(&search, "search", "", "keys whose name starts with this")
+		fs.StringVar(&search, "search", "", "keys whose name contains this, in any case (or whose ID starts with key_…)")
 		fs.StringVar(&createdBy, "created-by", "", "keys of this user ID")
 		fs.StringVar(&team, "team", "", "keys of this team ID; * for all-teams keys, none for keys of no team")
 		fs.StringVar(&env, "env", "", "live or test")
@@ -227,6 +240,12 @@ func keysCmdManage(ctx context.Context, args []string, getenv func(string) strin
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if err := kf.out.check("keys " + cmd); err != nil {
+		return err
+	}
+	if kf.out.quiet && (cmd == "create" || cmd == "rotate" || cmd == "activity") {
+		return fmt.Errorf("keys %s: --quiet works with list, show, edit, refresh and revoke", cmd)
+	}
 
 	var id string
 	switch cmd {
@@ -236,7 +255,7 @@ func keysCmdManage(ctx context.Context, args []string, getenv func(string) strin
 		}
 	default:
 		if len(pos) != 1 || pos[0] == "" {
-			return fmt.Errorf("keys %s: want one key ID, e.g. authgate keys %s key_…", cmd, cmd)
+			return fmt.Errorf("keys %s: want one key ID or name, e.g. authgate keys %s key_… or authgate keys %s billing-reader", cmd, cmd, cmd)
 		}
 		id = pos[0]
 	}
@@ -292,6 +311,11 @@ func keysCmdManage(ctx context.Context, args []string, getenv func(string) strin
 		return err
 	}
 	defer b.close()
+	if id != "" {
+		if id, err = resolveKey(ctx, b, cmd, id); err != nil {
+			return err
+		}
+	}
 
 	var body []byte
 	switch cmd {
@@ -313,7 +337,7 @@ func keysCmdManage(ctx context.Context, args []string, getenv func(string) strin
 				q.Set(k, "true")
 			}
 		}
-		return listKeys(ctx, b, q, all, kf.json, stdout)
+		return listKeys(ctx, b, q, all, kf.out, stdout)
 	case "show":
 		body, err = b.get(ctx, id)
 	case "edit":
@@ -332,23 +356,27 @@ func keysCmdManage(ctx context.Context, args []string, getenv func(string) strin
 		if body, err = b.activity(ctx, id); err != nil {
 			return err
 		}
-		if kf.json {
-			return writeRaw(stdout, body)
+		if kf.out.structured() {
+			return kf.out.document(stdout, body)
 		}
 		return printActivity(stdout, body)
 	}
 	if err != nil {
 		return err
 	}
-	if kf.json {
+	if kf.out.structured() {
 		if cmd == "create" || cmd == "rotate" {
 			fmt.Fprintln(stderr, "authgate: the \"key\" field is the plaintext key; it is shown once and cannot be retrieved again")
 		}
-		return writeRaw(stdout, body)
+		return kf.out.document(stdout, body)
 	}
 	var k admin.KeyView
 	if err := json.Unmarshal(body, &k); err != nil {
 		return fmt.Errorf("keys %s: unexpected answer: %w", cmd, err)
+	}
+	if kf.out.quiet {
+		_, err := fmt.Fprintln(stdout, k.ID)
+		return err
 	}
 	switch cmd {
 	case "rotate":
@@ -359,17 +387,17 @@ func keysCmdManage(ctx context.Context, args []string, getenv func(string) strin
 	return printKey(stdout, k)
 }
 
-// listKeys prints one page, or every page with all. With asJSON the keys are printed as
-// the API sent them; --all joins the pages into one {"keys": [...], "next_cursor": null}.
-func listKeys(ctx context.Context, b keyBackend, q url.Values, all, asJSON bool, stdout io.Writer) error {
+// listKeys prints one page, or every page with all. As JSON or YAML the keys are printed
+// as the API sent them; --all joins the pages into one {"keys": [...], "next_cursor": null}.
+func listKeys(ctx context.Context, b keyBackend, q url.Values, all bool, o output, stdout io.Writer) error {
 	raw := []json.RawMessage{}
 	for {
 		body, err := b.list(ctx, q)
 		if err != nil {
 			return err
 		}
-		if asJSON && !all {
-			return writeRaw(stdout, body)
+		if o.structured() && !all {
+			return o.document(stdout, body)
 		}
 		var p struct {
 			Keys       []json.RawMessage `json:"keys"`
@@ -384,8 +412,12 @@ func listKeys(ctx context.Context, b keyBackend, q url.Values, all, asJSON bool,
 			q.Set("cursor", *p.NextCursor)
 			continue
 		}
-		if asJSON {
-			return json.NewEncoder(stdout).Encode(map[string]any{"keys": raw, "next_cursor": nil})
+		if o.structured() {
+			joined, err := json.Marshal(map[string]any{"keys": raw, "next_cursor": nil})
+			if err != nil {
+				return fmt.Errorf("keys list: %w", err)
+			}
+			return o.document(stdout, joined)
 		}
 		keys := make([]admin.KeyView, len(raw))
 		for i, r := range raw {
@@ -393,8 +425,10 @@ func listKeys(ctx context.Context, b keyBackend, q url.Values, all, asJSON bool,
 				return fmt.Errorf("keys list: unexpected answer: %w", err)
 			}
 		}
-		printKeyTable(stdout, keys)
-		if more {
+		if err := printKeyTable(stdout, o, keys); err != nil {
+			return err
+		}
+		if more && !o.quiet && !o.noHeaders {
 			fmt.Fprintln(stdout, "(more keys: add --all, or narrow with --search, --env, --status or --stale/--unused/--expiring)")
 		}
 		return nil

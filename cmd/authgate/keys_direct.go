@@ -217,7 +217,7 @@ func (d *directKeys) store(ctx context.Context, k *apikey.Key) (string, error) {
 }
 
 func (d *directKeys) list(ctx context.Context, q url.Values) ([]byte, error) {
-	query := apikey.Query{Q: q.Get("q"), CreatedBy: q.Get("created_by"), Environment: q.Get("environment"),
+	query := apikey.Query{Q: q.Get("q"), Name: q.Get("name"), CreatedBy: q.Get("created_by"), Environment: q.Get("environment"),
 		Status: q.Get("status"), Team: q.Get("team"), Sort: q.Get("sort"), Order: q.Get("order"), Cursor: q.Get("cursor"),
 		Hygiene: d.hygiene()}
 	for _, f := range []struct {

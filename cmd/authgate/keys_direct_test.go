@@ -60,6 +60,13 @@ func TestKeysDirect(t *testing.T) {
 	if out := c.ok("keys", "list", "--config", cfgPath, "--created-by", "ops"); !strings.Contains(out, id) {
 		t.Errorf("list --config --created-by ops: got\n%s", out)
 	}
+	// Keys by name and substring search work on the Redis store too.
+	if got := strings.TrimSpace(c.ok("keys", "show", "made-remotely", "--config", cfgPath, "-q")); got != other.ID {
+		t.Errorf("show made-remotely --config: got %q, want %s", got, other.ID)
+	}
+	if got := strings.Fields(c.ok("keys", "list", "--config", cfgPath, "--search", "REMOTE", "-q")); len(got) != 1 || got[0] != other.ID {
+		t.Errorf("list --search REMOTE --config: got %v, want [%s]", got, other.ID)
+	}
 	if out := c.ok("keys", "list", "--config", cfgPath, "--created-by", "nobody"); strings.TrimSpace(out) != "no keys" {
 		t.Errorf("list --config --created-by nobody: got\n%s", out)
 	}

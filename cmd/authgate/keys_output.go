@@ -47,19 +47,15 @@ func fmtExpiresIn(days int) string {
 }
 
 // printKeyTable prints keys as an aligned table, one key a line.
-func printKeyTable(w io.Writer, keys []admin.KeyView) {
-	if len(keys) == 0 {
-		fmt.Fprintln(w, "no keys")
-		return
+func printKeyTable(w io.Writer, o output, keys []admin.KeyView) error {
+	rows := make([][]string, len(keys))
+	for i, k := range keys {
+		rows[i] = []string{k.ID, k.Name, k.Environment, k.Type, fmtTeam(k.TeamOf()),
+			k.Status, fmtList(k.Hygiene, "-"), fmtList(k.Scopes, "-"), fmtTime(&k.CreatedAt, "-"), fmtTime(k.ExpiresAt, "never"),
+			fmtTime(k.LastUsedAt, "never"), k.Start + "…"}
 	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tENV\tTYPE\tTEAM\tSTATUS\tHYGIENE\tSCOPES\tCREATED\tEXPIRES\tLAST USED\tSTART")
-	for _, k := range keys {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, cell(k.Name), k.Environment, k.Type, fmtTeam(k.TeamOf()),
-			k.Status, fmtList(k.Hygiene, "-"), cell(fmtList(k.Scopes, "-")), fmtTime(&k.CreatedAt, "-"), fmtTime(k.ExpiresAt, "never"),
-			fmtTime(k.LastUsedAt, "never"), k.Start+"…")
-	}
-	_ = tw.Flush()
+	return o.table(w, []string{"ID", "NAME", "ENV", "TYPE", "TEAM", "STATUS", "HYGIENE", "SCOPES", "CREATED", "EXPIRES", "LAST USED", "START"},
+		rows, "no keys")
 }
 
 // fmtTeam shows a key's team: "*" is every team, "" none.
@@ -88,7 +84,6 @@ func cell(s string) string {
 // printKey prints one key as "field: value" lines, then the plaintext if the answer
 // has it (create, rotate).
 func printKey(w io.Writer, k admin.KeyView) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 1, ' ', 0)
 	rows := [][2]string{
 		{"id", k.ID},
 		{"name", k.Name},
@@ -113,10 +108,7 @@ func printKey(w io.Writer, k admin.KeyView) error {
 	if k.ReplacedBy != "" {
 		rows = append(rows, [2]string{"replaced by", k.ReplacedBy}, [2]string{"ends at", fmtTime(k.HardExpiresAt, "-")})
 	}
-	for _, r := range rows {
-		fmt.Fprintf(tw, "%s:\t%s\n", r[0], cell(r[1]))
-	}
-	if err := tw.Flush(); err != nil {
+	if err := fieldLines(w, rows); err != nil {
 		return err
 	}
 	if k.Secret != "" {

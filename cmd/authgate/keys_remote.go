@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -34,26 +32,36 @@ func openBackend(ctx context.Context, kf keysFlags, set map[string]bool, getenv 
 		d.warn = func(format string, args ...any) { fmt.Fprintf(stderr, format, args...) }
 		return d, nil
 	}
+	c, err := openRemote("keys", kf, getenv, stderr)
+	if err != nil {
+		return nil, err
+	}
+	return &remoteKeys{c: c}, nil
+}
+
+// openRemote is the management API client of the remote commands: the gateway (--addr,
+// else $AUTHGATE_ADDR, else the saved login's, else defaultAddr), trusted through
+// --cacert, with the credential of openSession, which renews a saved login once when its
+// access token has expired.
+func openRemote(what string, kf keysFlags, getenv func(string) string, stderr io.Writer) (*apiClient, error) {
+	warn := func(format string, args ...any) { fmt.Fprintf(stderr, format, args...) }
 	path, saved, err := loadSaved(getenv)
 	if err != nil {
 		return nil, err
 	}
-	addr, err := resolveAddr("keys", kf.addr, getenv, saved)
+	addr, err := resolveAddr(what, kf.addr, getenv, saved)
 	if err != nil {
 		return nil, err
 	}
-	// The session sends the credential, and renews a saved login once when its access
-	// token has expired.
-	s, err := openSession("keys", kf.token, getenv, path, saved, addr, kf.prefix,
-		func(format string, args ...any) { fmt.Fprintf(stderr, format, args...) })
+	tr, err := transportFor(what, kf.cacert, getenv)
 	if err != nil {
 		return nil, err
 	}
-	return &remoteKeys{
-		base:   strings.TrimRight(addr, "/") + "/" + strings.Trim(kf.prefix, "/") + "/api-keys/",
-		token:  s.current(),
-		client: &http.Client{Timeout: remoteTimeout, Transport: s},
-	}, nil
+	s, err := openSession(what, kf.token, getenv, path, saved, addr, kf.prefix, tr, warn)
+	if err != nil {
+		return nil, err
+	}
+	return &apiClient{what: what, base: apiBase(addr, kf.prefix), client: &http.Client{Timeout: remoteTimeout, Transport: s}}, nil
 }
 
 // authorization is the header value for tok: "Token <key>" for an API key, else
@@ -76,20 +84,16 @@ func hasKeyForm(tok string) bool {
 	return ok && p != "" && (strings.HasPrefix(rest, "live_") || strings.HasPrefix(rest, "test_"))
 }
 
-// remoteKeys is the management API over HTTP. It is safe for concurrent use.
+// remoteKeys is the management API's /api-keys/ calls over HTTP. It is safe for
+// concurrent use.
 type remoteKeys struct {
-	base   string // ".../api/auth/api-keys/"
-	token  string
-	client *http.Client
+	c *apiClient
 }
 
-func (r *remoteKeys) close() error {
-	r.client.CloseIdleConnections()
-	return nil
-}
+func (r *remoteKeys) close() error { return r.c.close() }
 
-func (r *remoteKeys) keyURL(id, sub string) string {
-	u := r.base + url.PathEscape(id) + "/"
+func keyPath(id, sub string) string {
+	u := "/api-keys/" + url.PathEscape(id) + "/"
 	if sub != "" {
 		u += sub + "/"
 	}
@@ -97,27 +101,27 @@ func (r *remoteKeys) keyURL(id, sub string) string {
 }
 
 func (r *remoteKeys) create(ctx context.Context, req createBody) ([]byte, error) {
-	return r.do(ctx, http.MethodPost, r.base, req)
+	return r.c.do(ctx, http.MethodPost, "/api-keys/", req)
 }
 
 func (r *remoteKeys) list(ctx context.Context, q url.Values) ([]byte, error) {
-	u := r.base
+	u := "/api-keys/"
 	if len(q) > 0 {
 		u += "?" + q.Encode()
 	}
-	return r.do(ctx, http.MethodGet, u, nil)
+	return r.c.do(ctx, http.MethodGet, u, nil)
 }
 
 func (r *remoteKeys) get(ctx context.Context, id string) ([]byte, error) {
-	return r.do(ctx, http.MethodGet, r.keyURL(id, ""), nil)
+	return r.c.do(ctx, http.MethodGet, keyPath(id, ""), nil)
 }
 
 func (r *remoteKeys) edit(ctx context.Context, id string, f admin.KeyFields) ([]byte, error) {
-	return r.do(ctx, http.MethodPatch, r.keyURL(id, ""), f)
+	return r.c.do(ctx, http.MethodPatch, keyPath(id, ""), f)
 }
 
 func (r *remoteKeys) refresh(ctx context.Context, id string) ([]byte, error) {
-	return r.do(ctx, http.MethodPost, r.keyURL(id, "refresh"), nil)
+	return r.c.do(ctx, http.MethodPost, keyPath(id, "refresh"), nil)
 }
 
 func (r *remoteKeys) rotate(ctx context.Context, id string, revokeOldAfter *string) ([]byte, error) {
@@ -125,60 +129,13 @@ func (r *remoteKeys) rotate(ctx context.Context, id string, revokeOldAfter *stri
 	if revokeOldAfter != nil {
 		body = map[string]string{"revoke_old_after": *revokeOldAfter}
 	}
-	return r.do(ctx, http.MethodPost, r.keyURL(id, "rotate"), body)
+	return r.c.do(ctx, http.MethodPost, keyPath(id, "rotate"), body)
 }
 
 func (r *remoteKeys) revoke(ctx context.Context, id string) ([]byte, error) {
-	return r.do(ctx, http.MethodDelete, r.keyURL(id, ""), nil)
+	return r.c.do(ctx, http.MethodDelete, keyPath(id, ""), nil)
 }
 
 func (r *remoteKeys) activity(ctx context.Context, id string) ([]byte, error) {
-	return r.do(ctx, http.MethodGet, r.keyURL(id, "activity"), nil)
-}
-
-// do sends one call and returns the body of a 2xx answer; anything else is an *apiError.
-func (r *remoteKeys) do(ctx context.Context, method, u string, body any) ([]byte, error) {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return nil, fmt.Errorf("keys: %w", err)
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u, rd)
-	if err != nil {
-		return nil, fmt.Errorf("keys: %w", err)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("Authorization", authorization(r.token))
-	req.Header.Set("User-Agent", "authgate-cli/"+version())
-	resp, err := r.client.Do(req)
-	if err != nil {
-		// The URL error names the method and address; never the token (a header).
-		return nil, fmt.Errorf("keys: %w", err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
-	if err != nil {
-		return nil, fmt.Errorf("keys: reading the answer of %s %s: %w", method, u, err)
-	}
-	if resp.StatusCode/100 == 2 {
-		return data, nil
-	}
-	ae := &apiError{Status: resp.StatusCode}
-	if json.Unmarshal(data, ae) != nil || ae.Code == "" {
-		ae.Code = fmt.Sprintf("http_%d", resp.StatusCode)
-		ae.Message = strings.TrimSpace(string(data))
-		if len(ae.Message) > 200 {
-			ae.Message = ae.Message[:200] + "…"
-		}
-		if ae.Message == "" {
-			ae.Message = http.StatusText(resp.StatusCode)
-		}
-	}
-	return nil, ae
+	return r.c.do(ctx, http.MethodGet, keyPath(id, "activity"), nil)
 }

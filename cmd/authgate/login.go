@@ -14,7 +14,7 @@ import (
 	"strings"
 )
 
-const loginUsage = `usage: authgate login [--email E] [--addr URL] [--prefix PATH] [--password-stdin] [--totp CODE]
+const loginUsage = `usage: authgate login [--email E] [--addr URL] [--prefix PATH] [--cacert FILE] [--password-stdin] [--totp CODE]
 
 Logs in to the gateway's built-in issuer and saves the access and refresh tokens (and the
 address) for the remote commands, in the file 'authgate token set' uses (mode 0600). The
@@ -24,10 +24,11 @@ password is asked on the terminal without echo, or read from standard input with
   --email E         the account (default: the one of the saved login)
   --addr URL        the gateway (default $AUTHGATE_ADDR, else the saved login's, else http://localhost:8080)
   --prefix PATH     auth_api.prefix (default /api/auth)
+  --cacert FILE     trust this CA certificate (PEM) for the gateway's TLS (default $AUTHGATE_CACERT)
   --password-stdin  read the password from standard input
   --totp CODE       the current TOTP code
 
-authgate logout [--prefix PATH] ends the saved login on its gateway and forgets its tokens.
+authgate logout [--prefix PATH] [--cacert FILE] ends the saved login on its gateway and forgets its tokens.
 `
 
 // loginAnswer is the answer of POST {prefix}/login/.
@@ -59,6 +60,7 @@ func loginCmd(ctx context.Context, args []string, getenv func(string) string, p 
 	prefix := fl.String("prefix", "/api/auth", "auth_api.prefix")
 	fromStdin := fl.Bool("password-stdin", false, "read the password from standard input")
 	totp := fl.String("totp", "", "the current TOTP code")
+	cacert := fl.String("cacert", "", "CA certificate (PEM) of the gateway's TLS certificate")
 	if err := fl.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -95,7 +97,11 @@ func loginCmd(ctx context.Context, args []string, getenv func(string) string, p 
 	if err != nil {
 		return fmt.Errorf("login: %w", err)
 	}
-	c := &apiClient{what: "login", base: apiBase(addr, *prefix), client: &http.Client{Timeout: remoteTimeout}}
+	tr, err := transportFor("login", *cacert, getenv)
+	if err != nil {
+		return err
+	}
+	c := &apiClient{what: "login", base: apiBase(addr, *prefix), client: &http.Client{Timeout: remoteTimeout, Transport: tr}}
 	defer c.close()
 
 	data, err := c.do(ctx, http.MethodPost, "/login/", body)
@@ -123,8 +129,8 @@ func loginCmd(ctx context.Context, args []string, getenv func(string) string, p 
 	fmt.Fprintf(stdout, "logged in to %s as %s (%s, role %s); saved to %s (mode 0600)\n",
 		addr, ans.User.Email, ans.User.ID, ans.User.Role, path)
 	if ans.MFAEnrollmentRequired {
-		fmt.Fprintln(stderr, "authgate: this account must turn on TOTP before it can do anything else: use the web console,"+
-			" or POST "+*prefix+"/mfa/totp/enroll/ {\"current_password\"} then /mfa/totp/verify/ {\"code\"} with this access token; it cannot be renewed")
+		fmt.Fprintln(stderr, "authgate: this account must turn on TOTP before it can do anything else: run authgate mfa enroll"+
+			" (or use the web console) while this access token lasts; it cannot be renewed")
 	}
 	return nil
 }
@@ -134,6 +140,7 @@ func logoutCmd(ctx context.Context, args []string, getenv func(string) string, s
 	fl.SetOutput(stderr)
 	fl.Usage = func() { fmt.Fprint(stderr, loginUsage) }
 	prefix := fl.String("prefix", "/api/auth", "auth_api.prefix")
+	cacert := fl.String("cacert", "", "CA certificate (PEM) of the gateway's TLS certificate")
 	if err := fl.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -154,19 +161,7 @@ func logoutCmd(ctx context.Context, args []string, getenv func(string) string, s
 	case saved.Refresh == "" || saved.Addr == "":
 		return errors.New("logout: the saved credential was not saved by `authgate login`; remove it with `authgate token remove`")
 	}
-	warn := func(format string, args ...any) { fmt.Fprintf(stderr, format, args...) }
-	s, err := openSession("logout", "", func(string) string { return "" }, path, saved, saved.Addr, *prefix, warn)
-	if err != nil {
-		return err
-	}
-	defer s.CloseIdleConnections()
-	ctx, cancel := context.WithTimeout(ctx, remoteTimeout)
-	defer cancel()
-	told := s.logout(ctx, apiBase(saved.Addr, *prefix)+"/logout/")
-	var ae *apiError
-	if errors.As(told, &ae) && ae.Status == http.StatusUnauthorized {
-		told = nil // revoked or invalid already: the session has ended
-	}
+	told := endLogin(ctx, "logout", path, saved, *prefix, *cacert, getenv, stderr)
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("logout: %w", err)
 	}
@@ -175,6 +170,30 @@ func logoutCmd(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	fmt.Fprintf(stdout, "logged out of %s (%s)\n", saved.Addr, saved.Email)
 	return nil
+}
+
+// endLogin revokes the saved login's access token and refresh family at the gateway that
+// issued them (POST logout). A 401 counts as done: the tokens were revoked or invalid
+// already. It returns why the gateway could not be told.
+func endLogin(ctx context.Context, what, path string, saved credentials, prefix, cacert string, getenv func(string) string, stderr io.Writer) error {
+	tr, err := transportFor(what, cacert, getenv)
+	if err != nil {
+		return err
+	}
+	warn := func(format string, args ...any) { fmt.Fprintf(stderr, format, args...) }
+	s, err := openSession(what, "", func(string) string { return "" }, path, saved, saved.Addr, prefix, tr, warn)
+	if err != nil {
+		return err
+	}
+	defer s.CloseIdleConnections()
+	ctx, cancel := context.WithTimeout(ctx, remoteTimeout)
+	defer cancel()
+	told := s.logout(ctx, apiBase(saved.Addr, prefix)+"/logout/")
+	var ae *apiError
+	if errors.As(told, &ae) && ae.Status == http.StatusUnauthorized {
+		return nil // revoked or invalid already: the session has ended
+	}
+	return withTLSHint(told)
 }
 
 // logout is POST logout with the access token and the session's refresh token. An

@@ -18,7 +18,8 @@ import (
 const defaultAddr = "http://localhost:8080"
 
 // resolveAddr is --addr, else $AUTHGATE_ADDR, else the address of the saved login, else
-// defaultAddr; "host:port" gets http://. what names the command in errors.
+// defaultAddr (docs/cli.md, "Which gateway"); "host:port" gets http://. what names the
+// command in errors.
 func resolveAddr(what, flagAddr string, getenv func(string) string, saved credentials) (string, error) {
 	addr := flagAddr
 	if addr == "" {
@@ -80,19 +81,24 @@ type session struct {
 	renewed    bool        // renew at most once per command
 }
 
-// openSession picks the credential: --token, else $AUTHGATE_TOKEN, else the saved one.
-// Only the saved one can be renewed, and only when saved comes from a login at addr: the
-// refresh token never goes to another server.
-func openSession(what, flagTok string, getenv func(string) string, path string, saved credentials, addr, prefix string, warn func(string, ...any)) (*session, error) {
-	s := &session{base: http.DefaultTransport.(*http.Transport).Clone(), warn: warn, path: path}
+// openSession picks the credential: --token, else $AUTHGATE_TOKEN, else the saved one,
+// and sends it over base. The tokens of a saved login go only to the gateway that issued
+// them: for another addr the command fails and says how to get a credential there. Only
+// the saved login can be renewed; a credential saved by `token set` has no address and
+// goes wherever the command talks to.
+func openSession(what, flagTok string, getenv func(string) string, path string, saved credentials, addr, prefix string, base http.RoundTripper, warn func(string, ...any)) (*session, error) {
+	s := &session{base: base, warn: warn, path: path}
 	switch {
 	case flagTok != "":
 		s.token = flagTok
 	case getenv("AUTHGATE_TOKEN") != "":
 		s.token = getenv("AUTHGATE_TOKEN")
+	case saved.Token != "" && saved.Addr != "" && saved.Addr != addr:
+		return nil, fmt.Errorf("%s: the saved login is for %s, not %s: log in there (authgate login --addr %s), or pass --token or AUTHGATE_TOKEN",
+			what, saved.Addr, addr, addr)
 	case saved.Token != "":
 		s.token = saved.Token
-		if saved.Refresh != "" && saved.Addr == addr {
+		if saved.Refresh != "" {
 			s.saved = saved
 			s.refreshURL = apiBase(addr, prefix) + "/token/refresh/"
 		}
@@ -247,7 +253,7 @@ type apiClient struct {
 	client *http.Client
 }
 
-// do sends one call to base+path and returns the body of a 2xx answer; anything else is
+// do sends one call to base+path (or to path when it is a whole URL) and returns the body of a 2xx answer; anything else is
 // an *apiError.
 func (c *apiClient) do(ctx context.Context, method, path string, body any) ([]byte, error) {
 	var rd io.Reader
@@ -258,7 +264,10 @@ func (c *apiClient) do(ctx context.Context, method, path string, body any) ([]by
 		}
 		rd = bytes.NewReader(b) // NewRequest sets GetBody: a renewed session can resend it
 	}
-	u := c.base + path
+	u := path
+	if !strings.Contains(path, "://") {
+		u = c.base + path
+	}
 	req, err := http.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", c.what, err)
@@ -272,7 +281,7 @@ func (c *apiClient) do(ctx context.Context, method, path string, body any) ([]by
 	if err != nil {
 		// The URL error names the method and address; never a token (a header) or a
 		// password (the body).
-		return nil, fmt.Errorf("%s: %w", c.what, err)
+		return nil, fmt.Errorf("%s: %w", c.what, withTLSHint(err))
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))

@@ -63,6 +63,7 @@ func TestSessionRenewal(t *testing.T) {
 		flagToken     string
 		envToken      string
 		wantErr       string // API error code; "" = success
+		wantErrText   string // instead of wantErr: a substring of a local error
 		wantRefreshes int
 		wantPosts     int
 		wantSaved     credentials // after the command
@@ -77,8 +78,8 @@ func TestSessionRenewal(t *testing.T) {
 			wantErr: "expired_token", wantPosts: 1, wantSaved: credentials{Token: "old", Refresh: "r1", Addr: "BASE"}},
 		{name: "AUTHGATE_TOKEN is never renewed", saved: credentials{Token: "old", Refresh: "r1", Addr: "BASE"}, envToken: "old",
 			wantErr: "expired_token", wantPosts: 1, wantSaved: credentials{Token: "old", Refresh: "r1", Addr: "BASE"}},
-		{name: "refresh token of another gateway is not sent", saved: credentials{Token: "old", Refresh: "r1", Addr: "http://127.0.0.1:1"},
-			wantErr: "expired_token", wantPosts: 1, wantSaved: credentials{Token: "old", Refresh: "r1", Addr: "http://127.0.0.1:1"}},
+		{name: "tokens of another gateway's login are not sent", saved: credentials{Token: "old", Refresh: "r1", Addr: "http://127.0.0.1:1"},
+			wantErrText: "the saved login is for http://127.0.0.1:1, not BASE", wantPosts: 0, wantSaved: credentials{Token: "old", Refresh: "r1", Addr: "http://127.0.0.1:1"}},
 		{name: "invalid token is not renewed", saved: credentials{Token: "bad", Refresh: "r1", Addr: "BASE"},
 			wantErr: "invalid_token", wantPosts: 1, wantSaved: credentials{Token: "bad", Refresh: "r1", Addr: "BASE"}},
 		{name: "token set credential", saved: credentials{Token: "old"},
@@ -106,6 +107,10 @@ func TestSessionRenewal(t *testing.T) {
 			out, errOut, err := c.in("pw-of-a-123\n", args...)
 			var ae *apiError
 			switch {
+			case tt.wantErrText != "":
+				if want := strings.Replace(tt.wantErrText, "BASE", srv.URL, 1); err == nil || !strings.Contains(err.Error(), want) {
+					t.Errorf("got error %v, want %q", err, want)
+				}
 			case tt.wantErr == "" && err != nil:
 				t.Errorf("got error %v, want success", err)
 			case tt.wantErr != "" && (!errors.As(err, &ae) || ae.Code != tt.wantErr):

@@ -62,7 +62,7 @@ commands:
                            run the gateway (without --config: the embedded default)
   config validate --config gateway.yaml
                            check a configuration file; print every problem
-  keys create|list|show|edit|refresh|rotate|revoke|activity ... [--json]
+  keys create|list|show|edit|refresh|rotate|revoke|activity ... [-o table|json|yaml] [-q]
                            manage API keys through the management API (--addr, --token)
                            or directly on the store (--config gateway.yaml);
                            see authgate keys help
@@ -72,19 +72,22 @@ commands:
   policy explain [--config F] "METHOD /path" [--scopes a,b] [--role r] [--team t]
                            whether the route policy lets such a request through, and
                            why (exit 0 allow, 1 deny)
-  users create|list|show|set-role|disable|enable|delete|reset-mfa ... [--json]
+  users create|list|show|set-role|disable|enable|delete|reset-mfa ... [-o json|yaml] [-q]
                            manage users (admins only), through the API or --config;
                            see authgate users help
-  teams create|list|show|rename|delete|add-member|remove-member ... [--json]
+  teams create|list|show|rename|delete|add-member|remove-member ... [-o json|yaml] [-q]
                            manage teams and their members (admins), through the API or
                            --config; see authgate teams help
   login --email E [--addr URL] [--password-stdin] [--totp CODE]
                            log in to the built-in issuer; save the access and refresh
                            tokens for the remote commands
   logout                   end the saved login session and forget its tokens
-  token set <credential>   save the credential remote commands send
+  mfa enroll [--password-stdin]
+                           turn on TOTP for the logged-in account: shows the otpauth URI
+                           and a QR code, then confirms the app's first code
+  token set <credential>   save the credential remote commands send (ends a saved login)
   token remove             delete the saved credential
-  version                  print the version
+  version                  print the version, the commit and the build date
 `
 
 // run executes one command with an empty standard input (no terminal): what tests of
@@ -115,7 +118,7 @@ func runIO(ctx context.Context, args []string, getenv func(string) string, stdin
 	case "policy":
 		return policyCmd(args[1:], getenv, stdout, stderr)
 	case "token":
-		return tokenCmd(args[1:], getenv, stdout, stderr)
+		return tokenCmd(ctx, args[1:], getenv, stdout, stderr)
 	case "teams":
 		return teamsCmd(ctx, args[1:], getenv, stdout, stderr)
 	case "users":
@@ -124,9 +127,11 @@ func runIO(ctx context.Context, args []string, getenv func(string) string, stdin
 		return loginCmd(ctx, args[1:], getenv, newPrompter(stdin, stderr), stdout, stderr)
 	case "logout":
 		return logoutCmd(ctx, args[1:], getenv, stdout, stderr)
+	case "mfa":
+		return mfaCmd(ctx, args[1:], getenv, newPrompter(stdin, stderr), stdout, stderr)
 	case "version", "--version":
-		fmt.Fprintln(stdout, "authgate", version())
-		return nil
+		_, err := fmt.Fprint(stdout, versionLine())
+		return err
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

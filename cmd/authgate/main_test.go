@@ -137,7 +137,7 @@ routes:
 		wantStderr []string // exact lines
 	}{
 		// A build from a tagged or committed tree carries its VCS version, else "dev".
-		{"version", []string{"version"}, 0, `^authgate (dev|v\S+)\n$`, nil},
+		{"version", []string{"version"}, 0, `^authgate (dev|v\S+)\ncommit: \S+\nbuilt:  .+\n$`, nil},
 		{"good file", []string{"config", "validate", "--config", good}, 0, "^" + regexp.QuoteMeta(good+": ok\n") + "$", nil},
 		{"bad file", []string{"config", "validate", "--config", bad}, 1, "^$", []string{
 			`broken.yaml:2: ops_listen: must differ from listen (":8080"): metrics are never served on the main listener`,

@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"text/tabwriter"
 
 	"github.com/authgate/authgate/gateway"
 	"github.com/authgate/authgate/gateway/admin"
@@ -34,7 +33,8 @@ commands (admins; list also shows a member their own teams):
                         the user's tokens and personal keys stop acting for TEAM at
                         once, on every replica
 
-connection: as for 'authgate users' (--addr, --prefix, --token, --config, --json)
+connection and output: as for 'authgate users' (--addr, --prefix, --token, --cacert,
+--config; -o table|json|yaml, -q, --no-headers)
 `
 
 // teamBackend is where the teams commands act: the management API or the store itself.
@@ -88,6 +88,9 @@ func teamsCmd(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	set := map[string]bool{}
 	fl.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if err := kf.out.check("teams " + cmd); err != nil {
+		return err
+	}
 	if len(pos) != n {
 		return fmt.Errorf("teams %s: want %d argument(s), got %d; see authgate teams help", cmd, n, len(pos))
 	}
@@ -115,8 +118,8 @@ func teamsCmd(ctx context.Context, args []string, getenv func(string) string, st
 		if body, err = b.listTeams(ctx); err != nil {
 			return err
 		}
-		if kf.json {
-			return writeRaw(stdout, body)
+		if kf.out.structured() {
+			return kf.out.document(stdout, body)
 		}
 		var l struct {
 			Teams []admin.TeamView `json:"teams"`
@@ -124,14 +127,21 @@ func teamsCmd(ctx context.Context, args []string, getenv func(string) string, st
 		if err := json.Unmarshal(body, &l); err != nil {
 			return fmt.Errorf("teams list: unexpected answer: %w", err)
 		}
-		printTeamTable(stdout, l.Teams)
-		return nil
+		return printTeamTable(stdout, kf.out, l.Teams)
 	case "show":
 		body, err = b.getTeam(ctx, pos[0])
 	case "rename":
 		body, err = b.renameTeam(ctx, pos[0], name)
 	case "delete":
 		if err := b.removeTeam(ctx, pos[0]); err != nil {
+			return err
+		}
+		switch {
+		case kf.out.structured():
+			gone, _ := json.Marshal(map[string]any{"id": pos[0], "deleted": true}) // cannot fail
+			return kf.out.document(stdout, gone)
+		case kf.out.quiet:
+			_, err := fmt.Fprintln(stdout, pos[0])
 			return err
 		}
 		_, err := fmt.Fprintf(stdout, "deleted team %s\n", pos[0])
@@ -145,51 +155,50 @@ func teamsCmd(ctx context.Context, args []string, getenv func(string) string, st
 			if err := b.removeMember(ctx, pos[0], u.ID); err != nil {
 				return err
 			}
+			if kf.out.quiet {
+				_, err := fmt.Fprintln(stdout, u.ID)
+				return err
+			}
 			_, err := fmt.Fprintf(stdout, "%s (%s) is no longer a member of %s\n", u.ID, u.Email, pos[0])
 			return err
 		}
 		if body, err = b.addMember(ctx, pos[0], u.ID); err != nil {
 			return err
 		}
-		return printUserAnswer(stdout, kf.json, "added to "+pos[0]+":", body)
+		return printUserAnswer(stdout, kf.out, "added to "+pos[0]+":", body)
 	}
 	if err != nil {
 		return err
 	}
-	if kf.json {
-		return writeRaw(stdout, body)
+	if kf.out.structured() {
+		return kf.out.document(stdout, body)
 	}
 	var t admin.TeamView
 	if err := json.Unmarshal(body, &t); err != nil {
 		return fmt.Errorf("teams %s: unexpected answer: %w", cmd, err)
 	}
+	if kf.out.quiet {
+		_, err := fmt.Fprintln(stdout, t.ID)
+		return err
+	}
 	return printTeam(stdout, t)
 }
 
-func printTeamTable(w io.Writer, teams []admin.TeamView) {
-	if len(teams) == 0 {
-		fmt.Fprintln(w, "no teams")
-		return
+func printTeamTable(w io.Writer, o output, teams []admin.TeamView) error {
+	rows := make([][]string, len(teams))
+	for i, t := range teams {
+		rows[i] = []string{t.ID, t.Name, orDash(t.Organization), fmtTime(&t.CreatedAt, "-")}
 	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tORGANIZATION\tCREATED")
-	for _, t := range teams {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", t.ID, cell(t.Name), cell(orDash(t.Organization)), fmtTime(&t.CreatedAt, "-"))
-	}
-	_ = tw.Flush()
+	return o.table(w, []string{"ID", "NAME", "ORGANIZATION", "CREATED"}, rows, "no teams")
 }
 
 func printTeam(w io.Writer, t admin.TeamView) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 1, ' ', 0)
 	rows := [][2]string{{"id", t.ID}, {"name", t.Name}, {"organization", orDash(t.Organization)},
 		{"created at", fmtTime(&t.CreatedAt, "-")}}
 	if t.Members != nil {
 		rows = append(rows, [2]string{"members", fmtList(t.Members, "none")})
 	}
-	for _, r := range rows {
-		fmt.Fprintf(tw, "%s:\t%s\n", r[0], cell(r[1]))
-	}
-	return tw.Flush()
+	return fieldLines(w, rows)
 }
 
 // openTeamBackend picks the store itself (--config) or the management API.

@@ -38,7 +38,9 @@ connection:
                   'authgate login' or 'authgate token set')
   --config FILE   instead of --addr: work directly on the Redis store of FILE (gateway
                   down, first admin)
-  --json          print the API's JSON instead of a table
+  --cacert FILE   trust this CA certificate (PEM) for the gateway's TLS (default $AUTHGATE_CACERT)
+
+output: -o table|json|yaml (--json: -o json), -q/--quiet (IDs only), --no-headers
 `
 
 // userBackend is where the users commands act: the management API (remoteUsers) or the
@@ -111,6 +113,9 @@ func usersCmd(ctx context.Context, args []string, getenv func(string) string, p 
 	}
 	set := map[string]bool{}
 	fl.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if err := kf.out.check("users " + cmd); err != nil {
+		return err
+	}
 
 	wantArgs := 0 // create, list
 	switch {
@@ -167,7 +172,7 @@ func usersCmd(ctx context.Context, args []string, getenv func(string) string, p 
 		if err != nil {
 			return err
 		}
-		return printUserAnswer(stdout, kf.json, "created", body)
+		return printUserAnswer(stdout, kf.out, "created", body)
 	case "list":
 		q := url.Values{}
 		if search != "" {
@@ -180,8 +185,8 @@ func usersCmd(ctx context.Context, args []string, getenv func(string) string, p 
 		if err != nil {
 			return err
 		}
-		if kf.json {
-			return writeRaw(stdout, body)
+		if kf.out.structured() {
+			return kf.out.document(stdout, body)
 		}
 		var l struct {
 			Users []user.User `json:"users"`
@@ -189,8 +194,7 @@ func usersCmd(ctx context.Context, args []string, getenv func(string) string, p 
 		if err := json.Unmarshal(body, &l); err != nil {
 			return fmt.Errorf("users list: unexpected answer: %w", err)
 		}
-		printUserTable(stdout, l.Users)
-		return nil
+		return printUserTable(stdout, kf.out, l.Users)
 	}
 
 	u, body, err := resolveUser(ctx, b, pos[0])
@@ -199,16 +203,18 @@ func usersCmd(ctx context.Context, args []string, getenv func(string) string, p 
 	}
 	switch cmd {
 	case "show":
-		if kf.json {
-			return writeRaw(stdout, body)
-		}
-		return printUser(stdout, u)
+		return printUserAnswer(stdout, kf.out, "", body)
 	case "delete":
 		if err := b.remove(ctx, u.ID); err != nil {
 			return err
 		}
-		if kf.json {
-			return json.NewEncoder(stdout).Encode(map[string]any{"id": u.ID, "deleted": true})
+		switch {
+		case kf.out.structured():
+			gone, _ := json.Marshal(map[string]any{"id": u.ID, "deleted": true}) // cannot fail
+			return kf.out.document(stdout, gone)
+		case kf.out.quiet:
+			_, err := fmt.Fprintln(stdout, u.ID)
+			return err
 		}
 		_, err := fmt.Fprintf(stdout, "deleted %s (%s)\n", u.ID, u.Email)
 		return err
@@ -217,7 +223,7 @@ func usersCmd(ctx context.Context, args []string, getenv func(string) string, p 
 	if err != nil {
 		return err
 	}
-	return printUserAnswer(stdout, kf.json, done, body)
+	return printUserAnswer(stdout, kf.out, done, body)
 }
 
 // newUserPassword is the password of users create: piped in, else asked twice.
@@ -267,16 +273,22 @@ func resolveUser(ctx context.Context, b userBackend, arg string) (user.User, []b
 	return user.User{}, nil, &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "no user with email " + email}
 }
 
-// printUserAnswer prints a user answer: as it came with asJSON, else "<done> ID" and
-// the user's fields.
-func printUserAnswer(w io.Writer, asJSON bool, done string, body []byte) error {
-	if asJSON {
-		return writeRaw(w, body)
+// printUserAnswer prints a user answer: as a document with -o json|yaml, the ID with
+// --quiet, else "<done> ID" (unless done is "") and the user's fields.
+func printUserAnswer(w io.Writer, o output, done string, body []byte) error {
+	if o.structured() {
+		return o.document(w, body)
 	}
 	var u user.User
 	if err := json.Unmarshal(body, &u); err != nil {
 		return fmt.Errorf("users: unexpected answer: %w", err)
 	}
-	fmt.Fprintf(w, "%s %s\n\n", done, u.ID)
+	if o.quiet {
+		_, err := fmt.Fprintln(w, u.ID)
+		return err
+	}
+	if done != "" {
+		fmt.Fprintf(w, "%s %s\n\n", done, u.ID)
+	}
 	return printUser(w, u)
 }

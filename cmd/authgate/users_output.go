@@ -1,9 +1,7 @@
 package main
 
 import (
-	"fmt"
 	"io"
-	"text/tabwriter"
 
 	"github.com/authgate/authgate/gateway/user"
 )
@@ -23,24 +21,17 @@ func onOff(b bool) string {
 }
 
 // printUserTable prints users as an aligned table, one user a line.
-func printUserTable(w io.Writer, users []user.User) {
-	if len(users) == 0 {
-		fmt.Fprintln(w, "no users")
-		return
+func printUserTable(w io.Writer, o output, users []user.User) error {
+	rows := make([][]string, len(users))
+	for i, u := range users {
+		rows[i] = []string{u.ID, u.Email, u.Role, orDash(u.Organization), userStatus(u), onOff(u.MFAEnabled), fmtTime(&u.CreatedAt, "-")}
 	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tEMAIL\tROLE\tORGANIZATION\tSTATUS\tMFA\tCREATED")
-	for _, u := range users {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", u.ID, cell(u.Email), cell(u.Role),
-			cell(orDash(u.Organization)), userStatus(u), onOff(u.MFAEnabled), fmtTime(&u.CreatedAt, "-"))
-	}
-	_ = tw.Flush()
+	return o.table(w, []string{"ID", "EMAIL", "ROLE", "ORGANIZATION", "STATUS", "MFA", "CREATED"}, rows, "no users")
 }
 
 // printUser prints one user as "field: value" lines.
 func printUser(w io.Writer, u user.User) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 1, ' ', 0)
-	rows := [][2]string{
+	return fieldLines(w, [][2]string{
 		{"id", u.ID},
 		{"email", u.Email},
 		{"role", u.Role},
@@ -50,9 +41,5 @@ func printUser(w io.Writer, u user.User) error {
 		{"mfa", onOff(u.MFAEnabled)},
 		{"created at", fmtTime(&u.CreatedAt, "-")},
 		{"updated at", fmtTime(&u.UpdatedAt, "-")},
-	}
-	for _, r := range rows {
-		fmt.Fprintf(tw, "%s:\t%s\n", r[0], cell(r[1]))
-	}
-	return tw.Flush()
+	})
 }

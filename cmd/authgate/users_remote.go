@@ -25,20 +25,11 @@ func openUserBackend(ctx context.Context, kf keysFlags, set map[string]bool, get
 		d.warn = warn
 		return d, nil
 	}
-	path, saved, err := loadSaved(getenv)
+	c, err := openRemote("users", kf, getenv, stderr)
 	if err != nil {
 		return nil, err
 	}
-	addr, err := resolveAddr("users", kf.addr, getenv, saved)
-	if err != nil {
-		return nil, err
-	}
-	s, err := openSession("users", kf.token, getenv, path, saved, addr, kf.prefix, warn)
-	if err != nil {
-		return nil, err
-	}
-	return &remoteUsers{c: &apiClient{what: "users", base: apiBase(addr, kf.prefix),
-		client: &http.Client{Timeout: remoteTimeout, Transport: s}}}, nil
+	return &remoteUsers{c: c}, nil
 }
 
 // remoteUsers is the management API's /users/ calls over HTTP. It is safe for concurrent use.

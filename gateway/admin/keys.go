@@ -351,7 +351,7 @@ func (a *API) listKeys(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	qs := r.URL.Query()
-	q := apikey.Query{Q: qs.Get("q"), CreatedBy: qs.Get("created_by"), MintedBy: qs.Get("minted_by"), Team: qs.Get("team"),
+	q := apikey.Query{Q: qs.Get("q"), Name: qs.Get("name"), CreatedBy: qs.Get("created_by"), MintedBy: qs.Get("minted_by"), Team: qs.Get("team"),
 		Environment: qs.Get("environment"), Status: qs.Get("status"), Sort: qs.Get("sort"), Order: qs.Get("order"),
 		Cursor: qs.Get("cursor"), Hygiene: a.hygiene()}
 	for _, f := range []struct {

@@ -153,6 +153,55 @@ func TestOpenAPIListFiltersAreServed(t *testing.T) {
 	}
 }
 
+// TestOpenAPIListSearchIsServed: q (a name substring, any case) and name (one exact
+// name) are documented on GET /api-keys/ and filter as documented.
+func TestOpenAPIListSearchIsServed(t *testing.T) {
+	_, params := openAPIDoc(t)
+	f := newHygieneFixture(t, 0)
+	reader := f.create(t, `{"name":"billing-reader"}`)
+	reader2 := f.create(t, `{"name":"billing-reader-2"}`)
+	reports := f.create(t, `{"name":"Reports for Billing"}`)
+	f.create(t, `{"name":"ci"}`)
+	tests := []struct {
+		query string
+		want  []string
+	}{
+		{"q=reader", []string{reader.ID, reader2.ID}},
+		{"q=BILLING", []string{reader.ID, reader2.ID, reports.ID}},
+		{"q=ing-r", []string{reader.ID, reader2.ID}},
+		{"q=" + reports.ID, []string{reports.ID}},
+		{"name=billing-reader", []string{reader.ID}},
+		{"name=Billing-Reader", nil},
+		{"name=billing", nil},
+	}
+	for _, tt := range tests {
+		param, _, _ := strings.Cut(tt.query, "=")
+		if !slices.Contains(params, param) {
+			t.Errorf("GET /api-keys/ does not document %q", param)
+		}
+		w := f.do(t, "GET", "/api/auth/api-keys/?"+tt.query, "", "root", "*")
+		if w.Code != http.StatusOK {
+			t.Fatalf("?%s: %d %s", tt.query, w.Code, w.Body)
+		}
+		var page struct {
+			Keys []KeyView `json:"keys"`
+		}
+		if err := json.Unmarshal(w.Body.Bytes(), &page); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, k := range page.Keys {
+			got = append(got, k.ID)
+		}
+		slices.Sort(got)
+		want := slices.Clone(tt.want)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("?%s: got %v, want %v", tt.query, got, want)
+		}
+	}
+}
+
 // TestOpenAPIUserAndTeamSchemas: every field of a user view and a team view is a property
 // of the User and Team schemas, and the team filter of GET /api-keys/ is documented.
 func TestOpenAPIUserAndTeamSchemas(t *testing.T) {

@@ -237,6 +237,10 @@ func NewID() string {
 	return randid.New(idPrefix, idRandLen)
 }
 
+// IsID reports whether s has the form of a key ID (what NewID returns): clients use it
+// to tell an ID from a key's name.
+func IsID(s string) bool { return validID(s) }
+
 // validID reports whether id has the form NewID produces.
 func validID(id string) bool {
 	if len(id) != idLen || !strings.HasPrefix(id, idPrefix) {
@@ -292,10 +296,13 @@ func validateEdit(k Key) error {
 
 // Query selects and orders a page of keys for List.
 type Query struct {
-	// Q keeps keys whose name starts with Q, compared case-insensitively
-	// (strings.ToLower of both). It is a prefix match, not a substring match,
-	// because prefixes are what the name index can answer. Empty: any name.
+	// Q keeps keys whose name contains Q, compared case-insensitively (strings.ToLower
+	// of both), and, when Q reads "key_…", the keys whose ID starts with Q. It is not
+	// indexed: it filters the candidates, like Status. Empty: any name.
 	Q string
+	// Name keeps the keys named exactly Name (case and all). It is answered from the
+	// name index, so it stays cheap however many keys there are. Empty: any name.
+	Name string
 	// CreatedBy keeps the keys of one user ID. Empty: every user's.
 	CreatedBy string
 	// MintedBy keeps the keys one principal made (Key.MintedBy). Empty: any. It is not
@@ -434,7 +441,16 @@ func (lq listQuery) match(k Key, now time.Time) bool {
 		(lq.Team == "" || k.TeamOf() == lq.Team || (lq.Team == NoTeam && k.TeamOf() == "")) &&
 		(lq.Status == "" || k.Status(now) == lq.Status) &&
 		lq.matchHygiene(k, now) &&
-		(lq.q == "" || strings.HasPrefix(strings.ToLower(k.Name), lq.q))
+		(lq.Name == "" || k.Name == lq.Name) &&
+		(lq.q == "" || strings.Contains(strings.ToLower(k.Name), lq.q) ||
+			(len(lq.Q) > len(idPrefix) && strings.HasPrefix(lq.Q, idPrefix) && strings.HasPrefix(k.ID, lq.Q)))
+}
+
+// nameRange is the ZRANGEBYLEX range of the name index that holds every key named
+// name, whatever its case: the members are the lower-cased name, NUL, and the ID.
+func nameRange(name string) (lo, hi string) {
+	l := strings.ToLower(name) + "\x00"
+	return "[" + l, "(" + l + "\xff"
 }
 
 // Index members. Every sort index orders its members bytewise, and every member ends

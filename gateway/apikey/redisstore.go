@@ -300,12 +300,12 @@ func (s *Store) TouchLastUsed(ctx context.Context, used map[string]time.Time) er
 // global one, for the sort field. A page costs O(log n + c) for c candidates
 // examined, in round trips of up to 1,000 candidates:
 //   - no filter, or only CreatedBy: c = Limit+1.
-//   - Q with Sort "name": the prefix is a range of the name index, so c = Limit+1.
-//   - Q with another sort: every key whose name has the prefix (within the creator's
-//     keys if CreatedBy is set) is read and sorted, on every page: c = the matches.
-//   - Environment, Status, MintedBy and the hygiene flags are not indexed: they filter the candidates, so c grows
-//     to the number of keys walked past before Limit+1 match, up to every key in the
-//     index when few match.
+//   - Name: the exact name is a range of the name index; every key with that name
+//     (within the creator's keys if CreatedBy is set) is read and sorted, on every
+//     page: c = the keys with that name.
+//   - Q (a substring), Environment, Status, MintedBy, Team and the hygiene flags are not
+//     indexed: they filter the candidates, so c grows to the number of keys walked past
+//     before Limit+1 match, up to every key in the index when few match.
 func (s *Store) List(ctx context.Context, q Query) (Page, error) {
 	lq, err := q.validate()
 	if err != nil {
@@ -318,9 +318,10 @@ func (s *Store) List(ctx context.Context, q Query) (Page, error) {
 	}
 	var cands []candidate
 
-	if lq.q != "" && lq.Sort != SortName {
-		// Read every name match, then order them by the requested field.
-		err := s.walk(ctx, idx(SortName), false, "["+lq.q, "("+lq.q+"\xff", func(_ string, k Key) bool {
+	if lq.Name != "" {
+		// Read every key of that name, then order them by the requested field.
+		lo, hi := nameRange(lq.Name)
+		err := s.walk(ctx, idx(SortName), false, lo, hi, func(_ string, k Key) bool {
 			if m := member(k, lq.Sort); lq.match(k, now) && lq.beyond(m) {
 				cands = append(cands, candidate{m, k})
 			}
@@ -332,14 +333,10 @@ func (s *Store) List(ctx context.Context, q Query) (Page, error) {
 		sortCandidates(cands, lq.desc)
 	} else {
 		lo, hi := "-", "+"
-		if lq.q != "" { // Sort is name: the prefix is a range of the index
-			lo, hi = "["+lq.q, "("+lq.q+"\xff"
-		}
 		if lq.after != "" {
-			if lq.desc && (hi == "+" || lq.after < lq.q+"\xff") {
+			if lq.desc {
 				hi = "(" + lq.after
-			}
-			if !lq.desc && (lo == "-" || lq.after >= lq.q) {
+			} else {
 				lo = "(" + lq.after
 			}
 		}

@@ -141,9 +141,12 @@ func TestStoreListFiltersAndSorts(t *testing.T) {
 			want []int // fixture indexes, any order
 		}{
 			{"no filter", Query{}, all},
-			{"q prefix", Query{Q: "alpha"}, []int{0, 1, 6}},
+			{"q at the start", Query{Q: "alpha"}, []int{0, 1, 6}},
 			{"q is case-insensitive", Query{Q: "ALP"}, []int{0, 1, 6}},
-			{"q is a prefix, not a substring", Query{Q: "pha"}, nil},
+			{"q is a substring, not only a prefix", Query{Q: "pha"}, []int{0, 1, 6}},
+			{"q inside words", Query{Q: "ta"}, []int{1, 2, 3, 5, 7, 8}},
+			{"q across a space", Query{Q: "a s"}, []int{1}},
+			{"q matching nothing", Query{Q: "omega"}, nil},
 			{"q with ties", Query{Q: "beta"}, []int{2, 3, 7}},
 			{"q matching one whole name", Query{Q: "beta two"}, []int{3}},
 			{"created_by", Query{CreatedBy: "alice"}, []int{0, 1, 5, 8}},
@@ -157,6 +160,14 @@ func TestStoreListFiltersAndSorts(t *testing.T) {
 			{"environment and status", Query{Environment: Live, Status: StatusRevoked}, []int{4}},
 			{"q and status", Query{Q: "alpha", Status: StatusExpired}, []int{1, 6}},
 			{"everything", Query{Q: "b", CreatedBy: "bob", Environment: Live, Status: StatusActive}, []int{2, 7}},
+			{"name is exact", Query{Name: "beta"}, []int{2}},
+			{"name keeps its case", Query{Name: "Beta"}, []int{7}},
+			{"name with a space", Query{Name: "Beta two"}, []int{3}},
+			{"name is not a prefix", Query{Name: "bet"}, nil},
+			{"name and created_by", Query{Name: "beta", CreatedBy: "bob"}, []int{2}},
+			{"name of another creator", Query{Name: "beta", CreatedBy: "alice"}, nil},
+			{"name and q", Query{Name: "Beta two", Q: "two"}, []int{3}},
+			{"name and status", Query{Name: "Beta two", Status: StatusActive}, nil},
 		}
 		for _, tt := range tests {
 			for _, sort := range sortFields {
@@ -179,6 +190,30 @@ func TestStoreListFiltersAndSorts(t *testing.T) {
 					})
 				}
 			}
+		}
+	})
+}
+
+// TestStoreListSearchByID: q of the form "key_…" also finds the keys whose ID starts
+// with it; a bare "key_" (every ID's start) does not list every key.
+func TestStoreListSearchByID(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s store, _ *clocktest.Clock) {
+		f := newListFixture(t, s)
+		id := f.keys[4].ID
+		for _, q := range []string{id, id[:12]} {
+			got := listAll(t, s, Query{Q: q, Limit: 50})
+			if !slices.Contains(got, id) {
+				t.Errorf("q=%q: got %v, want %s among them", q, names(f, got), id)
+			}
+			if len(got) > 1 && q == id {
+				t.Errorf("q=%q (a whole ID): got %d keys, want 1", q, len(got))
+			}
+		}
+		if got := listAll(t, s, Query{Q: "key_", Limit: 50}); len(got) != 0 {
+			t.Errorf(`q="key_": got %v, want none (no name contains it)`, names(f, got))
+		}
+		if got := listAll(t, s, Query{Q: strings.ToLower(id), Limit: 50}); slices.Contains(got, id) && strings.ToLower(id) != id {
+			t.Errorf("q=%q: an ID matches case-sensitively only", strings.ToLower(id))
 		}
 	})
 }

@@ -28,11 +28,24 @@ type FallbackOptions struct {
 	RetryInterval time.Duration
 	// Now returns the current time. Default: time.Now.
 	Now func() time.Time
+	// Replicas returns how many gateway replicas share the limits (this one included).
+	// While Redis answers, each answer is mirrored into the local limiter as this
+	// replica's share of what is left; while falling back, each replica allows its share
+	// of every limit (the limit divided by Replicas, rounded up). So an outage or a
+	// failover lets through at most what was left of a limit at the switch, plus the
+	// requests in flight, rather than a whole limit per replica. Default: 1.
+	Replicas func() int
+}
+
+// mirror is a local limiter that can take a shared limiter's state: [Local], [Partitioned].
+type mirror interface {
+	Mirror(key string, l Limit, remaining int)
 }
 
 // Fallback is a [Limiter] that uses Redis and, while Redis is unreachable,
-// a Local limiter: each replica then enforces the limit on its own instead
-// of the shared one. It never fails a request because of Redis. Fallback
+// a Local limiter: each replica then enforces its share of the limit on its
+// own, starting from its share of what Redis last said was left (see
+// FallbackOptions.Replicas). It never fails a request because of Redis. Fallback
 // is safe for concurrent use.
 type Fallback struct {
 	redis      *Redis
@@ -41,6 +54,12 @@ type Fallback struct {
 	log        *slog.Logger
 	retry      time.Duration
 	now        func() time.Time
+	replicas   func() int
+	mirror     mirror // nil when local cannot mirror
+
+	// n caches replicas() for a second: nAt is when it was read (Unix ns).
+	n   atomic.Int64
+	nAt atomic.Int64
 
 	active    atomic.Bool  // true while answering from local
 	nextProbe atomic.Int64 // while active: Unix ns before which Redis is not tried
@@ -66,14 +85,31 @@ func NewFallback(primary *Redis, local Limiter, o FallbackOptions) *Fallback {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Fallback{
+	if o.Replicas == nil {
+		o.Replicas = func() int { return 1 }
+	}
+	f := &Fallback{
 		redis:      primary,
 		local:      local,
 		onFallback: o.OnFallback,
 		log:        o.Logger,
 		retry:      o.RetryInterval,
 		now:        o.Now,
+		replicas:   o.Replicas,
 	}
+	f.mirror, _ = local.(mirror)
+	return f
+}
+
+// share is this replica's part of l: l divided among the replicas, rounded up.
+func (f *Fallback) share(l Limit) (Limit, int) {
+	now := f.now().UnixNano()
+	if now-f.nAt.Load() > int64(time.Second) {
+		f.n.Store(int64(max(f.replicas(), 1)))
+		f.nAt.Store(now)
+	}
+	n := int(max(f.n.Load(), 1))
+	return Limit{Requests: (l.Requests + n - 1) / n, Per: l.Per}, n
 }
 
 // Active reports whether f is currently answering from the local limiter.
@@ -107,6 +143,10 @@ func (f *Fallback) Allow(ctx context.Context, key string, l Limit) (Result, erro
 		if probe {
 			f.recovered()
 		}
+		if f.mirror != nil {
+			sl, n := f.share(l)
+			f.mirror.Mirror(key, sl, res.Remaining/n)
+		}
 		return res, nil
 	case ctx.Err() != nil:
 		return f.allowLocal(ctx, key, l)
@@ -119,7 +159,9 @@ func (f *Fallback) Allow(ctx context.Context, key string, l Limit) (Result, erro
 // allowLocal answers from the local limiter. l has been validated, so a
 // Local cannot fail.
 func (f *Fallback) allowLocal(ctx context.Context, key string, l Limit) (Result, error) {
-	res, _ := f.local.Allow(ctx, key, l)
+	sl, _ := f.share(l)
+	res, _ := f.local.Allow(ctx, key, sl)
+	res.Limit = l.Requests // the limit is still l; this replica allows its share of it
 	return res, nil
 }
 

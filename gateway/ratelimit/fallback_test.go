@@ -101,10 +101,9 @@ func TestFallbackOutage(t *testing.T) {
 	rg.checkCalls(t)
 
 	rg.srv.Stop(t)
-	// Local limits: a fresh allowance of 3 on this replica, then refusals.
+	// Local limits: this replica goes on from what Redis last said was left (1), not a
+	// fresh allowance, then refuses.
 	for i, want := range []Result{
-		{Allowed: true, Limit: 3, Remaining: 2, ResetAfter: 20 * time.Minute},
-		{Allowed: true, Limit: 3, Remaining: 1, ResetAfter: 40 * time.Minute},
 		{Allowed: true, Limit: 3, Remaining: 0, ResetAfter: time.Hour},
 		{Allowed: false, Limit: 3, Remaining: 0, ResetAfter: time.Hour, RetryAfter: 20 * time.Minute},
 		{Allowed: false, Limit: 3, Remaining: 0, ResetAfter: time.Hour, RetryAfter: 20 * time.Minute},
@@ -150,7 +149,7 @@ func TestFallbackOutage(t *testing.T) {
 	rg.checkCalls(t, true, false)
 	rg.checkLogs(t, 1, 1, 0, "user-7", "other-user", "user-8", "probe")
 	// Shared again: the other replica used 2 of user-8's 3; locally
-	// user-8 would still have all 3.
+	// user-8 would still have all 3 (this replica never asked Redis about it).
 	if got := rg.allow(t, ctx, "user-8", l); !got.Allowed || got.Remaining != 0 {
 		t.Fatalf("redis back: got %+v, want allowed, remaining 0 (shared)", got)
 	}
@@ -263,5 +262,80 @@ func TestFallbackDefaults(t *testing.T) {
 	}
 	if got, err := fb.Allow(context.Background(), "k", Limit{Requests: 2, Per: time.Minute}); err != nil || !got.Allowed || got.Remaining != 1 {
 		t.Errorf("got %+v, %v; want allowed, remaining 1", got, err)
+	}
+}
+
+// TestFallbackStartsFromReplicaShare: with three replicas sharing the limits, a replica
+// that loses Redis allows its share of what Redis last said was left, and a third of the
+// limit for a bucket it never asked about: an outage lets through at most about what was
+// left at the switch, not a whole limit per replica.
+func TestFallbackStartsFromReplicaShare(t *testing.T) {
+	srv := redistest.Start(t)
+	clk := clocktest.New(t0)
+	fbs := make([]*Fallback, 3)
+	for i := range fbs {
+		fbs[i] = NewFallback(NewRedis(newClient(t, srv, true), "fs:"), NewLocal(LocalOptions{Now: clk.Now}),
+			FallbackOptions{Now: clk.Now, RetryInterval: time.Hour, Replicas: func() int { return 3 }})
+	}
+	ctx := context.Background()
+	l := Limit{Requests: 90, Per: time.Hour}
+	// 60 of 90 used, spread over the replicas: 30 left, 10 each.
+	for i := range 60 {
+		if res, err := fbs[i%3].Allow(ctx, "k", l); err != nil || !res.Allowed {
+			t.Fatalf("request %d with Redis up: %+v, %v", i, res, err)
+		}
+	}
+	srv.Stop(t)
+	allowed := 0
+	for i := range 90 {
+		res, err := fbs[i%3].Allow(ctx, "k", l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Limit != 90 {
+			t.Fatalf("fallback answer reports limit %d, want 90", res.Limit)
+		}
+		if res.Allowed {
+			allowed++
+		}
+	}
+	for i, f := range fbs {
+		if !f.Active() {
+			t.Errorf("replica %d not falling back", i)
+		}
+	}
+	// Each replica last heard 30+ left (the first 58 answers left 32, 31, 30): a tenth
+	// of a request of rounding each.
+	if allowed < 28 || allowed > 33 {
+		t.Errorf("during the outage %d of the 30 left were allowed, want about 30 (each replica its share)", allowed)
+	}
+	// A bucket no replica asked Redis about: a third of the limit each.
+	fresh := 0
+	for i := range 300 {
+		if res, _ := fbs[i%3].Allow(ctx, "new", l); res.Allowed {
+			fresh++
+		}
+	}
+	if fresh != 90 {
+		t.Errorf("a new bucket during the outage allowed %d over three replicas, want 90 (30 each)", fresh)
+	}
+}
+
+func TestLocalMirror(t *testing.T) {
+	clk := clocktest.New(t0)
+	lc := NewLocal(LocalOptions{Now: clk.Now})
+	l := Limit{Requests: 10, Per: time.Hour}
+	ctx := context.Background()
+	for _, tc := range []struct{ mirror, want int }{{4, 4}, {9, 9}, {0, 0}, {10, 10}, {-3, 0}, {99, 10}} {
+		lc.Mirror("k", l, tc.mirror)
+		n := 0
+		for range 20 {
+			if res, _ := lc.Allow(ctx, "k", l); res.Allowed {
+				n++
+			}
+		}
+		if n != tc.want {
+			t.Errorf("after Mirror(%d): %d allowed, want %d", tc.mirror, n, tc.want)
+		}
 	}
 }

@@ -86,6 +86,29 @@ func (lc *Local) Allow(_ context.Context, key string, l Limit) (Result, error) {
 	return result(l, allowed, tokens), nil
 }
 
+// Mirror sets key's bucket under l to hold remaining requests, as a shared limiter last
+// reported, so that answering locally later (see [Fallback]) starts from there instead
+// of a full allowance. An invalid l is ignored.
+func (lc *Local) Mirror(key string, l Limit, remaining int) {
+	if l.validate() != nil {
+		return
+	}
+	want := float64(min(max(remaining, 0), l.Requests))
+	now := lc.now()
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	e := lc.entry(key, l, now)
+	tokens := e.lim.TokensAt(now)
+	switch {
+	case tokens-want >= 1:
+		e.lim.AllowN(now, int(tokens-want)) // take what the shared limiter says is used
+	case want-tokens >= 1:
+		// More left than here (refilled elsewhere, or a new bucket's debt): start again.
+		e.lim = rate.NewLimiter(rateOf(l), l.Requests)
+		e.lim.AllowN(now, l.Requests-int(want))
+	}
+}
+
 // Len returns the number of keys whose state is kept.
 func (lc *Local) Len() int {
 	lc.mu.Lock()

@@ -44,3 +44,10 @@ func (p *Partitioned) limiterOf(key string) Limiter {
 	}
 	return p.def
 }
+
+// Mirror passes the call to key's partition, when its limiter mirrors (a [Local] does).
+func (p *Partitioned) Mirror(key string, l Limit, remaining int) {
+	if m, ok := p.limiterOf(key).(mirror); ok {
+		m.Mirror(key, l, remaining)
+	}
+}
