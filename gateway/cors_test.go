@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -46,6 +47,13 @@ routes:
     upstream: api
     public: true
     cors: {allowed_origins: ["*"]}
+  - name: upload
+    match: ["POST /upload"]
+    upstream: api
+    public: true
+    max_body_bytes: 10
+    rate_limit: {requests: 1, per: 1h}
+    cors: {allowed_origins: ["https://app.example.com"]}
   - name: plain
     match: ["/plain"]
     upstream: api
@@ -161,5 +169,27 @@ func TestCORSActualRequests(t *testing.T) {
 		"Access-Control-Allow-Methods": ""})
 	if n := up.count(); n != 3 {
 		t.Errorf("upstream saw %d requests, want the 3 allowed", n)
+	}
+}
+
+// The gateway's refusals before authentication (413, 429) carry the CORS headers too.
+func TestCORSOnEarlyRefusals(t *testing.T) {
+	h, up := corsGateway(t)
+	send := func(size int) answer {
+		r := httptest.NewRequest("POST", "/upload", strings.NewReader(strings.Repeat("x", size)))
+		r.Header.Set("Origin", "https://app.example.com")
+		return h.serve(r)
+	}
+	want := map[string]string{"Access-Control-Allow-Origin": "https://app.example.com", "Access-Control-Allow-Credentials": ""}
+	a := send(11)
+	assertRejected(t, a, http.StatusRequestEntityTooLarge, "request_too_large")
+	wantHeaders(t, "413", a, want)
+	assertNoRequests(t, up)
+	wantStatus(t, "within the bound", send(10), http.StatusOK)
+	a = send(1)
+	wantRateLimited(t, "past the route's per-address limit", a)
+	wantHeaders(t, "429", a, want)
+	if n := up.count(); n != 1 {
+		t.Errorf("upstream saw %d requests, want 1", n)
 	}
 }

@@ -179,3 +179,33 @@ func TestPerIPLimitSharedAcrossReplicas(t *testing.T) {
 		t.Errorf("no per-address bucket in Redis (keys %v, err %v)", keys, err)
 	}
 }
+
+// Forward-auth decisions count against the per-address limits like proxied requests, by
+// the client address the trusted proxy names: a client past rate_limits.per_ip is refused
+// 429 before its credential is checked, and a public route's rate_limit counts per
+// client. Another client behind the same proxy is not affected.
+func TestPerIPLimitForwardAuth(t *testing.T) {
+	h := newGateway(t, `client_ip:
+  trusted_proxies: ["10.0.0.0/8"]
+forward_auth: {enabled: true, path: /authz, headers: traefik}
+rate_limits:
+  per_ip: {requests: 3, per: 1h}
+routes:
+  - {name: reports, match: ["GET /api/v1/reports/{$}"], upstream: api, scopes: ["reports:read"]}
+  - {name: health, match: ["GET /health"], upstream: api, public: true, rate_limit: {requests: 1, per: 1h}}
+`, "api")
+	ask := func(uri, client string, headers ...string) answer {
+		t.Helper()
+		hs := append([]string{"X-Forwarded-Method: GET", "X-Forwarded-Uri: " + uri, "X-Forwarded-Host: api.example.com",
+			"X-Forwarded-For: " + client}, headers...)
+		return h.do("GET", "/authz", proxyPeer, hs...)
+	}
+	const bad = "X-API-Key: sk_live_notakeyatall"
+	wantStatus(t, "public, first", ask("/health", "198.51.100.7"), http.StatusOK)
+	wantRateLimited(t, "public, second from the same client", ask("/health", "198.51.100.7"))
+	assertRejected(t, ask("/api/v1/reports/", "198.51.100.7", bad), http.StatusUnauthorized, "invalid_api_key")
+	wantRateLimited(t, "past per_ip", ask("/api/v1/reports/", "198.51.100.7", bad))
+	wantStatus(t, "public, another client", ask("/health", "198.51.100.8"), http.StatusOK)
+	assertRejected(t, ask("/api/v1/reports/", "198.51.100.8", bad), http.StatusUnauthorized, "invalid_api_key")
+	assertNoRequests(t, h.ups["api"])
+}
