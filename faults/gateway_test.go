@@ -67,6 +67,7 @@ func newKey(t *testing.T) string {
 // gatewayConfig is what differs between the configs of one case.
 type gatewayConfig struct {
 	RedisAddr    string // the replica's proxy, or Redis itself for the CLI
+	RedisYAML    string // when set, the store.redis connection lines instead of RedisAddr's
 	OnStoreError string
 	RateMode     string
 	Upstream     string // host:port
@@ -91,7 +92,7 @@ ops_listen: "127.0.0.1:0"
 store:
   type: redis
   redis:
-    addrs: [%q]
+    %s
   on_store_error: %s
 upstreams:
   api: {url: "http://%s"}
@@ -131,7 +132,15 @@ password_hashing: {queue: 16, max_wait: 30s}
 log:
   level: info
   access_log: false
-`, c.RedisAddr, c.OnStoreError, c.Upstream, c.SigningKey, adminEmail, adminPassword, c.AdminKey, c.RateMode)
+`, c.redisLines(), c.OnStoreError, c.Upstream, c.SigningKey, adminEmail, adminPassword, c.AdminKey, c.RateMode)
+}
+
+// redisLines is the connection part of store.redis.
+func (c gatewayConfig) redisLines() string {
+	if c.RedisYAML != "" {
+		return c.RedisYAML
+	}
+	return fmt.Sprintf("addrs: [%q]", c.RedisAddr)
 }
 
 // writeConfig writes c to dir/name and returns the path.

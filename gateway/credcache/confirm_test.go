@@ -29,10 +29,10 @@ func (s slowTarget) Invalidate(tag string) int {
 func TestPublishWaitsForEveryReplica(t *testing.T) {
 	st := store.NewMemory(nil)
 	opts := Options{MaxEntries: 100, TTL: time.Minute}
-	iopts := InvalidatorOptions{Heartbeat: 10 * time.Millisecond}
+	iopts := InvalidatorOptions{Heartbeat: 50 * time.Millisecond}
 	a := startReplica(t, st, opts, iopts)
-	// b applies each invalidation 30ms late (less than the 80ms bound of the wait with
-	// these 10ms heartbeats).
+	// b applies each invalidation 30ms late (well within the 400ms bound of the wait with
+	// these 50ms heartbeats, even on a loaded machine).
 	b := startReplicaWrapped(t, st, opts, iopts, func(c target) target { return slowTarget{c, 30 * time.Millisecond} })
 	c := startReplica(t, st, opts, iopts)
 	waitPeers(t, a, 2)
