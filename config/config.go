@@ -509,7 +509,9 @@ type CORS struct {
 }
 
 // DefaultCORSMethods are a CORS policy's allowed_methods when it lists none.
-var DefaultCORSMethods = []string{"GET", "HEAD", "PUT", "PATCH", "POST", "DELETE"}
+func DefaultCORSMethods() []string {
+	return []string{"GET", "HEAD", "PUT", "PATCH", "POST", "DELETE"}
+}
 
 // TeamSource is where a request names its team: exactly one of a path wildcard of every
 // pattern of the route, a header, or a query parameter.

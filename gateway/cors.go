@@ -37,7 +37,7 @@ func newCORSPolicy(c *config.CORS) *corsPolicy {
 	}
 	methods := c.AllowedMethods
 	if len(methods) == 0 {
-		methods = config.DefaultCORSMethods
+		methods = config.DefaultCORSMethods()
 	}
 	p.methods = strings.Join(methods, ", ")
 	if c.MaxAge > 0 {
