@@ -26,9 +26,10 @@ deploy-check:
 ## 3 replicas) and a Sentinel set (primary, replica, 3 sentinels) on loopback ports, with
 ## failovers under load; needs redis-server and redis-cli. Without -race: these suites measure
 ## latencies (revocation p99), which the race detector inflates several times; make test
-## runs the same code with -race.
+## runs the same code with -race. Verbose, so that the measurements (revocation p50/p99, failover
+## costs, sizing) are printed.
 test-cluster:
-	$(GO) test -count=1 -tags cluster -timeout 15m -run 'Cluster|Sentinel|Slot|Sizing' ./gateway/store/redistest/ ./gateway/ ./cmd/authgate/
+	$(GO) test -count=1 -v -tags cluster -timeout 15m -run 'Cluster|Sentinel|Slot|Sizing' ./gateway/store/redistest/ ./gateway/ ./cmd/authgate/
 
 ## test-faults: the fault suite (faults/): two built gateways, Redis behind toxiproxy, every
 ## fault in every mode under load; FAULTS_PARALLEL cases at once, report to FAULTS_REPORT
