@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -27,7 +28,9 @@ func TestFaultAlso4_EarlySIGHUPDoesNotKill(t *testing.T) {
 		if err := syscall.Mkfifo(path, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		content := gatewayConfig(t, up.URL, "", "a")
+		// Ports chosen by the kernel at bind time (read back from the serving line): a port
+		// picked free beforehand can be taken by a parallel test before this process binds.
+		content := regexp.MustCompile(`(?m)^(listen|ops_listen): .*$`).ReplaceAllString(gatewayConfig(t, up.URL, "", "a"), `$1: "127.0.0.1:0"`)
 		g := &gatewayProc{t: t, logs: &lineLog{}, stderr: &lineLog{}, done: make(chan struct{})}
 		g.cmd = exec.Command(binPath, "serve", "--config", path)
 		g.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir}
