@@ -56,7 +56,9 @@ func failoverProcesses(t *testing.T, name, redisYAML string, failover func() (sw
 	up := newUpstream(t)
 	dir := t.TempDir()
 	adminKey := newKey(t)
-	cfg := gatewayConfig{OnStoreError: "serve_cached", RateMode: "redis", Upstream: up.hostPort(),
+	// fail_closed: serve_cached trades the strict promise for availability while a replica
+	// cannot read Redis (see gateway/cluster_failover_test.go).
+	cfg := gatewayConfig{OnStoreError: "fail_closed", RateMode: "redis", Upstream: up.hostPort(),
 		SigningKey: filepath.Join(dir, "signing-key.pem"), AdminKey: adminKey, RedisYAML: redisYAML}
 	path := writeConfig(t, dir, "gateway.yaml", cfg)
 	var gs []*gatewayProc

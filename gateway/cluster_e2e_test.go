@@ -119,7 +119,15 @@ func serveTopo(tb testing.TB, tp *topology, o liveOpts) *liveGW {
 // key and extra environment.
 func threeReplicas(t *testing.T, tp *topology, extraEnv map[string]string) []*liveGW {
 	t.Helper()
+	return threeReplicasOn(t, tp, extraEnv, "")
+}
+
+// threeReplicasOn is threeReplicas with store.on_store_error set ("" for the test default,
+// serve_cached).
+func threeReplicasOn(t *testing.T, tp *topology, extraEnv map[string]string, onStoreError string) []*liveGW {
+	t.Helper()
 	o := issuerOpts(t.TempDir(), extraEnv)
+	o.onStoreError = onStoreError
 	o.adminKey = newAdminKey(t)
 	var gs []*liveGW
 	for range 3 {
