@@ -153,6 +153,7 @@ type message struct {
 
 // waiter is one published invalidation waiting for the replicas that must confirm it.
 type waiter struct {
+	seq     uint64
 	waiting map[string]bool
 	done    chan struct{}
 }
@@ -281,13 +282,18 @@ func (inv *Invalidator) send(ctx context.Context, m message, confirm bool) (*wai
 func (inv *Invalidator) Peers() int {
 	inv.confirmMu.Lock()
 	defer inv.confirmMu.Unlock()
-	now, n := inv.now(), 0
-	for _, heard := range inv.peers {
+	return len(inv.liveLocked())
+}
+
+// liveLocked returns the replicas heard within alive(). confirmMu is held.
+func (inv *Invalidator) liveLocked() map[string]bool {
+	now, live := inv.now(), map[string]bool{}
+	for id, heard := range inv.peers {
 		if now.Sub(heard) <= inv.alive() {
-			n++
+			live[id] = true
 		}
 	}
-	return n
+	return live
 }
 
 // alive is how long a replica counts as running after it was last heard from.
@@ -298,13 +304,7 @@ func (inv *Invalidator) alive() time.Duration { return inv.window + inv.heartbea
 func (inv *Invalidator) expect(seq uint64) *waiter {
 	inv.confirmMu.Lock()
 	defer inv.confirmMu.Unlock()
-	now := inv.now()
-	w := &waiter{waiting: map[string]bool{}, done: make(chan struct{})}
-	for id, heard := range inv.peers {
-		if now.Sub(heard) <= inv.alive() {
-			w.waiting[id] = true
-		}
-	}
+	w := &waiter{seq: seq, waiting: inv.liveLocked(), done: make(chan struct{})}
 	if len(w.waiting) == 0 {
 		return nil
 	}
@@ -381,14 +381,7 @@ func (inv *Invalidator) giveUp(w *waiter, why string) {
 }
 
 // removeLocked drops w from pending. confirmMu is held.
-func (inv *Invalidator) removeLocked(w *waiter) {
-	for seq, p := range inv.pending {
-		if p == w {
-			delete(inv.pending, seq)
-			return
-		}
-	}
-}
+func (inv *Invalidator) removeLocked(w *waiter) { delete(inv.pending, w.seq) }
 
 func (inv *Invalidator) unconfirmed(n int, why string) {
 	if n == 0 {
@@ -410,31 +403,29 @@ func (inv *Invalidator) heard(m message) {
 	}
 	inv.confirmMu.Lock()
 	defer inv.confirmMu.Unlock()
-	switch {
-	case m.Bye || !m.Acks:
+	if m.Bye || !m.Acks {
 		delete(inv.peers, m.From)
-		for seq, w := range inv.pending {
-			inv.confirmedLocked(seq, w, m.From)
+		for _, w := range inv.pending {
+			inv.confirmedLocked(w, m.From)
 		}
 		return
-	case m.Acks:
-		if _, known := inv.peers[m.From]; !known && len(inv.peers) >= maxSenders {
-			clear(inv.peers) // replicas come and go; the live ones are heard again within a heartbeat
-		}
-		inv.peers[m.From] = inv.now()
 	}
+	if _, known := inv.peers[m.From]; !known && len(inv.peers) >= maxSenders {
+		clear(inv.peers) // replicas come and go; the live ones are heard again within a heartbeat
+	}
+	inv.peers[m.From] = inv.now()
 	if to, seq, ok := parseAck(m.Ack); ok && to == inv.id {
 		if w, ok := inv.pending[seq]; ok {
-			inv.confirmedLocked(seq, w, m.From)
+			inv.confirmedLocked(w, m.From)
 		}
 	}
 }
 
 // confirmedLocked records from's confirmation of w. confirmMu is held.
-func (inv *Invalidator) confirmedLocked(seq uint64, w *waiter, from string) {
+func (inv *Invalidator) confirmedLocked(w *waiter, from string) {
 	delete(w.waiting, from)
 	if len(w.waiting) == 0 {
-		delete(inv.pending, seq)
+		delete(inv.pending, w.seq)
 		close(w.done)
 	}
 }
