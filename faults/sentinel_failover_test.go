@@ -23,42 +23,53 @@ import (
 	"github.com/authgate/authgate/gateway/store/redistest"
 )
 
+// failoverModes are the on_store_error modes each process failover runs in: the default
+// (serve_cached, where a replica that cannot read Redis serves what it verified) and
+// fail_closed. The revocation promise is the same in both.
+var failoverModes = []string{"serve_cached", "fail_closed"}
+
 // TestSentinelFailoverProcesses: the primary killed.
 func TestSentinelFailoverProcesses(t *testing.T) {
-	s := redistest.StartSentinel(t)
-	failoverProcesses(t, "sentinel", fmt.Sprintf(`addrs: ["%s"]
+	for _, mode := range failoverModes {
+		t.Run(mode, func(t *testing.T) {
+			s := redistest.StartSentinel(t)
+			failoverProcesses(t, "sentinel/"+mode, mode, fmt.Sprintf(`addrs: ["%s"]
     master_name: %q`, strings.Join(s.Addrs(), `", "`), redistest.SentinelMaster), func() (time.Time, time.Time) {
-		start := time.Now()
-		killed, primary := s.KillPrimary(t)
-		promoted := time.Now()
-		s.Rejoin(t, killed, primary)
-		return start, promoted
-	})
+				start := time.Now()
+				killed, primary := s.KillPrimary(t)
+				promoted := time.Now()
+				s.Rejoin(t, killed, primary)
+				return start, promoted
+			})
+		})
+	}
 }
 
 // TestClusterFailoverProcesses: the primary of the API keys' slot killed, on a 3+3 Cluster.
 func TestClusterFailoverProcesses(t *testing.T) {
-	c := redistest.StartCluster(t, 3, 1)
-	failoverProcesses(t, "cluster", fmt.Sprintf(`addrs: ["%s"]`, strings.Join(c.Addrs(), `", "`)), func() (time.Time, time.Time) {
-		start := time.Now()
-		killed, _ := c.KillPrimaryFor(t, "{apikeys}:ids")
-		promoted := time.Now()
-		c.Rejoin(t, killed)
-		return start, promoted
-	})
+	for _, mode := range failoverModes {
+		t.Run(mode, func(t *testing.T) {
+			c := redistest.StartCluster(t, 3, 1)
+			failoverProcesses(t, "cluster/"+mode, mode, fmt.Sprintf(`addrs: ["%s"]`, strings.Join(c.Addrs(), `", "`)), func() (time.Time, time.Time) {
+				start := time.Now()
+				killed, _ := c.KillPrimaryFor(t, "{apikeys}:ids")
+				promoted := time.Now()
+				c.Rejoin(t, killed)
+				return start, promoted
+			})
+		})
+	}
 }
 
 // failoverProcesses runs three gateway processes on the topology redisYAML connects to,
 // under load, through failover (which returns once a new primary serves), and checks:
 // no revoked key is let through once its revocation was answered, no acknowledged
 // creation or revocation is lost, good keys see 5xx only around the switch.
-func failoverProcesses(t *testing.T, name, redisYAML string, failover func() (switchStart, promoted time.Time)) {
+func failoverProcesses(t *testing.T, name, mode, redisYAML string, failover func() (switchStart, promoted time.Time)) {
 	up := newUpstream(t)
 	dir := t.TempDir()
 	adminKey := newKey(t)
-	// fail_closed: serve_cached trades the strict promise for availability while a replica
-	// cannot read Redis (see gateway/cluster_failover_test.go).
-	cfg := gatewayConfig{OnStoreError: "fail_closed", RateMode: "redis", Upstream: up.hostPort(),
+	cfg := gatewayConfig{OnStoreError: mode, RateMode: "redis", Upstream: up.hostPort(),
 		SigningKey: filepath.Join(dir, "signing-key.pem"), AdminKey: adminKey, RedisYAML: redisYAML}
 	path := writeConfig(t, dir, "gateway.yaml", cfg)
 	var gs []*gatewayProc

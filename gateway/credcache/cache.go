@@ -484,6 +484,11 @@ func (c *Cache[V]) Trusted() bool {
 	return c.clock() < c.trustUntil.Load()
 }
 
+// keepsStale reports whether entries stay a fallback (Stale) after they stop being Hits:
+// a replica that does not hear the channel may still answer from them while the store
+// does not (serve_cached).
+func (c *Cache[V]) keepsStale() bool { return c.staleTTL > 0 }
+
 // trustFor makes the cache trusted until at plus d. The Invalidator calls
 // it from one goroutine.
 func (c *Cache[V]) trustFor(at time.Time, d time.Duration) {

@@ -94,16 +94,7 @@ func TestPublishBoundedWhenReplicaNeverConfirms(t *testing.T) {
 // one replica and count it.
 func publishGivingUpOnOne(t *testing.T, r *replica) {
 	t.Helper()
-	done := make(chan error, 1)
-	go func() { done <- r.inv.Publish(context.Background(), "key:x") }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Publish: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Publish still waiting after 10s for a replica that does not confirm")
-	}
+	publishDone(t, startPublish(r, "key:x"))
 	if n := testutil.ToFloat64(r.m.Unconfirmed); n != 1 {
 		t.Errorf("authgate_invalidation_unconfirmed_total = %v, want 1", n)
 	}
@@ -128,54 +119,199 @@ func TestUntrustedReplicaNotWaitedFor(t *testing.T) {
 	}
 }
 
-// TestHeartbeatsSayWhetherCacheTrusted: a replica's heartbeats offer confirmations only
-// while its cache is trusted.
+// TestHeartbeatsSayWhetherCacheTrusted: a replica's heartbeats offer confirmations while
+// its cache is trusted; once it is not (the replica hears nothing), only if the replica
+// may still answer from stale entries (serve_cached), since then it may serve the very
+// entry an invalidation is about. A fail_closed replica answers nothing from an untrusted
+// cache and is not waited for.
 func TestHeartbeatsSayWhetherCacheTrusted(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		staleTTL      time.Duration
+		untrustedAcks bool
+	}{
+		{"fail_closed", 0, false},
+		{"serve_cached", time.Hour, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := store.NewMemory(nil)
+			sub, err := st.Subscribe(context.Background(), DefaultChannel)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sub.Close()
+			clock := newFakeClock()
+			b := startReplica(t, st, Options{MaxEntries: 100, TTL: time.Minute, StaleTTL: tc.staleTTL, Now: clock.Now},
+				InvalidatorOptions{Heartbeat: 10 * time.Millisecond})
+			next := func() message {
+				t.Helper()
+				for {
+					select {
+					case raw := <-sub.C():
+						var m message
+						if err := json.Unmarshal(raw, &m); err != nil {
+							t.Fatal(err)
+						}
+						if m.From == b.inv.id && m.Tag == "" && m.Ack == "" {
+							return m
+						}
+					case <-time.After(5 * time.Second):
+						t.Fatal("no heartbeat within 5s")
+					}
+				}
+			}
+			if m := next(); !m.Acks {
+				t.Fatalf("trusted replica's heartbeat: acks = false, want true")
+			}
+			// Stop b's Run: with the fake clock past the trust window, its cache lapses.
+			b.stop()
+			clock.Advance(time.Minute)
+			if b.cache.Trusted() {
+				t.Fatal("premise: cache still trusted")
+			}
+			if _, err := b.inv.send(context.Background(), message{}, false); err != nil {
+				t.Fatal(err)
+			}
+			last := b.inv.seq // Run has stopped: nothing else sends
+			for {
+				if m := next(); m.Seq == last {
+					if m.Acks != tc.untrustedAcks {
+						t.Fatalf("untrusted replica's heartbeat: acks = %v, want %v", m.Acks, tc.untrustedAcks)
+					}
+					return
+				}
+			}
+		})
+	}
+}
+
+// TestMissedInvalidationResentUntilConfirmed: a serve_cached replica whose subscription
+// is cut while an invalidation is published (as in a Redis failover) misses it; the
+// publisher sends it again until that replica, subscribed again, applies and confirms
+// it. Once Publish returns, the replica holds no copy of the entry, not even a stale one
+// that it could serve while it cannot read the store.
+func TestMissedInvalidationResentUntilConfirmed(t *testing.T) {
 	st := store.NewMemory(nil)
-	sub, err := st.Subscribe(context.Background(), DefaultChannel)
-	if err != nil {
-		t.Fatal(err)
+	// The default heartbeat: a trust window of 1s, so Publish's bound (2s) is far from the
+	// ~0.5s the cut replica takes to hear the channel again.
+	opts := Options{MaxEntries: 100, TTL: time.Minute, StaleTTL: time.Hour}
+	iopts := InvalidatorOptions{Heartbeat: maxHeartbeat}
+	a := startReplica(t, st, opts, iopts)
+	cs := &cutStore{Store: st}
+	b := startReplica(t, cs, opts, iopts)
+	waitPeers(t, a, 1)
+	b.cache.Put(hashOf("k"), "v", "key:k")
+
+	cs.sever(false) // b hears nothing; its heartbeats still go out
+	done := startPublish(a, "key:k")
+	time.Sleep(100 * time.Millisecond)
+	if _, res := b.cache.Get(hashOf("k")); res != Hit {
+		t.Fatalf("premise: b, cut off, got the invalidation (entry %s)", res)
 	}
-	defer sub.Close()
+	cs.heal()
+	publishDone(t, done)
+	if _, res := b.cache.Get(hashOf("k")); res != Miss {
+		t.Errorf("after Publish returned, b's entry is %s, want Miss: a stale copy is served while the store does not answer", res)
+	}
+	if n := testutil.ToFloat64(a.m.Unconfirmed); n != 0 {
+		t.Errorf("authgate_invalidation_unconfirmed_total = %v, want 0: b confirmed the resent invalidation", n)
+	}
+}
+
+// startPublish publishes an invalidation of tag on r in the background; its result
+// arrives on the channel returned.
+func startPublish(r *replica, tag string) <-chan error {
+	done := make(chan error, 1)
+	go func() { done <- r.inv.Publish(context.Background(), tag) }()
+	return done
+}
+
+// publishDone waits (10s at most) for a Publish started by startPublish, which must
+// succeed.
+func publishDone(t *testing.T, done <-chan error) {
+	t.Helper()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Publish: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Publish still waiting after 10s")
+	}
+}
+
+// TestFailedPublishRetried: when the store refuses an invalidation's first publish (a
+// failover under way), Publish sends it again until the replicas confirm it, rather than
+// leave them serving what they cached.
+func TestFailedPublishRetried(t *testing.T) {
+	a, b, cs := failingPublisher(t, 50*time.Millisecond, 2)
+	b.cache.Put(hashOf("k"), "v", "key:k")
+	if err := a.inv.Publish(context.Background(), "key:k"); err != nil {
+		t.Fatalf("Publish: %v", err)
+	}
+	if _, res := b.cache.Get(hashOf("k")); res != Miss {
+		t.Errorf("after Publish returned, b's entry is %s, want Miss", res)
+	}
+	if n := cs.failsLeft(); n != 0 {
+		t.Errorf("premise: %d of the refused publishes were not tried", n)
+	}
+}
+
+// TestPublishErrorWhenNeverSent: an invalidation the store never takes is an error, after
+// the bound.
+func TestPublishErrorWhenNeverSent(t *testing.T) {
+	a, _, _ := failingPublisher(t, 10*time.Millisecond, 1<<30)
+	if err := a.inv.Publish(context.Background(), "key:k"); err == nil {
+		t.Fatal("Publish = nil for an invalidation the store never took")
+	}
+}
+
+// failingPublisher starts two serve_cached replicas that hear each other: a, whose store
+// refuses its next fails publishes of invalidations, and b.
+func failingPublisher(t *testing.T, heartbeat time.Duration, fails int) (a, b *replica, cs *cutStore) {
+	t.Helper()
+	st := store.NewMemory(nil)
+	opts := Options{MaxEntries: 100, TTL: time.Minute, StaleTTL: time.Hour}
+	iopts := InvalidatorOptions{Heartbeat: heartbeat}
+	cs = &cutStore{Store: st}
+	a = startReplica(t, cs, opts, iopts)
+	b = startReplica(t, st, opts, iopts)
+	waitPeers(t, a, 1)
+	cs.mu.Lock()
+	cs.failTags = fails
+	cs.mu.Unlock()
+	return a, b, cs
+}
+
+// TestDeafReplicaKeepsCountingItsPeers: silence is counted only while a replica hears the
+// channel. One whose own subscription was cut cannot tell that the others went silent,
+// so once it hears again it still waits for them (until they stay silent for the window
+// while it listens); before, it would have answered revocations at once after a failover.
+func TestDeafReplicaKeepsCountingItsPeers(t *testing.T) {
+	st := store.NewMemory(nil)
 	clock := newFakeClock()
-	b := startReplica(t, st, Options{MaxEntries: 100, TTL: time.Minute, Now: clock.Now}, InvalidatorOptions{Heartbeat: 10 * time.Millisecond})
-	next := func() message {
-		t.Helper()
-		for {
-			select {
-			case raw := <-sub.C():
-				var m message
-				if err := json.Unmarshal(raw, &m); err != nil {
-					t.Fatal(err)
-				}
-				if m.From == b.inv.id && m.Tag == "" && m.Ack == "" {
-					return m
-				}
-			case <-time.After(5 * time.Second):
-				t.Fatal("no heartbeat within 5s")
-			}
-		}
+	cs := &cutStore{Store: st}
+	a := startReplica(t, cs, Options{MaxEntries: 100, TTL: time.Minute, Now: clock.Now}, InvalidatorOptions{Heartbeat: 10 * time.Millisecond})
+	b := fakePeer(t, st, "b")
+	b.beat(1)
+	waitPeers(t, a, 1)
+
+	cs.sever(true)
+	clock.Advance(time.Hour)
+	if n := a.inv.Peers(); n != 1 {
+		t.Fatalf("deaf for an hour: Peers = %d, want 1 (it cannot tell b went silent)", n)
 	}
-	if m := next(); !m.Acks {
-		t.Fatalf("trusted replica's heartbeat: acks = false, want true")
+	cs.heal()
+	if !waitFor(5*time.Second, a.cache.Trusted) {
+		t.Fatal("a did not subscribe again within 5s")
 	}
-	// Stop b's Run: with the fake clock past the trust window, its cache lapses.
-	b.stop()
-	clock.Advance(time.Minute)
-	if b.cache.Trusted() {
-		t.Fatal("premise: cache still trusted")
+	if n := a.inv.Peers(); n != 1 {
+		t.Fatalf("subscribed again: Peers = %d, want 1", n)
 	}
-	if _, err := b.inv.send(context.Background(), message{}, false); err != nil {
-		t.Fatal(err)
-	}
-	last := b.inv.seq // Run has stopped: nothing else sends
-	for {
-		if m := next(); m.Seq == last {
-			if m.Acks {
-				t.Fatalf("untrusted replica's heartbeat: acks = true, want false")
-			}
-			return
-		}
+	// Hearing again (its own heartbeats), a counts b's silence from now on.
+	clock.Advance(time.Hour)
+	if !waitFor(5*time.Second, func() bool { return a.inv.Peers() == 0 }) {
+		t.Fatalf("b silent for an hour while a hears: Peers = %d, want 0", a.inv.Peers())
 	}
 }
 

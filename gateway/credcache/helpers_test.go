@@ -1,7 +1,9 @@
 package credcache
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"crypto/sha256"
 	"strconv"
 	"sync"
@@ -127,4 +129,70 @@ func histogramCount(t testing.TB, reg *prometheus.Registry, name string) uint64 
 		}
 	}
 	return 0
+}
+
+// cutStore is a store whose subscriptions can be cut, as a replica's subscription is when
+// the Redis node holding it fails: cut closes them and refuses new ones until heal.
+// With mute, its publishes fail too (the replica cannot reach the channel at all).
+// failTags makes that many publishes of invalidations fail, as when the store is briefly
+// unreachable.
+type cutStore struct {
+	store.Store
+	mu       sync.Mutex
+	cut      bool
+	mute     bool
+	failTags int
+	subs     []*store.Subscription
+}
+
+func (s *cutStore) Subscribe(ctx context.Context, channel string) (*store.Subscription, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cut {
+		return nil, errors.New("cutStore: cut")
+	}
+	sub, err := s.Store.Subscribe(ctx, channel)
+	if err == nil {
+		s.subs = append(s.subs, sub)
+	}
+	return sub, err
+}
+
+func (s *cutStore) Publish(ctx context.Context, channel string, msg []byte) error {
+	s.mu.Lock()
+	fail := s.mute
+	if !fail && s.failTags > 0 && bytes.Contains(msg, []byte(`"tag":`)) {
+		s.failTags--
+		fail = true
+	}
+	s.mu.Unlock()
+	if fail {
+		return errors.New("cutStore: publish refused")
+	}
+	return s.Store.Publish(ctx, channel, msg)
+}
+
+// sever cuts the subscriptions; with mute, publishes fail too.
+func (s *cutStore) sever(mute bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cut, s.mute = true, mute
+	for _, sub := range s.subs {
+		_ = sub.Close()
+	}
+	s.subs = nil
+}
+
+// failsLeft is how many invalidation publishes are still to be refused.
+func (s *cutStore) failsLeft() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.failTags
+}
+
+// heal lets subscriptions and publishes through again.
+func (s *cutStore) heal() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cut, s.mute = false, false
 }

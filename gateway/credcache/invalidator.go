@@ -41,6 +41,7 @@ type target interface {
 	Invalidate(tag string) int
 	Reverify()
 	Trusted() bool
+	keepsStale() bool
 	trustFor(at time.Time, d time.Duration)
 }
 
@@ -119,11 +120,13 @@ type Invalidator struct {
 	senders map[string]uint64
 
 	// Confirmations (see Publish). peers is when each other replica that confirms
-	// invalidations was last heard from; pending is what each of this Invalidator's
+	// invalidations was last heard from; lastHeard is when this one last heard any
+	// message (its own heartbeats included); pending is what each of this Invalidator's
 	// unconfirmed invalidations still waits for, by sequence number. acks queues the
 	// confirmations this Invalidator owes to others.
 	confirmMu sync.Mutex
 	peers     map[string]time.Time
+	lastHeard time.Time
 	pending   map[uint64]*waiter
 	acks      chan string
 
@@ -142,18 +145,29 @@ type message struct {
 	From string `json:"from,omitempty"`
 	Seq  uint64 `json:"seq,omitempty"`
 	// Acks says the sender confirms every invalidation it applies, so publishers wait for
-	// it. Older replicas do not, and are not waited for; nor is a replica whose cache is
-	// not trusted (it hears nothing on the channel, so it answers nothing from its cache).
+	// it. Older replicas do not, and are not waited for; nor is a replica that answers
+	// nothing from its cache: one whose cache is not trusted (it hears nothing on the
+	// channel) and keeps no stale fallback (fail_closed). A replica that may still serve
+	// stale entries (serve_cached) is waited for even while it hears nothing: it may serve
+	// the very entry being invalidated, so it must hear the invalidation (resent, see Re)
+	// once it hears the channel again.
 	Acks bool `json:"acks,omitempty"`
 	// Ack confirms that the sender applied the invalidation "<from>/<seq>".
 	Ack string `json:"ack,omitempty"`
 	// Bye says the sender stopped: publishers stop waiting for it.
 	Bye bool `json:"bye,omitempty"`
+	// Re marks an invalidation sent again, with its first sequence number, because some
+	// replica had not confirmed it (or its first publish failed). It is applied and
+	// confirmed like the first, and not counted in the sender's sequence.
+	Re bool `json:"re,omitempty"`
 }
 
 // waiter is one published invalidation waiting for the replicas that must confirm it.
+// Only the publishing goroutine uses tag and sent.
 type waiter struct {
 	seq     uint64
+	tag     string
+	sent    bool // the store took the invalidation once
 	waiting map[string]bool
 	done    chan struct{}
 }
@@ -207,6 +221,7 @@ func NewInvalidator[V any](c *Cache[V], st store.Store, opts InvalidatorOptions)
 		window:    min(trustBeats*opts.Heartbeat, ttl),
 		log:       opts.Logger,
 		ready:     make(chan struct{}),
+		lastHeard: c.now(),
 	}
 	if opts.Metrics != nil {
 		inv.lag = opts.Metrics.InvalidationLag
@@ -226,24 +241,28 @@ func NewInvalidator[V any](c *Cache[V], st store.Store, opts InvalidatorOptions)
 // entries within the trust window at the latest.
 //
 // The replicas waited for are those heard from (their heartbeats) within the
-// trust window plus one heartbeat. Publish stops waiting for one that goes
-// silent for that long before confirming: it crashed, or it is cut off from
-// the store, in which case its own trust window lapses as well and it
-// re-reads the store instead of its cache. So once Publish returns, no
-// replica serves the invalidated entries from a trusted cache. The wait also
-// ends with ctx, and after two trust windows at most; normally it is one
-// round trip through the store.
+// trust window plus one heartbeat, counted in time this replica was hearing
+// the channel: one that heard nothing for a while (its subscription was cut,
+// as in a store failover) cannot tell that the others went silent. Until each
+// confirms, the invalidation is sent again every heartbeat, so a replica that
+// missed it while its own subscription was cut applies it once it hears the
+// channel again; a first publish that failed is retried the same way.
+// Publish stops waiting for a replica that goes silent for the window before
+// confirming: it crashed, or it is cut off from the store. The wait also ends
+// with ctx, and after two trust windows at most; normally it is one round
+// trip through the store. It returns an error only when the invalidation
+// never reached the store.
 func (inv *Invalidator) Publish(ctx context.Context, tag string) error {
 	if tag == "" {
 		return errors.New("credcache: publish: empty tag")
 	}
 	inv.c.Invalidate(tag)
 	w, err := inv.send(ctx, message{Tag: tag}, true)
+	if w != nil {
+		err = inv.await(ctx, w, err)
+	}
 	if err != nil {
 		return fmt.Errorf("credcache: publish: %w", err)
-	}
-	if w != nil {
-		inv.await(ctx, w)
 	}
 	return nil
 }
@@ -252,33 +271,48 @@ func (inv *Invalidator) Publish(ctx context.Context, tag string) error {
 // number. A failed publish still uses its number, so receivers see the gap
 // and flush: the message may have been an invalidation. With confirm, the
 // returned waiter (nil when no replica is to confirm) is registered before the
-// message leaves, so no confirmation can arrive unseen.
+// message leaves, so no confirmation can arrive unseen; it is returned with a
+// failed publish too, for await to send it again.
 func (inv *Invalidator) send(ctx context.Context, m message, confirm bool) (*waiter, error) {
 	inv.sendMu.Lock()
 	defer inv.sendMu.Unlock()
 	inv.seq++
-	// A replica whose cache is not trusted (it hears nothing) answers nothing from it, so
-	// others need not wait for it: it says so until it hears the channel again.
-	m.At, m.From, m.Seq, m.Acks = inv.now().UnixNano(), inv.id, inv.seq, !inv.local && !inv.mute && inv.c.Trusted()
-	msg, err := json.Marshal(m)
-	if err != nil {
-		return nil, err // cannot happen for this type
-	}
+	m.From, m.Seq = inv.id, inv.seq
 	var w *waiter
 	if confirm {
-		w = inv.expect(m.Seq)
+		w = inv.expect(m.Seq, m.Tag)
 	}
-	if err := inv.st.Publish(ctx, inv.channel, msg); err != nil {
-		if w != nil {
-			inv.settle(m.Seq)
-		}
-		return nil, err
+	err := inv.publish(ctx, m)
+	if w != nil {
+		w.sent = err == nil
 	}
-	return w, nil
+	return w, err
+}
+
+// publish stamps m with the time and whether this replica confirms invalidations, and
+// publishes it.
+func (inv *Invalidator) publish(ctx context.Context, m message) error {
+	// A replica that answers nothing from its cache while it hears nothing (fail_closed)
+	// need not be waited for then: it says so until it hears the channel again.
+	m.At, m.Acks = inv.now().UnixNano(), !inv.local && !inv.mute && (inv.c.Trusted() || inv.c.keepsStale())
+	msg, err := json.Marshal(m)
+	if err != nil {
+		return err // cannot happen for this type
+	}
+	return inv.st.Publish(ctx, inv.channel, msg)
+}
+
+// resend publishes w's invalidation again under its first sequence number, bounded by a
+// heartbeat interval; it reports whether the store took it.
+func (inv *Invalidator) resend(ctx context.Context, w *waiter) bool {
+	pctx, cancel := context.WithTimeout(ctx, inv.heartbeat)
+	defer cancel()
+	return inv.publish(pctx, message{Tag: w.tag, From: inv.id, Seq: w.seq, Re: true}) == nil
 }
 
 // Peers returns how many other replicas were heard within the trust window and a
-// heartbeat: those an invalidation published now waits for.
+// heartbeat (of time this replica heard the channel): those an invalidation published
+// now waits for.
 func (inv *Invalidator) Peers() int {
 	inv.confirmMu.Lock()
 	defer inv.confirmMu.Unlock()
@@ -287,24 +321,52 @@ func (inv *Invalidator) Peers() int {
 
 // liveLocked returns the replicas heard within alive(). confirmMu is held.
 func (inv *Invalidator) liveLocked() map[string]bool {
-	now, live := inv.now(), map[string]bool{}
+	live := map[string]bool{}
 	for id, heard := range inv.peers {
-		if now.Sub(heard) <= inv.alive() {
+		if inv.silentLocked(heard) <= inv.alive() {
 			live[id] = true
 		}
 	}
 	return live
 }
 
+// silentLocked is how long a replica last heard at heard has been silent, counted only
+// while this replica heard the channel: the count stops a heartbeat after the last
+// message this one heard (its own heartbeats arrive every interval), since a replica
+// that hears nothing cannot tell a silent peer from one it does not hear. confirmMu is
+// held.
+func (inv *Invalidator) silentLocked(heard time.Time) time.Duration {
+	ref := inv.now()
+	if deaf := inv.lastHeard.Add(inv.heartbeat); deaf.Before(ref) {
+		ref = deaf
+	}
+	return ref.Sub(heard)
+}
+
+// rejoined records that the subscription delivers again: the replicas alive when this
+// one stopped hearing the channel count as heard now, and are waited for until they have
+// been silent for alive() from here.
+func (inv *Invalidator) rejoined() {
+	inv.confirmMu.Lock()
+	defer inv.confirmMu.Unlock()
+	now := inv.now()
+	for id, heard := range inv.peers {
+		if inv.silentLocked(heard) <= inv.alive() {
+			inv.peers[id] = now
+		}
+	}
+	inv.lastHeard = now
+}
+
 // alive is how long a replica counts as running after it was last heard from.
 func (inv *Invalidator) alive() time.Duration { return inv.window + inv.heartbeat }
 
-// expect registers the invalidation seq as waiting for every replica alive now; nil
-// when there is none.
-func (inv *Invalidator) expect(seq uint64) *waiter {
+// expect registers the invalidation seq of tag as waiting for every replica alive now;
+// nil when there is none.
+func (inv *Invalidator) expect(seq uint64, tag string) *waiter {
 	inv.confirmMu.Lock()
 	defer inv.confirmMu.Unlock()
-	w := &waiter{seq: seq, waiting: inv.liveLocked(), done: make(chan struct{})}
+	w := &waiter{seq: seq, tag: tag, waiting: inv.liveLocked(), done: make(chan struct{})}
 	if len(w.waiting) == 0 {
 		return nil
 	}
@@ -312,38 +374,37 @@ func (inv *Invalidator) expect(seq uint64) *waiter {
 	return w
 }
 
-// settle stops waiting for seq's confirmations and returns the replicas that had not
-// confirmed it.
-func (inv *Invalidator) settle(seq uint64) int {
-	inv.confirmMu.Lock()
-	defer inv.confirmMu.Unlock()
-	w, ok := inv.pending[seq]
-	if !ok {
-		return 0
-	}
-	delete(inv.pending, seq)
-	return len(w.waiting)
-}
-
-// await waits until w is confirmed by every replica it waits for, dropping those that go
-// silent (see Publish).
-func (inv *Invalidator) await(ctx context.Context, w *waiter) {
+// await waits until w is confirmed by every replica it waits for, sending it again
+// every heartbeat meanwhile and dropping the replicas that go silent (see Publish).
+// sendErr is the first publish's error, if it failed; await returns it if no publish of
+// w succeeded before the wait ended.
+func (inv *Invalidator) await(ctx context.Context, w *waiter, sendErr error) error {
 	bound := time.NewTimer(2 * inv.window)
 	defer bound.Stop()
 	tick := time.NewTicker(inv.heartbeat)
 	defer tick.Stop()
+	unsent := func() error {
+		if w.sent {
+			return nil
+		}
+		return sendErr
+	}
 	for {
 		select {
 		case <-w.done:
-			return
+			return unsent()
 		case <-ctx.Done():
-			return // the caller gave up; its own error says so
+			inv.giveUp(w, "")
+			return unsent() // else the caller gave up; its own error says so
 		case <-bound.C:
 			inv.giveUp(w, "no confirmation within two trust windows")
-			return
+			return unsent()
 		case <-tick.C:
 			if inv.dropSilent(w) {
-				return
+				return unsent()
+			}
+			if inv.resend(ctx, w) {
+				w.sent = true
 			}
 		}
 	}
@@ -353,9 +414,9 @@ func (inv *Invalidator) await(ctx context.Context, w *waiter) {
 // whether w has nothing left to wait for.
 func (inv *Invalidator) dropSilent(w *waiter) bool {
 	inv.confirmMu.Lock()
-	now, dropped := inv.now(), 0
+	dropped := 0
 	for id := range w.waiting {
-		if now.Sub(inv.peers[id]) > inv.alive() {
+		if inv.silentLocked(inv.peers[id]) > inv.alive() {
 			delete(w.waiting, id)
 			dropped++
 		}
@@ -371,13 +432,16 @@ func (inv *Invalidator) dropSilent(w *waiter) bool {
 	return empty
 }
 
-// giveUp stops waiting for w.
+// giveUp stops waiting for w, and counts the replicas that had not confirmed it unless
+// why is empty (the caller stopped waiting).
 func (inv *Invalidator) giveUp(w *waiter, why string) {
 	inv.confirmMu.Lock()
 	n := len(w.waiting)
 	inv.removeLocked(w)
 	inv.confirmMu.Unlock()
-	inv.unconfirmed(n, why)
+	if why != "" {
+		inv.unconfirmed(n, why)
+	}
 }
 
 // removeLocked drops w from pending. confirmMu is held.
@@ -394,15 +458,17 @@ func (inv *Invalidator) unconfirmed(n int, why string) {
 	inv.log.Warn("cache invalidation not confirmed by every replica", "channel", inv.channel, "replicas", n, "reason", why)
 }
 
-// heard records a message from another replica: one that confirms invalidations is
-// waited for from now on; a goodbye, a message saying it does not confirm (its cache is
-// not trusted), or its confirmation of one of ours ends a wait for it.
-func (inv *Invalidator) heard(m message) {
+// heard records that the channel delivered m at now; and a message from another replica:
+// one that confirms invalidations is waited for from now on; a goodbye, a message saying
+// it does not confirm (it answers nothing from its cache), or its confirmation of one of
+// ours ends a wait for it.
+func (inv *Invalidator) heard(m message, now time.Time) {
+	inv.confirmMu.Lock()
+	defer inv.confirmMu.Unlock()
+	inv.lastHeard = now
 	if m.From == "" || m.From == inv.id || inv.local {
 		return
 	}
-	inv.confirmMu.Lock()
-	defer inv.confirmMu.Unlock()
 	if m.Bye || !m.Acks {
 		delete(inv.peers, m.From)
 		for _, w := range inv.pending {
@@ -413,7 +479,7 @@ func (inv *Invalidator) heard(m message) {
 	if _, known := inv.peers[m.From]; !known && len(inv.peers) >= maxSenders {
 		clear(inv.peers) // replicas come and go; the live ones are heard again within a heartbeat
 	}
-	inv.peers[m.From] = inv.now()
+	inv.peers[m.From] = now
 	if to, seq, ok := parseAck(m.Ack); ok && to == inv.id {
 		if w, ok := inv.pending[seq]; ok {
 			inv.confirmedLocked(w, m.From)
@@ -511,6 +577,7 @@ func (inv *Invalidator) Run(ctx context.Context) error {
 			continue
 		}
 		inv.onSub()
+		inv.rejoined()
 		clear(inv.senders)
 		inv.resync("subscribed")
 		inv.readyOnce.Do(func() { close(inv.ready) })
@@ -535,6 +602,7 @@ func (inv *Invalidator) consume(ctx context.Context, sub *store.Subscription) {
 			return
 		case <-sub.Reconnected():
 			inv.onSub()
+			inv.rejoined()
 			clear(inv.senders)
 			inv.resync("messages may have been lost")
 			heard = inv.now()
@@ -568,10 +636,11 @@ func (inv *Invalidator) apply(raw []byte) {
 	if m.Tag != "" {
 		inv.c.Invalidate(m.Tag)
 	}
-	if inv.lost(m) {
+	if !m.Re && inv.lost(m) {
 		inv.resync("a message from another replica was lost")
 	}
-	inv.heard(m)
+	now := inv.now()
+	inv.heard(m, now)
 	// Every numbered invalidation is confirmed, an announcer's (which confirms nothing
 	// itself) included.
 	if m.Tag != "" && m.From != "" && m.From != inv.id && !inv.local && !inv.mute {
@@ -580,9 +649,8 @@ func (inv *Invalidator) apply(raw []byte) {
 		default: // the publisher stops waiting after its bound
 		}
 	}
-	now := inv.now()
 	inv.c.trustFor(now, inv.window)
-	if m.Tag != "" && inv.lag != nil {
+	if m.Tag != "" && !m.Re && inv.lag != nil {
 		inv.lag.Observe(max(0, now.Sub(time.Unix(0, m.At)).Seconds()))
 	}
 }
