@@ -5,6 +5,7 @@ package docs_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -228,25 +229,47 @@ func launch() launched {
 	return ch
 }
 
-// startDemo starts the built binary as `make run` does, on free loopback ports, and waits
-// for the instructions it prints when ready. stop kills it and removes its directories.
+// demoStartAttempts bounds the starts of a demo whose upstream port was taken.
+const demoStartAttempts = 5
+
+// startDemo starts the built binary as `make run` does and waits for the instructions it
+// prints when ready. stop kills it and removes its directories.
+//
+// The gateway's listeners bind 127.0.0.1:0 and their ports are read from its "authgate
+// serving" line: a port picked free beforehand could be taken by a parallel test before
+// the process binds it. The demo upstream is the exception, since AUTHGATE_UPSTREAM names
+// it before the start: its port is picked free, and a start that fails because it was
+// taken in between is retried on another port, up to demoStartAttempts times.
 func startDemo() (*demo, error) {
-	addrs, err := freeAddrs(3)
-	if err != nil {
-		return nil, err
+	for attempt := 1; ; attempt++ {
+		g, taken, err := startDemoOnce()
+		if !taken || attempt == demoStartAttempts {
+			return g, err
+		}
 	}
+}
+
+// startDemoOnce is one attempt of startDemo; taken reports that it failed because the
+// demo upstream's port was taken before the process bound it.
+func startDemoOnce() (g *demo, taken bool, err error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, false, err
+	}
+	upstream := ln.Addr().String()
+	ln.Close()
 	dir, err := os.MkdirTemp("", "authgate-doctest-demo-")
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	g := &demo{addr: addrs[0], ops: addrs[1], upstream: addrs[2], log: &syncBuffer{}}
+	g = &demo{upstream: upstream, log: &syncBuffer{}}
 	cmd := exec.Command(filepath.Join(binDir, "authgate"), "serve", "--demo-upstream", g.upstream)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "TMPDIR=" + dir,
-		"AUTHGATE_LISTEN=" + g.addr, "AUTHGATE_OPS_LISTEN=" + g.ops, "AUTHGATE_UPSTREAM=http://" + g.upstream}
+		"AUTHGATE_LISTEN=127.0.0.1:0", "AUTHGATE_OPS_LISTEN=127.0.0.1:0", "AUTHGATE_UPSTREAM=http://" + g.upstream}
 	cmd.Stdout, cmd.Stderr = g.log, g.log
 	if err := cmd.Start(); err != nil {
 		os.RemoveAll(dir)
-		return nil, err
+		return nil, false, err
 	}
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(exited) }()
@@ -260,36 +283,39 @@ func startDemo() (*demo, error) {
 		select {
 		case <-exited:
 			g.stop()
-			return nil, fmt.Errorf("make run's gateway exited:\n%s", g.log.String())
+			out := g.log.String()
+			taken := strings.Contains(out, "demo upstream: listen tcp "+g.upstream) && strings.Contains(out, "address already in use")
+			return nil, taken, fmt.Errorf("make run's gateway exited:\n%s", out)
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
 			g.stop()
-			return nil, fmt.Errorf("make run's gateway printed no instructions within %s:\n%s", bound, g.log.String())
+			return nil, false, fmt.Errorf("make run's gateway printed no instructions within %s:\n%s", bound, g.log.String())
 		}
 	}
 	out := g.log.String()
 	k, u := adminKeyRE.FindStringSubmatch(out), adminUserRE.FindStringSubmatch(out)
 	if k == nil || u == nil {
 		g.stop()
-		return nil, fmt.Errorf("make run's gateway printed no admin key or admin user:\n%s", out)
+		return nil, false, fmt.Errorf("make run's gateway printed no admin key or admin user:\n%s", out)
 	}
 	g.adminKey, g.adminEmail, g.adminPassword = k[1], u[1], u[2]
-	return g, nil
-}
-
-// freeAddrs returns n distinct free loopback addresses.
-func freeAddrs(n int) ([]string, error) {
-	var addrs []string
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
+	// The serving line precedes the instructions: the same process writes both, in order.
+	for _, l := range strings.Split(out, "\n") {
+		var m struct {
+			Msg       string `json:"msg"`
+			Listen    string `json:"listen"`
+			OpsListen string `json:"ops_listen"`
 		}
-		defer ln.Close()
-		addrs = append(addrs, ln.Addr().String())
+		if json.Unmarshal([]byte(l), &m) == nil && m.Msg == "authgate serving" {
+			g.addr, g.ops = m.Listen, m.OpsListen
+		}
 	}
-	return addrs, nil
+	if g.addr == "" || g.ops == "" {
+		g.stop()
+		return nil, false, fmt.Errorf("make run's gateway logged no \"authgate serving\" line with its listeners:\n%s", out)
+	}
+	return g, false, nil
 }
 
 // syncBuffer is an io.Writer that a process and the test read at once.

@@ -19,25 +19,15 @@ func TestMakeRunDemo(t *testing.T) {
 	if err != nil {
 		t.Skip("curl is not installed: the printed lines cannot be run as printed")
 	}
-	addrs := freeAddrs(t, 3)
-	cmd := exec.Command(binPath, "serve", "--demo-upstream", addrs[2])
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "TMPDIR=" + t.TempDir(),
-		"AUTHGATE_LISTEN=" + addrs[0], "AUTHGATE_OPS_LISTEN=" + addrs[1], "AUTHGATE_UPSTREAM=http://" + addrs[2]}
-	stderr, stdout := &lineLog{}, &lineLog{}
-	cmd.Stdout, cmd.Stderr = stdout, stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("stderr:\n%s\nstdout:\n%s", strings.Join(stderr.all(), "\n"), strings.Join(stdout.all(), "\n"))
-		}
+	// The gateway's listeners bind 127.0.0.1:0 (the instructions name the port it got);
+	// the demo upstream is named in AUTHGATE_UPSTREAM before the start (startDemoRun).
+	r := startDemoRun(t, "web console: ", func(upstream string) *exec.Cmd {
+		cmd := exec.Command(binPath, "serve", "--demo-upstream", upstream)
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "TMPDIR=" + t.TempDir(),
+			"AUTHGATE_LISTEN=127.0.0.1:0", "AUTHGATE_OPS_LISTEN=127.0.0.1:0", "AUTHGATE_UPSTREAM=http://" + upstream}
+		return cmd
 	})
-	eventually(t, "the demo instructions", func() bool {
-		return strings.Contains(strings.Join(stderr.all(), "\n"), "web console: ")
-	})
+	stderr := r.stderr
 	var lines []string
 	access := "" // the line that logs in and sets ACCESS, run as printed before the last curl
 	for _, l := range stderr.all() {

@@ -195,21 +195,6 @@ func writeConfig(t *testing.T, path, content string) {
 	}
 }
 
-// freeAddrs returns n distinct 127.0.0.1 addresses that were free a moment ago.
-func freeAddrs(t *testing.T, n int) []string {
-	t.Helper()
-	var addrs []string
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		addrs = append(addrs, ln.Addr().String())
-	}
-	return addrs
-}
-
 // eventually polls cond until it holds, failing the test after bound.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -274,20 +259,99 @@ func startGateway(t *testing.T, path string, env ...string) *gatewayProc {
 			t.Logf("authgate stdout:\n%s\nauthgate stderr:\n%s", strings.Join(g.logs.all(), "\n"), strings.Join(g.stderr.all(), "\n"))
 		}
 	})
-	var serving map[string]any
 	eventually(t, "authgate serving log line", func() bool {
 		select {
 		case <-g.done:
 			t.Fatalf("authgate exited with code %d before serving; stderr:\n%s", g.exitCode, strings.Join(g.stderr.all(), "\n"))
 		default:
 		}
-		serving = g.logLine("authgate serving")
-		return serving != nil
+		return g.serving()
 	})
-	g.mainAddr, _ = serving["listen"].(string)
-	g.opsAddr, _ = serving["ops_listen"].(string)
-	g.scheme, _ = serving["scheme"].(string)
 	return g
+}
+
+// serving reports whether the process has logged its "authgate serving" line and, once
+// it has, sets the addresses its listeners are bound to from it. The test configs listen
+// on 127.0.0.1:0, so the kernel picks the ports at bind time: a port picked free before
+// the start could be taken by a parallel test before the process binds it.
+func (g *gatewayProc) serving() bool {
+	m := g.logLine("authgate serving")
+	if m == nil {
+		return false
+	}
+	g.mainAddr, _ = m["listen"].(string)
+	g.opsAddr, _ = m["ops_listen"].(string)
+	g.scheme, _ = m["scheme"].(string)
+	return true
+}
+
+// demoRun is an `authgate serve --demo-upstream ADDR` process.
+type demoRun struct {
+	cmd            *exec.Cmd
+	stdout, stderr *lineLog
+	done           chan struct{} // closed when the process has exited
+	upstream       string        // ADDR: the demo upstream's address
+}
+
+// demoStartAttempts bounds the starts of a demo run whose upstream port was taken.
+const demoStartAttempts = 5
+
+// startDemoRun starts the command newCmd returns for a demo upstream address (it runs
+// `serve --demo-upstream` on it) and waits until its stderr contains ready.
+//
+// The demo upstream is the one listener whose address cannot be chosen at bind time: the
+// gateway's configuration names it (the upstream URL) before the process starts. So its
+// port is picked free beforehand, and since a parallel test may take that port before the
+// process binds it, a start that fails with "address already in use" is retried on
+// another port, up to demoStartAttempts times. The gateway's own listeners are
+// 127.0.0.1:0 in every caller.
+func startDemoRun(t *testing.T, ready string, newCmd func(upstream string) *exec.Cmd) *demoRun {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := &demoRun{stdout: &lineLog{}, stderr: &lineLog{}, done: make(chan struct{}), upstream: ln.Addr().String()}
+		ln.Close()
+		r.cmd = newCmd(r.upstream)
+		r.cmd.Stdout, r.cmd.Stderr = r.stdout, r.stderr
+		if err := r.cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go func() { _ = r.cmd.Wait(); close(r.done) }()
+		exited := false
+		eventually(t, "the demo run's "+strconv.Quote(ready), func() bool {
+			select {
+			case <-r.done:
+				exited = true
+				return true
+			default:
+			}
+			return strings.Contains(strings.Join(r.stderr.all(), "\n"), ready)
+		})
+		if !exited {
+			t.Cleanup(func() {
+				select {
+				case <-r.done:
+				default:
+					_ = r.cmd.Process.Kill()
+					<-r.done
+				}
+				if t.Failed() {
+					t.Logf("demo run stderr:\n%s\nstdout:\n%s", strings.Join(r.stderr.all(), "\n"), strings.Join(r.stdout.all(), "\n"))
+				}
+			})
+			return r
+		}
+		stderr := strings.Join(r.stderr.all(), "\n")
+		taken := strings.Contains(stderr, "demo upstream: listen tcp "+r.upstream) && strings.Contains(stderr, "address already in use")
+		if !taken || attempt == demoStartAttempts {
+			t.Fatalf("demo run (attempt %d, upstream %s) exited before %q; stderr:\n%s\nstdout:\n%s",
+				attempt, r.upstream, ready, stderr, strings.Join(r.stdout.all(), "\n"))
+		}
+		t.Logf("demo upstream %s was taken before the process bound it; starting again on another port", r.upstream)
+	}
 }
 
 // logLine returns the first JSON log line whose msg starts with prefix, or nil.

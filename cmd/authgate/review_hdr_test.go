@@ -19,12 +19,11 @@ import (
 	"github.com/authgate/authgate/gateway/store/redistest"
 )
 
-// redisDemoConfig is a Redis-backed gateway with a protected route, on fresh listeners.
-func redisDemoConfig(t *testing.T, redisAddr, upstreamURL, extra string) string {
-	t.Helper()
-	addrs := freeAddrs(t, 2)
-	return fmt.Sprintf(`listen: %q
-ops_listen: %q
+// redisDemoConfig is a Redis-backed gateway with a protected route, on listeners the
+// kernel picks at bind time (the "authgate serving" line names them).
+func redisDemoConfig(redisAddr, upstreamURL, extra string) string {
+	return fmt.Sprintf(`listen: "127.0.0.1:0"
+ops_listen: "127.0.0.1:0"
 store:
   type: redis
   redis: {addrs: [%q], key_prefix: "review11:"}
@@ -32,7 +31,7 @@ upstreams:
   api: {url: %q}
 routes:
   - {name: reports, match: ["GET /api/v1/reports/"], upstream: api, scopes: ["reports:read"]}
-%s`, addrs[0], addrs[1], redisAddr, upstreamURL, extra)
+%s`, redisAddr, upstreamURL, extra)
 }
 
 // TestReview11_DemoKeyNotLeftInSharedStore: `serve --demo-upstream` on a Redis store
@@ -40,34 +39,16 @@ routes:
 // refuses every key the run printed (401 invalid_api_key) and holds no key but its own.
 func TestReview11_DemoKeyNotLeftInSharedStore(t *testing.T) {
 	rs := redistest.Start(t)
-	demoAddr := freeAddrs(t, 1)[0]
 	dir := t.TempDir()
 	first := filepath.Join(dir, "first.yaml")
-	writeConfig(t, first, redisDemoConfig(t, rs.Addr(), "http://"+demoAddr, ""))
-
-	cmd := exec.Command(binPath, "serve", "--config", first, "--demo-upstream", demoAddr)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
-	stderr, stdout := &lineLog{}, &lineLog{}
-	cmd.Stdout, cmd.Stderr = stdout, stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{}) // closed when the first run has exited
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		select {
-		case <-done:
-		default:
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("first run stderr:\n%s\nstdout:\n%s", strings.Join(stderr.all(), "\n"), strings.Join(stdout.all(), "\n"))
-		}
+	// The demo upstream's address is in the file before the start (startDemoRun).
+	r := startDemoRun(t, "authgate is ready", func(upstream string) *exec.Cmd {
+		writeConfig(t, first, redisDemoConfig(rs.Addr(), "http://"+upstream, ""))
+		cmd := exec.Command(binPath, "serve", "--config", first, "--demo-upstream", upstream)
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
+		return cmd
 	})
-	eventually(t, "the demo instructions", func() bool {
-		return strings.Contains(strings.Join(stderr.all(), "\n"), "authgate is ready")
-	})
+	stderr, stdout, done := r.stderr, r.stdout, r.done
 	printed := strings.Join(stderr.all(), "\n")
 	if !strings.Contains(printed, "no admin key for this run: store.type is redis") {
 		t.Errorf("the run does not say why it printed no admin key")
@@ -108,7 +89,7 @@ func TestReview11_DemoKeyNotLeftInSharedStore(t *testing.T) {
 		}
 		return true
 	})
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := r.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -124,7 +105,7 @@ func TestReview11_DemoKeyNotLeftInSharedStore(t *testing.T) {
 	}
 	up := newUpstream(t, nil)
 	second := filepath.Join(dir, "second.yaml")
-	writeConfig(t, second, redisDemoConfig(t, rs.Addr(), up.URL, fmt.Sprintf("bootstrap: {admin_key: %q}\n", adminKey)))
+	writeConfig(t, second, redisDemoConfig(rs.Addr(), up.URL, fmt.Sprintf("bootstrap: {admin_key: %q}\n", adminKey)))
 	g := startGateway(t, second)
 	call := func(path, key string) (int, []byte) {
 		t.Helper()

@@ -49,13 +49,13 @@ func newUpstream(t *testing.T, h http.Handler) *upstream {
 	return u
 }
 
-// gatewayConfig is a file with fresh loopback listeners, one upstream "api", the given
-// extra top-level YAML and public routes named after their one GET path each.
+// gatewayConfig is a file with loopback listeners on ports the kernel picks at bind time
+// (startGateway reads them from the "authgate serving" line), one upstream "api", the
+// given extra top-level YAML and public routes named after their one GET path each.
 func gatewayConfig(t *testing.T, upstreamURL, extra string, routes ...string) string {
 	t.Helper()
-	addrs := freeAddrs(t, 2)
 	var b strings.Builder
-	fmt.Fprintf(&b, "listen: %q\nops_listen: %q\n", addrs[0], addrs[1])
+	b.WriteString("listen: \"127.0.0.1:0\"\nops_listen: \"127.0.0.1:0\"\n")
 	fmt.Fprintf(&b, "upstreams:\n  api:\n    url: %q\n", upstreamURL)
 	b.WriteString(extra)
 	b.WriteString("routes:\n")
@@ -391,8 +391,7 @@ func TestConfigFromEnvironment(t *testing.T) {
 		t.Errorf("demo warning with AUTHGATE_CONFIG set: %v", l)
 	}
 
-	addrs := freeAddrs(t, 2)
-	demo := startGateway(t, "", "AUTHGATE_LISTEN="+addrs[0], "AUTHGATE_OPS_LISTEN="+addrs[1])
+	demo := startGateway(t, "", "AUTHGATE_LISTEN=127.0.0.1:0", "AUTHGATE_OPS_LISTEN=127.0.0.1:0")
 	l := demo.logLine("running the embedded demo configuration")
 	if l == nil || l["level"] != "WARN" {
 		t.Errorf("embedded config: demo warning %v, want a WARN line", l)
