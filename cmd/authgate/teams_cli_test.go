@@ -20,7 +20,11 @@ import (
 func TestTeamsCLI(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
-	yaml := issuerYAML(t.TempDir(), fmt.Sprintf("{type: redis, redis: {addrs: [%q], key_prefix: \"tt:\"}}", srv.Addr()), "", "")
+	// Redis timeouts of 2s, not the 200ms defaults (a store on the same network): on a
+	// loaded CI machine a dial or read can take longer, the store is then taken for down
+	// and the login answered 503 store_unavailable, which this test is not about.
+	yaml := issuerYAML(t.TempDir(), fmt.Sprintf(`{type: redis, redis: {addrs: [%q], key_prefix: "tt:",
+    dial_timeout: 2s, read_timeout: 2s, write_timeout: 2s, pool_timeout: 2s}}`, srv.Addr()), "", "")
 	cfgPath := filepath.Join(t.TempDir(), "gateway.yaml")
 	writeConfig(t, cfgPath, yaml)
 	c := cli{t: t, env: map[string]string{"HOME": t.TempDir()}}
