@@ -51,7 +51,9 @@ func settle(ctx context.Context, st *store.Redis, cfg *config.Config, warn func(
 			warn("authgate: warning: the change is stored, but running gateways were not told (%v); they see it within store.cache.ttl (%s)\n",
 				err, cfg.Store.Cache.TTL)
 		case n > 0:
-			warn("authgate: warning: the change is stored, but %d running gateway(s) did not confirm it; they had gone silent (crashed or cut off from Redis) and do not trust their caches\n", n)
+			warn("authgate: warning: the change is stored, but %d running gateway(s) did not confirm it (crashed, or cut off from Redis); "+
+				"one cut off serves what it had cached, this change not applied, until it reaches Redis again (on_store_error: serve_cached), "+
+				"or nothing (fail_closed); see authgate_invalidation_unconfirmed_total\n", n)
 		}
 	}
 	if werr != nil {

@@ -75,16 +75,7 @@ func TestPublishStopsWaitingForSilentReplica(t *testing.T) {
 func TestPublishBoundedWhenReplicaNeverConfirms(t *testing.T) {
 	st := store.NewMemory(nil)
 	a := startReplica(t, st, Options{MaxEntries: 100, TTL: time.Minute}, InvalidatorOptions{Heartbeat: 10 * time.Millisecond})
-	mute := fakePeer(t, st, "mute")
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for ctx.Err() == nil {
-			mute.beat(1)
-			time.Sleep(5 * time.Millisecond)
-		}
-	})
-	defer func() { cancel(); wg.Wait() }()
+	fakePeer(t, st, "mute").keepBeating(5 * time.Millisecond)
 	waitPeers(t, a, 1)
 
 	publishGivingUpOnOne(t, a)
@@ -400,10 +391,30 @@ func (p *peer) send(n int, acks bool) {
 	}
 }
 
+// keepBeating sends a heartbeat every interval until the test ends.
+func (p *peer) keepBeating(interval time.Duration) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for ctx.Err() == nil {
+			p.beat(1)
+			time.Sleep(interval)
+		}
+	})
+	p.t.Cleanup(func() { cancel(); wg.Wait() })
+}
+
+// peerCount is how many other replicas r has heard saying they confirm invalidations.
 func peerCount(r *replica) int {
 	r.inv.confirmMu.Lock()
 	defer r.inv.confirmMu.Unlock()
-	return len(r.inv.peers)
+	n := 0
+	for _, p := range r.inv.peers {
+		if p.acks {
+			n++
+		}
+	}
+	return n
 }
 
 // waitPeers waits until r has heard n other replicas that confirm.

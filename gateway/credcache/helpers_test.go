@@ -3,8 +3,8 @@ package credcache
 import (
 	"bytes"
 	"context"
-	"errors"
 	"crypto/sha256"
+	"errors"
 	"strconv"
 	"sync"
 	"testing"

@@ -119,16 +119,21 @@ type Invalidator struct {
 	// (re)subscription. Only Run's goroutine uses it.
 	senders map[string]uint64
 
-	// Confirmations (see Publish). peers is when each other replica that confirms
-	// invalidations was last heard from; lastHeard is when this one last heard any
-	// message (its own heartbeats included); pending is what each of this Invalidator's
-	// unconfirmed invalidations still waits for, by sequence number. acks queues the
-	// confirmations this Invalidator owes to others.
+	// Confirmations (see Publish). peers is what was last heard from each other replica;
+	// lastHeard is when this one last heard any message (its own heartbeats included);
+	// pending is what each of this Invalidator's unconfirmed invalidations still waits
+	// for, by sequence number. acks queues the confirmations this Invalidator owes to
+	// others.
 	confirmMu sync.Mutex
-	peers     map[string]time.Time
+	peers     map[string]peerState
 	lastHeard time.Time
-	pending   map[uint64]*waiter
-	acks      chan string
+
+	// deafSeq is the sequence number of the last message this replica sent saying it
+	// does not confirm invalidations (Acks false), until it hears that message back; 0
+	// otherwise. Meanwhile its cache is not trusted again (see trust).
+	deafSeq atomic.Uint64
+	pending map[uint64]*waiter
+	acks    chan string
 
 	readyOnce sync.Once
 	ready     chan struct{}
@@ -162,12 +167,19 @@ type message struct {
 	Re bool `json:"re,omitempty"`
 }
 
+// peerState is what was last heard from another replica.
+type peerState struct {
+	heard time.Time
+	acks  bool // it confirms invalidations (message.Acks)
+}
+
 // waiter is one published invalidation waiting for the replicas that must confirm it.
-// Only the publishing goroutine uses tag and sent.
+// Only the publishing goroutine uses tag and sent; echoed is guarded by confirmMu.
 type waiter struct {
 	seq     uint64
 	tag     string
 	sent    bool // the store took the invalidation once
+	echoed  bool // this replica heard it back: what it hears from others now came after it
 	waiting map[string]bool
 	done    chan struct{}
 }
@@ -210,7 +222,7 @@ func NewInvalidator[V any](c *Cache[V], st store.Store, opts InvalidatorOptions)
 		mute:      opts.mute,
 		id:        randid.New("", 16),
 		senders:   map[string]uint64{},
-		peers:     map[string]time.Time{},
+		peers:     map[string]peerState{},
 		pending:   map[uint64]*waiter{},
 		acks:      make(chan string, maxAcks),
 		c:         c,
@@ -299,6 +311,9 @@ func (inv *Invalidator) publish(ctx context.Context, m message) error {
 	if err != nil {
 		return err // cannot happen for this type
 	}
+	if !m.Acks && !m.Re && !inv.local && !inv.mute {
+		inv.deafSeq.Store(m.Seq) // before it can be heard back; send holds sendMu, so it only grows
+	}
 	return inv.st.Publish(ctx, inv.channel, msg)
 }
 
@@ -322,8 +337,8 @@ func (inv *Invalidator) Peers() int {
 // liveLocked returns the replicas heard within alive(). confirmMu is held.
 func (inv *Invalidator) liveLocked() map[string]bool {
 	live := map[string]bool{}
-	for id, heard := range inv.peers {
-		if inv.silentLocked(heard) <= inv.alive() {
+	for id, p := range inv.peers {
+		if p.acks && inv.silentLocked(p.heard) <= inv.alive() {
 			live[id] = true
 		}
 	}
@@ -350,9 +365,9 @@ func (inv *Invalidator) rejoined() {
 	inv.confirmMu.Lock()
 	defer inv.confirmMu.Unlock()
 	now := inv.now()
-	for id, heard := range inv.peers {
-		if inv.silentLocked(heard) <= inv.alive() {
-			inv.peers[id] = now
+	for id, p := range inv.peers {
+		if inv.silentLocked(p.heard) <= inv.alive() {
+			inv.peers[id] = peerState{heard: now, acks: p.acks}
 		}
 	}
 	inv.lastHeard = now
@@ -392,10 +407,12 @@ func (inv *Invalidator) await(ctx context.Context, w *waiter, sendErr error) err
 	for {
 		select {
 		case <-w.done:
-			return unsent()
+			return nil // every replica confirmed it (so it was delivered) or no longer needs it
 		case <-ctx.Done():
-			inv.giveUp(w, "")
-			return unsent() // else the caller gave up; its own error says so
+			if n := inv.giveUp(w, "the caller stopped waiting"); n > 0 {
+				return fmt.Errorf("%d replicas had not confirmed the invalidation: %w", n, ctx.Err())
+			}
+			return unsent()
 		case <-bound.C:
 			inv.giveUp(w, "no confirmation within two trust windows")
 			return unsent()
@@ -416,7 +433,7 @@ func (inv *Invalidator) dropSilent(w *waiter) bool {
 	inv.confirmMu.Lock()
 	dropped := 0
 	for id := range w.waiting {
-		if inv.silentLocked(inv.peers[id]) > inv.alive() {
+		if inv.silentLocked(inv.peers[id].heard) > inv.alive() {
 			delete(w.waiting, id)
 			dropped++
 		}
@@ -432,16 +449,15 @@ func (inv *Invalidator) dropSilent(w *waiter) bool {
 	return empty
 }
 
-// giveUp stops waiting for w, and counts the replicas that had not confirmed it unless
-// why is empty (the caller stopped waiting).
-func (inv *Invalidator) giveUp(w *waiter, why string) {
+// giveUp stops waiting for w, and counts and returns the replicas that had not
+// confirmed it.
+func (inv *Invalidator) giveUp(w *waiter, why string) int {
 	inv.confirmMu.Lock()
 	n := len(w.waiting)
 	inv.removeLocked(w)
 	inv.confirmMu.Unlock()
-	if why != "" {
-		inv.unconfirmed(n, why)
-	}
+	inv.unconfirmed(n, why)
+	return n
 }
 
 // removeLocked drops w from pending. confirmMu is held.
@@ -458,18 +474,36 @@ func (inv *Invalidator) unconfirmed(n int, why string) {
 	inv.log.Warn("cache invalidation not confirmed by every replica", "channel", inv.channel, "replicas", n, "reason", why)
 }
 
-// heard records that the channel delivered m at now; and a message from another replica:
-// one that confirms invalidations is waited for from now on; a goodbye, a message saying
-// it does not confirm (it answers nothing from its cache), or its confirmation of one of
-// ours ends a wait for it.
+// heard records that the channel delivered m at now, and what m says of its sender:
+//   - this replica's own invalidation heard back is echoed: whatever it hears from others
+//     from now on was published after it;
+//   - a goodbye ends every wait for the sender;
+//   - a replica that confirms invalidations is waited for from now on, and its
+//     confirmation of one of ours ends that wait;
+//   - a replica saying it does not confirm (it answers nothing from its cache) is not
+//     waited for by new invalidations, nor by those already echoed: it said so after
+//     they were published, so it cannot serve what they invalidate (see trust). One it
+//     said so before may still have reached it once it trusted its cache again, so that
+//     wait goes on until it confirms or says so again.
+//
+// Resent invalidations say nothing of their sender beyond being heard.
 func (inv *Invalidator) heard(m message, now time.Time) {
 	inv.confirmMu.Lock()
 	defer inv.confirmMu.Unlock()
 	inv.lastHeard = now
-	if m.From == "" || m.From == inv.id || inv.local {
+	if inv.local || m.From == "" {
 		return
 	}
-	if m.Bye || !m.Acks {
+	if m.From == inv.id {
+		if w, ok := inv.pending[m.Seq]; ok && m.Tag != "" {
+			w.echoed = true
+		}
+		return
+	}
+	if m.Re {
+		return
+	}
+	if m.Bye {
 		delete(inv.peers, m.From)
 		for _, w := range inv.pending {
 			inv.confirmedLocked(w, m.From)
@@ -479,10 +513,17 @@ func (inv *Invalidator) heard(m message, now time.Time) {
 	if _, known := inv.peers[m.From]; !known && len(inv.peers) >= maxSenders {
 		clear(inv.peers) // replicas come and go; the live ones are heard again within a heartbeat
 	}
-	inv.peers[m.From] = now
+	inv.peers[m.From] = peerState{heard: now, acks: m.Acks}
 	if to, seq, ok := parseAck(m.Ack); ok && to == inv.id {
 		if w, ok := inv.pending[seq]; ok {
 			inv.confirmedLocked(w, m.From)
+		}
+	}
+	if !m.Acks {
+		for _, w := range inv.pending {
+			if w.echoed {
+				inv.confirmedLocked(w, m.From)
+			}
 		}
 	}
 }
@@ -630,7 +671,7 @@ func (inv *Invalidator) apply(raw []byte) {
 		// It may have been an invalidation; flushing is the safe reading.
 		inv.log.Error("invalid invalidation message; flushing cache", "err", err)
 		inv.c.Reverify()
-		inv.c.trustFor(inv.now(), inv.window)
+		inv.trust(message{}, inv.now())
 		return
 	}
 	if m.Tag != "" {
@@ -649,7 +690,7 @@ func (inv *Invalidator) apply(raw []byte) {
 		default: // the publisher stops waiting after its bound
 		}
 	}
-	inv.c.trustFor(now, inv.window)
+	inv.trust(m, now)
 	if m.Tag != "" && !m.Re && inv.lag != nil {
 		inv.lag.Observe(max(0, now.Sub(time.Unix(0, m.At)).Seconds()))
 	}
@@ -677,8 +718,27 @@ func (inv *Invalidator) lost(m message) bool {
 // missed invalidations, and what it caches from now on will not.
 func (inv *Invalidator) resync(reason string) {
 	inv.c.Reverify()
-	inv.c.trustFor(inv.now(), inv.window)
+	inv.trust(message{}, inv.now())
 	inv.log.Info("credential cache flushed", "reason", reason)
+}
+
+// trust renews the cache's trust on hearing m at now. A cache whose trust has lapsed
+// (its delivery stalled, and a backlog is arriving; publishers may have stopped waiting
+// for it) is re-verified first: the invalidations published meanwhile are still behind
+// this message. After this replica said it does not confirm invalidations, trust returns
+// only with that message heard back: every invalidation published before it, one whose
+// publisher stopped waiting on hearing it included, has then been applied. Only Run's
+// goroutine renews trust, so nothing renews it between the check and trustFor.
+func (inv *Invalidator) trust(m message, now time.Time) {
+	if d := inv.deafSeq.Load(); d != 0 {
+		if m.From != inv.id || m.Re || m.Seq < d || !inv.deafSeq.CompareAndSwap(d, 0) {
+			return
+		}
+	}
+	if !inv.c.Trusted() {
+		inv.c.Reverify()
+	}
+	inv.c.trustFor(now, inv.window)
 }
 
 // beat publishes a heartbeat every interval until ctx is done. Each publish
