@@ -879,53 +879,60 @@ func commandCalls(tb testing.TB, rc *redis.Client, cmd string) int64 {
 	return 0
 }
 
-// keyLookups counts ByHash calls so far: HMGETs that no HGET came with. ByHash is one bare
-// HMGET of a record; the only other HMGETs while requests are served come from the
-// activity recorder's last-use script, which runs one HGET before each of them (INFO
-// commandstats counts commands run by scripts too).
-func keyLookups(tb testing.TB, rc *redis.Client) int64 {
-	tb.Helper()
-	return commandCalls(tb, rc, "hmget") - commandCalls(tb, rc, "hget")
-}
-
 // TestAPIKeyCachedNoRedis: a request with a cached key, or with a malformed one, makes no
-// key lookup (the HMGET of ByHash).
+// key lookup (the HMGET of ByHash). Lookups are seen through MONITOR, leaving out those of
+// the bootstrap admin key's record: the gateway checks that record in the background (at
+// every resubscription, the one at start too), at any time.
 func TestAPIKeyCachedNoRedis(t *testing.T) {
 	t.Parallel()
 	rs := redistest.Start(t)
 	g := serveLive(t, rs, liveOpts{})
-	rc := rs.Client(t)
+	w := watchLookups(t, rs)
 	const n = 200
 	k := g.createKey(g.adminKey, map[string]any{"name": "hot", "scopes": []string{"reports:read"}})
 
 	// The counter sees a lookup: the first use of a key reads it.
-	h0 := keyLookups(t, rc)
+	h0 := w.lookups(g.adminKey)
 	wantStatus(t, "first use", g.report(k.Secret), http.StatusOK)
-	if d := keyLookups(t, rc) - h0; d != 1 {
+	if d := w.lookups(g.adminKey) - h0; d != 1 {
 		t.Fatalf("first use made %d lookups, want 1", d)
 	}
 
+	// A positive entry is a Hit only while the cache is trusted: a replica that has heard
+	// nothing on the invalidation channel for the trust window (1s) reads the store again,
+	// by design. A process starved of CPU for that long (a loaded CI machine) does so
+	// once in a while, so a round of the cached key that made lookups is tried again, up
+	// to rounds times; a cache that does not serve the key never has a clean round.
+	// Malformed keys and negative entries do not depend on trust: one round.
 	tests := []struct {
 		name    string
 		key     string
 		status  int
-		maxHits int64
+		maxHits int
+		rounds  int
 	}{
-		{"cached key", k.Secret, http.StatusOK, 0},
-		{"bad checksum", badChecksum(k.Secret), http.StatusUnauthorized, 0},
-		{"garbage", "sk_live_nope", http.StatusUnauthorized, 0},
-		{"unknown key (negative cache)", unknownKey(t, "live"), http.StatusUnauthorized, 1},
+		{"cached key", k.Secret, http.StatusOK, 0, 3},
+		{"bad checksum", badChecksum(k.Secret), http.StatusUnauthorized, 0, 1},
+		{"garbage", "sk_live_nope", http.StatusUnauthorized, 0, 1},
+		{"unknown key (negative cache)", unknownKey(t, "live"), http.StatusUnauthorized, 1, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			before := keyLookups(t, rc)
-			for i := range n {
-				if a := g.report(tt.key); a.status != tt.status {
-					t.Fatalf("request %d: status %d, want %d: %s", i, a.status, tt.status, a.body)
+			for round := 1; ; round++ {
+				before := w.lookups(g.adminKey)
+				for i := range n {
+					if a := g.report(tt.key); a.status != tt.status {
+						t.Fatalf("request %d: status %d, want %d: %s", i, a.status, tt.status, a.body)
+					}
 				}
-			}
-			if d := keyLookups(t, rc) - before; d > tt.maxHits {
-				t.Errorf("%d requests made %d key lookups, want at most %d", n, d, tt.maxHits)
+				d := w.lookups(g.adminKey) - before
+				if d <= tt.maxHits {
+					break
+				}
+				if round == tt.rounds {
+					t.Fatalf("%d requests made %d key lookups, want at most %d (round %d of %d)", n, d, tt.maxHits, round, tt.rounds)
+				}
+				t.Logf("round %d: %d requests made %d key lookups (the cache lost trust?); again", round, n, d)
 			}
 		})
 	}

@@ -204,10 +204,15 @@ func TestRestartEmpty_BootstrapBackAtOnce(t *testing.T) {
 	waitFor(t, "the subscriptions re-established", func() bool {
 		return strings.Count(g.logs.String(), "messages may have been lost") >= flushed+2
 	})
+	// A subscription coming back only asks for a probe; the probe marks the store up (see
+	// Server.subscribed). Until it has answered the store is known down and 503 is right.
+	waitFor(t, "the probe to find the store back", func() bool {
+		return metricValue(t, g.reg, "authgate_store_up", nil) == 1
+	})
 	waitWithin(t, 5*time.Second, "the bootstrap admin key back after an empty restart", func() bool {
 		a := g.call("GET", keysAPI, g.adminKey, nil)
 		if a.status >= 500 {
-			t.Fatalf("bootstrap admin key after the restart: %d %s, want 401 until restored, then 200", a.status, a.body)
+			t.Fatalf("bootstrap admin key after the restart: %d %s, want 401 until restored, then 200; log:\n%s", a.status, a.body, g.logs.String())
 		}
 		return a.status == http.StatusOK
 	})
