@@ -227,6 +227,11 @@ func failoverUnderLoad(t *testing.T, tp *topology, mode string, onFailingNode fu
 		t.Logf("%s: last good-key 5xx %s after the new primary", name, last.Sub(promoted))
 	}
 	t.Logf("%s: %d keys created, %d revocations acknowledged; revocation answers %v, creation answers %v", name, len(created), len(revoked), revokes, creates)
+	unconfirmed := 0.0
+	for _, g := range gs {
+		unconfirmed += metricValue(t, g.reg, "authgate_invalidation_unconfirmed_total", nil)
+	}
+	t.Logf("%s: replicas given up on by an invalidation before confirming it: %v", name, unconfirmed)
 	if len(revokeTook) > 0 {
 		slices.Sort(revokeTook)
 		t.Logf("%s: acknowledged revocation calls took p50 %s, max %s (a replica whose subscription died is waited for until it confirms)",

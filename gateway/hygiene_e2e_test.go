@@ -15,6 +15,7 @@ import (
 
 	"github.com/authgate/authgate/gateway/admin"
 	"github.com/authgate/authgate/gateway/apikey"
+	"github.com/authgate/authgate/gateway/porttest"
 	"github.com/authgate/authgate/gateway/store/redistest"
 	"github.com/authgate/authgate/gateway/webhook"
 )
@@ -183,9 +184,7 @@ func TestWebhooksSignedRetriedAndComplete(t *testing.T) {
 		}
 		return http.StatusOK
 	})
-	dead := httptest.NewServer(http.NotFoundHandler())
-	deadURL := dead.URL
-	dead.Close() // connection refused from now on
+	deadURL := porttest.Reserve(t).URL() // connection refused, and no parallel test can serve there
 	adminKey := newAdminKey(t)
 	g := serveLive(t, rs, liveOpts{adminKey: adminKey, webhooks: fastWebhooks, hygieneInterval: 50 * time.Millisecond,
 		extra: webhookYAML(rc.srv.URL) + fmt.Sprintf("    - {url: \"%s/dead\", secret: \"%s\"}\n", deadURL, whSecret)})
@@ -285,9 +284,7 @@ func TestWebhooksDeadReceiverNeverDelaysRequests(t *testing.T) {
 		<-release
 	}))
 	t.Cleanup(func() { close(release); hang.Close() })
-	dead := httptest.NewServer(http.NotFoundHandler())
-	deadURL := dead.URL
-	dead.Close() // connection refused from now on
+	deadURL := porttest.Reserve(t).URL() // connection refused, and no parallel test can serve there
 
 	rs := redistest.Start(t)
 	adminKey := newAdminKey(t)

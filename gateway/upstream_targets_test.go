@@ -3,7 +3,6 @@ package gateway_test
 import (
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -14,33 +13,18 @@ import (
 	"time"
 
 	"github.com/authgate/authgate/gateway/apikey"
+	"github.com/authgate/authgate/gateway/porttest"
 )
 
-// deadURL is the URL of a loopback port nothing listens on any more: connecting to it is
-// refused.
-func deadURL(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := "http://" + ln.Addr().String()
-	ln.Close()
-	return u
-}
+// deadURL is the URL of a reserved loopback port nothing listens on: connecting to it is
+// refused, and no parallel test can start a server there (porttest.Reserve).
+func deadURL(t *testing.T) string { return porttest.Reserve(t).URL() }
 
-// revive serves on the address of rawURL (a dead target) from now on and counts the
-// requests it answers.
-func revive(t *testing.T, rawURL string) *atomic.Int64 {
+// revive serves on the reserved port dead from now on and counts the requests it
+// answers. The port was never free in between, so nothing else can have taken it.
+func revive(t *testing.T, dead *porttest.Port) *atomic.Int64 {
 	t.Helper()
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", u.Host)
-	if err != nil {
-		t.Fatalf("listen again on %s: %v", u.Host, err)
-	}
+	ln := dead.Listen()
 	var hits atomic.Int64
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hits.Add(1)
@@ -106,7 +90,8 @@ routes:
 // once eject_for has passed.
 func TestUpstreamEjectsDeadTargetAndTakesItBack(t *testing.T) {
 	ups := map[string]*upstream{"a": startUpstream(t, "a", nil), "c": startUpstream(t, "c", nil)}
-	dead := deadURL(t)
+	deadPort := porttest.Reserve(t)
+	dead := deadPort.URL()
 	h := newGatewayYAML(t, gatewayHeader+`
 upstreams:
   api:
@@ -132,7 +117,7 @@ routes:
 	}
 
 	// It comes back: after eject_for the next requests find it again.
-	hits := revive(t, dead)
+	hits := revive(t, deadPort)
 	eventually(t, "the revived target to be used again", func() bool {
 		if a := h.do("GET", "/x", ""); a.status != http.StatusOK {
 			t.Fatalf("request after revival: %d %s", a.status, a.body)
@@ -243,7 +228,8 @@ routes:
 // 502 upstream_error when it is still down, and uses it as soon as it is back, long
 // before its eject_for (1h) has passed.
 func TestUpstreamAllTargetsEjected(t *testing.T) {
-	d1, d2 := deadURL(t), deadURL(t)
+	d1Port := porttest.Reserve(t)
+	d1, d2 := d1Port.URL(), deadURL(t)
 	h := newGatewayYAML(t, gatewayHeader+`
 upstreams:
   api: {targets: ["${D1}", "${D2}"], timeout: 5s, health: {eject_for: 1h}}
@@ -257,7 +243,7 @@ routes:
 	if h.targetHealthy("api", d1) != 0 || h.targetHealthy("api", d2) != 0 {
 		t.Fatalf("both targets should be ejected: healthy d1=%v d2=%v", h.targetHealthy("api", d1), h.targetHealthy("api", d2))
 	}
-	hits := revive(t, d1)
+	hits := revive(t, d1Port)
 	ok := 0
 	for range 4 { // the two ejected targets are tried in turn: d1 within two requests
 		if a := rawRequest(t, addr, requestText("GET", "/x", "gw.example")); a.status == http.StatusOK {

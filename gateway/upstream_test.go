@@ -1,19 +1,16 @@
 package gateway_test
 
 import (
-	"net"
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/authgate/authgate/gateway/porttest"
 )
 
 func TestUpstreamDown(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	down := "http://" + ln.Addr().String()
-	ln.Close() // nothing listens there now
+	dead := porttest.Reserve(t) // nothing listens there, and nothing can start to
+	down := dead.URL()
 
 	h := newGatewayYAML(t, gatewayHeader+`
 upstreams:
@@ -28,7 +25,7 @@ routes:
 	}, "")
 	a := rawRequest(t, h.listen(), requestText("GET", "/gone/x", "gw.example"))
 	assertRejected(t, a, http.StatusBadGateway, "upstream_error")
-	if strings.Contains(string(a.body), ln.Addr().String()) {
+	if strings.Contains(string(a.body), dead.Addr()) {
 		t.Errorf("body %s names the upstream address", a.body)
 	}
 	if v := metricValue(t, h.reg, "authgate_rejected_requests_total", map[string]string{"reason": "upstream_error", "route": "gone", "auth": "none"}); v != 1 {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"sync"
 	"testing"
@@ -13,6 +12,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/authgate/authgate/gateway/jwtauth"
+	"github.com/authgate/authgate/gateway/porttest"
 )
 
 const jwksIss = "https://idp.example"
@@ -196,12 +196,7 @@ func TestJWKSNeverLoaded(t *testing.T) {
 		}
 	})
 	t.Run("connection refused", func(t *testing.T) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		url := "http://" + ln.Addr().String() + "/jwks.json"
-		ln.Close()
+		url := porttest.Reserve(t).URL() + "/jwks.json" // nothing listens there, nor can start to
 		v, rc := jwksVerifier(t, url, jwtauth.Options{UnknownKIDRefresh: time.Hour})
 		if err := verifyErr(v, rsTok(t, "a")); !errors.Is(err, jwtauth.ErrNoKeys) {
 			t.Fatalf("got %v, want ErrNoKeys", err)

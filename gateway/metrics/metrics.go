@@ -26,7 +26,7 @@ type Metrics struct {
 	ActivityDropped  *prometheus.CounterVec // kind: activity, audit
 	CredentialCache  *prometheus.CounterVec // result: hit, miss, negative_hit
 	InvalidationLag  prometheus.Histogram
-	// Unconfirmed counts replicas an invalidation stopped waiting for (they went silent).
+	// Unconfirmed counts replicas an invalidation stopped waiting for before they confirmed it.
 	Unconfirmed       prometheus.Counter
 	Logins            *prometheus.CounterVec // result
 	JWKSRefresh       *prometheus.CounterVec // issuer, result
@@ -99,7 +99,7 @@ func New(reg *prometheus.Registry) *Metrics {
 		}),
 		Unconfirmed: f.NewCounter(prometheus.CounterOpts{
 			Name: "authgate_invalidation_unconfirmed_total",
-			Help: "Replicas a cache invalidation stopped waiting for because they went silent (crashed or cut off from the store) before confirming it.",
+			Help: "Replicas a cache invalidation stopped waiting for before they confirmed it: they went silent (crashed or cut off from the store), did not confirm within two trust windows, or the caller stopped waiting.",
 		}),
 		APIKeyEvents: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "authgate_api_key_events_total",

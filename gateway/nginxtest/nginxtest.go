@@ -86,7 +86,7 @@ func Start(t testing.TB, server string) string {
 		}
 		exited := make(chan struct{})
 		go func() { _ = cmd.Wait(); close(exited) }()
-		if lastErr = waitReady(addr, exited); lastErr == nil {
+		if lastErr = waitReady(addr, filepath.Join(dir, "nginx.pid"), cmd.Process.Pid, exited); lastErr == nil {
 			t.Cleanup(func() { stop(t, cmd, exited) })
 			return addr
 		}
@@ -125,7 +125,12 @@ http {
 `, user, dir, addr, server)
 }
 
-func waitReady(addr string, exited <-chan struct{}) error {
+// waitReady waits until the nginx whose master has process id pid accepts connections on
+// addr. The port was picked free before nginx started, so another process may have taken
+// it in between, and a connection to addr alone could reach that process while nginx
+// still retries its bind (it then exits, and Start tries another port). nginx writes
+// pidFile once its listening sockets are bound: the file holding pid tells them apart.
+func waitReady(addr, pidFile string, pid int, exited <-chan struct{}) error {
 	deadline := time.Now().Add(readyTimeout)
 	for {
 		select {
@@ -133,10 +138,13 @@ func waitReady(addr string, exited <-chan struct{}) error {
 			return errors.New("nginx exited before accepting connections")
 		default:
 		}
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return nil
+		err := fmt.Errorf("nginx has not written its pid %d to %s", pid, pidFile)
+		if b, rerr := os.ReadFile(pidFile); rerr == nil && strings.TrimSpace(string(b)) == strconv.Itoa(pid) {
+			var c net.Conn
+			if c, err = net.DialTimeout("tcp", addr, time.Second); err == nil {
+				c.Close()
+				return nil
+			}
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("nginx did not accept connections on %s within %v: %w", addr, readyTimeout, err)

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -18,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/authgate/authgate/gateway/metrics"
+	"github.com/authgate/authgate/gateway/porttest"
 	"github.com/authgate/authgate/gateway/proxy"
 	"github.com/authgate/authgate/gateway/reqinfo"
 )
@@ -314,12 +314,7 @@ func assertJSONError(t *testing.T, rec *httptest.ResponseRecorder, status int, c
 }
 
 func TestUpstreamFailures(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := &url.URL{Scheme: "http", Host: ln.Addr().String()}
-	ln.Close()
+	closed := &url.URL{Scheme: "http", Host: porttest.Reserve(t).Addr()} // nothing listens there, nor can start to
 
 	release := make(chan struct{})
 	slow := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {

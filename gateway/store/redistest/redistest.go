@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -299,7 +300,7 @@ func (s *Server) launch(deadline time.Time) error {
 
 	addr := s.Addr()
 	for {
-		err := ping(addr)
+		err := ping(addr, cmd.Process.Pid)
 		if err == nil {
 			s.proc = p
 			return nil
@@ -352,8 +353,11 @@ func kill(p *process) {
 	<-p.exited
 }
 
-// ping sends one PING over a fresh connection and expects +PONG.
-func ping(addr string) error {
+// ping reports whether the redis-server with process id pid answers on addr. The port
+// was picked free before the server was started (redis-server cannot be asked to choose
+// one), so another process may have taken it in between: then a PING would be answered,
+// by that process, while ours fails to bind and exits. INFO's process_id tells them apart.
+func ping(addr string, pid int) error {
 	conn, err := net.DialTimeout("tcp", addr, 500*time.Millisecond)
 	if err != nil {
 		return fmt.Errorf("redistest: dial: %w", err)
@@ -362,17 +366,39 @@ func ping(addr string) error {
 	if err := conn.SetDeadline(time.Now().Add(time.Second)); err != nil {
 		return fmt.Errorf("redistest: set deadline: %w", err)
 	}
-	if _, err := conn.Write([]byte("PING\r\n")); err != nil {
+	if _, err := conn.Write([]byte("PING\r\nINFO server\r\n")); err != nil {
 		return fmt.Errorf("redistest: write ping: %w", err)
 	}
-	line, err := bufio.NewReader(conn).ReadString('\n')
+	r := bufio.NewReader(conn)
+	line, err := r.ReadString('\n')
 	if err != nil {
 		return fmt.Errorf("redistest: read pong: %w", err)
 	}
 	if strings.TrimSpace(line) != "+PONG" {
 		return fmt.Errorf("redistest: unexpected reply to PING: %q", strings.TrimSpace(line))
 	}
-	return nil
+	head, err := r.ReadString('\n')
+	if err != nil {
+		return fmt.Errorf("redistest: read INFO: %w", err)
+	}
+	n, err := strconv.Atoi(strings.TrimPrefix(strings.TrimSpace(head), "$"))
+	if err != nil || !strings.HasPrefix(head, "$") {
+		return fmt.Errorf("redistest: unexpected reply to INFO: %q", strings.TrimSpace(head))
+	}
+	info := make([]byte, n)
+	if _, err := io.ReadFull(r, info); err != nil {
+		return fmt.Errorf("redistest: read INFO: %w", err)
+	}
+	want := "process_id:" + strconv.Itoa(pid)
+	for _, l := range strings.Split(string(info), "\n") {
+		if l = strings.TrimSpace(l); strings.HasPrefix(l, "process_id:") {
+			if l != want {
+				return fmt.Errorf("redistest: %s is answered by another process (%s, want %s): the port was taken", addr, l, want)
+			}
+			return nil
+		}
+	}
+	return errors.New("redistest: INFO server has no process_id")
 }
 
 // freePort asks the kernel for a free loopback TCP port.
