@@ -242,14 +242,26 @@ func serveLive(tb testing.TB, rs *redistest.Server, o liveOpts) *liveGW {
 		return g
 	}
 	// Tried from the start: a try before the key is registered must not lock it out (a
-	// negative cache entry lives 5 s), so once start-up is done (the key is in place) it
-	// works at once. How long start-up takes is the machine's business.
-	waitFor(tb, "the start-up (the bootstrap credentials in place)", func() bool {
-		g.call("GET", keysAPI, o.adminKey, nil)
-		return strings.Contains(logs.String(), "start-up done")
+	// negative cache entry lives 5 s): no try begun after the registration is refused.
+	// How long start-up takes is the machine's business.
+	type try struct {
+		at     time.Time
+		status int
+	}
+	var tries []try
+	waitFor(tb, "the bootstrap admin key to work", func() bool {
+		at := time.Now()
+		st := g.call("GET", keysAPI, o.adminKey, nil).status
+		tries = append(tries, try{at, st})
+		return st == http.StatusOK
 	})
-	if a := g.call("GET", keysAPI, o.adminKey, nil); a.status != http.StatusOK {
-		tb.Fatalf("the bootstrap admin key after start-up: %d %s, want 200 (tries before it was registered must not lock it out)", a.status, a.body)
+	if reg := logTime(tb, logs.String(), "bootstrap admin key registered"); !reg.IsZero() {
+		for _, tr := range tries {
+			if tr.at.After(reg) && tr.status == http.StatusUnauthorized {
+				tb.Fatalf("the bootstrap admin key got %d at %s, after its registration at %s: an earlier try locked it out",
+					tr.status, tr.at.Format(time.RFC3339Nano), reg.Format(time.RFC3339Nano))
+			}
+		}
 	}
 	// Subscribed, and the caches (keys, tokens) flushed once for it: what is cached from
 	// now on stays.
@@ -257,6 +269,24 @@ func serveLive(tb testing.TB, rs *redistest.Server, o liveOpts) *liveGW {
 		return subscribers(tb, rc) > subs && strings.Count(logs.String(), `"reason":"subscribed"`) >= 2
 	})
 	return g
+}
+
+// logTime is the time of the first JSON log line whose message is msg, or the zero time.
+func logTime(tb testing.TB, logs, msg string) time.Time {
+	tb.Helper()
+	for line := range strings.Lines(logs) {
+		if !strings.Contains(line, `"msg":"`+msg+`"`) {
+			continue
+		}
+		var l struct {
+			Time time.Time `json:"time"`
+		}
+		if err := json.Unmarshal([]byte(line), &l); err != nil {
+			tb.Fatalf("log line %q: %v", line, err)
+		}
+		return l.Time
+	}
+	return time.Time{}
 }
 
 // subscribers is how many connections listen for invalidations.
