@@ -142,6 +142,7 @@ type cutStore struct {
 	cut      bool
 	mute     bool
 	failTags int
+	refused  int // subscriptions refused while cut
 	subs     []*store.Subscription
 }
 
@@ -149,6 +150,7 @@ func (s *cutStore) Subscribe(ctx context.Context, channel string) (*store.Subscr
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cut {
+		s.refused++
 		return nil, errors.New("cutStore: cut")
 	}
 	sub, err := s.Store.Subscribe(ctx, channel)
@@ -172,15 +174,26 @@ func (s *cutStore) Publish(ctx context.Context, channel string, msg []byte) erro
 	return s.Store.Publish(ctx, channel, msg)
 }
 
-// sever cuts the subscriptions; with mute, publishes fail too.
-func (s *cutStore) sever(mute bool) {
+// sever cuts the subscriptions; with mute, publishes fail too. It returns once the
+// replica has tried to subscribe again, so it has handled every message delivered
+// before the cut.
+func (s *cutStore) sever(t testing.TB, mute bool) {
+	t.Helper()
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.cut, s.mute = true, mute
 	for _, sub := range s.subs {
 		_ = sub.Close()
 	}
 	s.subs = nil
+	s.refused = 0
+	s.mu.Unlock()
+	if !waitFor(5*time.Second, func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.refused > 0
+	}) {
+		t.Fatal("cutStore: the replica did not try to subscribe again within 5s of the cut")
+	}
 }
 
 // failsLeft is how many invalidation publishes are still to be refused.

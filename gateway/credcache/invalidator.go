@@ -311,10 +311,17 @@ func (inv *Invalidator) publish(ctx context.Context, m message) error {
 	if err != nil {
 		return err // cannot happen for this type
 	}
-	if !m.Acks && !m.Re && !inv.local && !inv.mute {
-		inv.deafSeq.Store(m.Seq) // before it can be heard back; send holds sendMu, so it only grows
+	if m.Acks || m.Re || inv.local || inv.mute {
+		return inv.st.Publish(ctx, inv.channel, msg)
 	}
-	return inv.st.Publish(ctx, inv.channel, msg)
+	// Set before the message can be heard back; send holds sendMu, so it only grows. A
+	// message that was never published cannot be heard back, nor heard by anyone.
+	prev := inv.deafSeq.Swap(m.Seq)
+	err = inv.st.Publish(ctx, inv.channel, msg)
+	if err != nil {
+		inv.deafSeq.CompareAndSwap(m.Seq, prev)
+	}
+	return err
 }
 
 // resend publishes w's invalidation again under its first sequence number, bounded by a

@@ -267,7 +267,7 @@ func TestDeafServeCachedReplicaWaitedFor(t *testing.T) {
 	b := startReplica(t, cs, Options{MaxEntries: 100, TTL: time.Hour, StaleTTL: 2 * time.Hour, Now: clock.Now}, iopts)
 	waitPeers(t, a, 1)
 	b.cache.Put(hashOf("k"), "v", "key:k")
-	cs.sever(false) // b hears nothing; its heartbeats still go out
+	cs.sever(t, false) // b hears nothing; its heartbeats still go out
 	clock.Advance(time.Minute)
 	if b.cache.Trusted() {
 		t.Fatal("premise: b's cache still trusted")
@@ -281,5 +281,30 @@ func TestDeafServeCachedReplicaWaitedFor(t *testing.T) {
 	}
 	if n := testutil.ToFloat64(a.m.Unconfirmed); n != 0 {
 		t.Errorf("authgate_invalidation_unconfirmed_total = %v, want 0", n)
+	}
+}
+
+// TestUnsentNotConfirmingDoesNotHoldTrust: a "not confirming" message that never reached
+// the store cannot be heard back, nor by anyone; it does not keep the cache untrusted
+// once the replica hears the channel again.
+func TestUnsentNotConfirmingDoesNotHoldTrust(t *testing.T) {
+	cs := &cutStore{Store: store.NewMemory(nil), mute: true}
+	clock := newFakeClock()
+	c := newCache(t, Options{MaxEntries: 10, TTL: time.Hour, Now: clock.Now})
+	inv, err := NewInvalidator(c, cs, InvalidatorOptions{Heartbeat: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Minute) // the trust window lapses
+	if _, err := inv.send(context.Background(), message{}, false); err == nil {
+		t.Fatal("premise: the publish went through")
+	}
+	raw, err := json.Marshal(message{From: "other", Seq: 1, Acks: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv.apply(raw)
+	if !c.Trusted() {
+		t.Error("not trusted on hearing the channel: held by a message that was never sent")
 	}
 }
