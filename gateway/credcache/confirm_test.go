@@ -163,7 +163,7 @@ func TestHeartbeatsSayWhetherCacheTrusted(t *testing.T) {
 			if _, err := b.inv.send(context.Background(), message{}, false); err != nil {
 				t.Fatal(err)
 			}
-			last := b.inv.seq // Run has stopped: nothing else sends
+			last := b.inv.seq.Load() // Run has stopped: nothing else sends
 			for {
 				if m := next(); m.Seq == last {
 					if m.Acks != tc.untrustedAcks {

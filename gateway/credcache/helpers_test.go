@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"strconv"
 	"sync"
@@ -95,7 +96,33 @@ func startReplicaWrapped(t testing.TB, st store.Store, opts Options, iopts Inval
 	case <-time.After(10 * time.Second):
 		t.Fatalf("Invalidator not subscribed within 10s")
 	}
+	// Trusted once its first message is heard back (see Invalidator.trust).
+	if !iopts.mute && !waitFor(10*time.Second, c.Trusted) {
+		t.Fatalf("cache not trusted within 10s of subscribing")
+	}
 	return &replica{cache: c, inv: inv, reg: reg, m: m, stop: stop}
+}
+
+// trustNow makes the cache of inv, whose Run is not running, trusted as Run would: the
+// replica hears the channel again (a subscription) and then its own message saying it
+// confirms invalidations, heard back.
+func trustNow(t testing.TB, inv *Invalidator) {
+	t.Helper()
+	inv.regate()
+	hearOwn(t, inv)
+}
+
+// hearOwn sends a heartbeat from inv and hands it to inv as if heard back.
+func hearOwn(t testing.TB, inv *Invalidator) {
+	t.Helper()
+	if _, err := inv.send(context.Background(), message{}, false); err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	raw, err := json.Marshal(message{From: inv.id, Seq: inv.seq.Load(), Acks: inv.hears() || inv.c.keepsStale()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv.apply(raw)
 }
 
 // waitFor polls cond every millisecond until it holds or within passes,

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -111,10 +112,10 @@ type Invalidator struct {
 	givenUp atomic.Int64
 
 	// id names this Invalidator's messages; seq numbers them. sendMu keeps the numbers
-	// in the order the store receives them.
+	// in the order the store receives them (seq is atomic so that trust can read it).
 	id     string
 	sendMu sync.Mutex
-	seq    uint64
+	seq    atomic.Uint64
 	// senders is the last sequence number heard from each sender since the last
 	// (re)subscription. Only Run's goroutine uses it.
 	senders map[string]uint64
@@ -128,12 +129,16 @@ type Invalidator struct {
 	peers     map[string]peerState
 	lastHeard time.Time
 
-	// deafSeq is the sequence number of the last message this replica sent saying it
-	// does not confirm invalidations (Acks false), until it hears that message back; 0
-	// otherwise. Meanwhile its cache is not trusted again (see trust).
-	deafSeq atomic.Uint64
-	pending map[uint64]*waiter
-	acks    chan string
+	// hearing is until when (UnixNano of now) this replica counts as hearing the channel:
+	// a trust window after the last message it heard.
+	hearing atomic.Int64
+	// gate, when not 0, keeps the cache untrusted until this replica hears back a
+	// message of its own numbered gate or later that says it confirms invalidations
+	// (see trust). helloNow asks beat for such a message at once.
+	gate     atomic.Uint64
+	helloNow chan struct{}
+	pending  map[uint64]*waiter
+	acks     chan string
 
 	readyOnce sync.Once
 	ready     chan struct{}
@@ -165,6 +170,8 @@ type message struct {
 	// replica had not confirmed it (or its first publish failed). It is applied and
 	// confirmed like the first, and not counted in the sender's sequence.
 	Re bool `json:"re,omitempty"`
+	// To names the replicas a resent invalidation still waits for: only they confirm it.
+	To []string `json:"to,omitempty"`
 }
 
 // peerState is what was last heard from another replica.
@@ -234,6 +241,7 @@ func NewInvalidator[V any](c *Cache[V], st store.Store, opts InvalidatorOptions)
 		log:       opts.Logger,
 		ready:     make(chan struct{}),
 		lastHeard: c.now(),
+		helloNow:  make(chan struct{}, 1),
 	}
 	if opts.Metrics != nil {
 		inv.lag = opts.Metrics.InvalidationLag
@@ -241,8 +249,12 @@ func NewInvalidator[V any](c *Cache[V], st store.Store, opts InvalidatorOptions)
 	}
 	if opts.Local {
 		inv.window = time.Duration(math.MaxInt64 / 2) // never lapses; see Options.Local
+		c.trustFor(inv.now(), inv.window)
+	} else {
+		// Not trusted until Run has subscribed and heard this replica's first message
+		// back (see trust).
+		c.trustFor(inv.now(), 0)
 	}
-	c.trustFor(inv.now(), inv.window)
 	return inv, nil
 }
 
@@ -288,8 +300,7 @@ func (inv *Invalidator) Publish(ctx context.Context, tag string) error {
 func (inv *Invalidator) send(ctx context.Context, m message, confirm bool) (*waiter, error) {
 	inv.sendMu.Lock()
 	defer inv.sendMu.Unlock()
-	inv.seq++
-	m.From, m.Seq = inv.id, inv.seq
+	m.From, m.Seq = inv.id, inv.seq.Add(1)
 	var w *waiter
 	if confirm {
 		w = inv.expect(m.Seq, m.Tag)
@@ -303,33 +314,47 @@ func (inv *Invalidator) send(ctx context.Context, m message, confirm bool) (*wai
 
 // publish stamps m with the time and whether this replica confirms invalidations, and
 // publishes it.
+//
+// A replica confirms while it hears the channel, and while it may serve stale entries
+// (serve_cached) even when it does not, since it may serve the very entry an
+// invalidation is about. One that says it does not (fail_closed, hearing nothing)
+// answers nothing from its cache, so publishers stop waiting for it; it then closes the
+// gate, so that its cache is trusted again only after a message saying it confirms is
+// heard back (see trust). The gate closes before Acks is decided: trust cannot come back
+// in between.
 func (inv *Invalidator) publish(ctx context.Context, m message) error {
-	// A replica that answers nothing from its cache while it hears nothing (fail_closed)
-	// need not be waited for then: it says so until it hears the channel again.
-	m.At, m.Acks = inv.now().UnixNano(), !inv.local && !inv.mute && (inv.c.Trusted() || inv.c.keepsStale())
+	m.At = inv.now().UnixNano()
+	gated := !m.Re && !inv.local && !inv.mute
+	var prev uint64
+	if gated {
+		prev = inv.gate.Swap(m.Seq) // send holds sendMu: numbers only grow
+	}
+	m.Acks = !inv.local && !inv.mute && (inv.hears() || inv.c.keepsStale())
+	if gated && m.Acks {
+		inv.gate.CompareAndSwap(m.Seq, prev)
+	}
 	msg, err := json.Marshal(m)
 	if err != nil {
 		return err // cannot happen for this type
 	}
-	if m.Acks || m.Re || inv.local || inv.mute {
-		return inv.st.Publish(ctx, inv.channel, msg)
-	}
-	// Set before the message can be heard back; send holds sendMu, so it only grows. A
-	// message that was never published cannot be heard back, nor heard by anyone.
-	prev := inv.deafSeq.Swap(m.Seq)
-	err = inv.st.Publish(ctx, inv.channel, msg)
-	if err != nil {
-		inv.deafSeq.CompareAndSwap(m.Seq, prev)
-	}
-	return err
+	return inv.st.Publish(ctx, inv.channel, msg)
 }
+
+// hears reports whether this replica heard a message within the trust window.
+func (inv *Invalidator) hears() bool { return inv.now().UnixNano() < inv.hearing.Load() }
 
 // resend publishes w's invalidation again under its first sequence number, bounded by a
 // heartbeat interval; it reports whether the store took it.
 func (inv *Invalidator) resend(ctx context.Context, w *waiter) bool {
 	pctx, cancel := context.WithTimeout(ctx, inv.heartbeat)
 	defer cancel()
-	return inv.publish(pctx, message{Tag: w.tag, From: inv.id, Seq: w.seq, Re: true}) == nil
+	inv.confirmMu.Lock()
+	to := make([]string, 0, len(w.waiting))
+	for id := range w.waiting {
+		to = append(to, id)
+	}
+	inv.confirmMu.Unlock()
+	return inv.publish(pctx, message{Tag: w.tag, From: inv.id, Seq: w.seq, Re: true, To: to}) == nil
 }
 
 // Peers returns how many other replicas were heard within the trust window and a
@@ -485,8 +510,11 @@ func (inv *Invalidator) unconfirmed(n int, why string) {
 //   - this replica's own invalidation heard back is echoed: whatever it hears from others
 //     from now on was published after it;
 //   - a goodbye ends every wait for the sender;
-//   - a replica that confirms invalidations is waited for from now on, and its
-//     confirmation of one of ours ends that wait;
+//   - a replica that confirms invalidations is waited for from now on, by the
+//     invalidations not yet heard back too: its message came before them on the
+//     channel, so it may have trusted its cache before they reach it (a replica that
+//     starts, or hears the channel again); and its confirmation of one of ours ends
+//     that wait;
 //   - a replica saying it does not confirm (it answers nothing from its cache) is not
 //     waited for by new invalidations, nor by those already echoed: it said so after
 //     they were published, so it cannot serve what they invalidate (see trust). One it
@@ -521,6 +549,13 @@ func (inv *Invalidator) heard(m message, now time.Time) {
 		clear(inv.peers) // replicas come and go; the live ones are heard again within a heartbeat
 	}
 	inv.peers[m.From] = peerState{heard: now, acks: m.Acks}
+	if m.Acks {
+		for _, w := range inv.pending {
+			if !w.echoed {
+				w.waiting[m.From] = true // no confirmation comes before the echo
+			}
+		}
+	}
 	if to, seq, ok := parseAck(m.Ack); ok && to == inv.id {
 		if w, ok := inv.pending[seq]; ok {
 			inv.confirmedLocked(w, m.From)
@@ -585,8 +620,10 @@ func (inv *Invalidator) bye() {
 // delivered a message (a heartbeat at least) within the trust window.
 func (inv *Invalidator) Trusted() bool { return inv.c.Trusted() }
 
-// Ready returns a channel that is closed once Run has subscribed for the
-// first time; invalidations published after that reach this replica.
+// Ready returns a channel that is closed once Run has subscribed for the first time
+// and the cache is trusted: invalidations published after that reach this replica, and
+// the other replicas wait for its confirmations. (For a Local or announcing
+// Invalidator: once subscribed.)
 func (inv *Invalidator) Ready() <-chan struct{} { return inv.ready }
 
 // Run subscribes to the channel and applies invalidations until ctx is
@@ -628,7 +665,10 @@ func (inv *Invalidator) Run(ctx context.Context) error {
 		inv.rejoined()
 		clear(inv.senders)
 		inv.resync("subscribed")
-		inv.readyOnce.Do(func() { close(inv.ready) })
+		inv.regate()
+		if inv.local || inv.mute {
+			inv.markReady() // else once the cache is trusted (see trust)
+		}
 		inv.consume(ctx, sub)
 		_ = sub.Close() // a close error leaves nothing to do; we resubscribe
 		if ctx.Err() != nil {
@@ -653,6 +693,7 @@ func (inv *Invalidator) consume(ctx context.Context, sub *store.Subscription) {
 			inv.rejoined()
 			clear(inv.senders)
 			inv.resync("messages may have been lost")
+			inv.regate()
 			heard = inv.now()
 		case msg, ok := <-sub.C():
 			if !ok {
@@ -691,7 +732,7 @@ func (inv *Invalidator) apply(raw []byte) {
 	inv.heard(m, now)
 	// Every numbered invalidation is confirmed, an announcer's (which confirms nothing
 	// itself) included.
-	if m.Tag != "" && m.From != "" && m.From != inv.id && !inv.local && !inv.mute {
+	if m.Tag != "" && m.From != "" && m.From != inv.id && !inv.local && !inv.mute && (!m.Re || slices.Contains(m.To, inv.id)) {
 		select {
 		case inv.acks <- ackOf(m): // applied above: confirm it
 		default: // the publisher stops waiting after its bound
@@ -706,7 +747,7 @@ func (inv *Invalidator) apply(raw []byte) {
 // lost records m's sequence number and reports whether a message from its
 // sender was missed before it.
 func (inv *Invalidator) lost(m message) bool {
-	if m.From == "" {
+	if m.From == "" || m.From == inv.id { // its own failed publishes are no lost invalidations
 		return false
 	}
 	last, known := inv.senders[m.From]
@@ -721,32 +762,71 @@ func (inv *Invalidator) lost(m message) bool {
 	return known && m.Seq > last+1
 }
 
-// resync flushes the cache and trusts it again: whatever it held may have
-// missed invalidations, and what it caches from now on will not.
+// resync re-verifies every entry (see Cache.Reverify): whatever the cache held may have
+// missed invalidations.
 func (inv *Invalidator) resync(reason string) {
 	inv.c.Reverify()
-	inv.trust(message{}, inv.now())
 	inv.log.Info("credential cache flushed", "reason", reason)
 }
 
-// trust renews the cache's trust on hearing m at now. A cache whose trust has lapsed
-// (its delivery stalled, and a backlog is arriving; publishers may have stopped waiting
-// for it) is re-verified first: the invalidations published meanwhile are still behind
-// this message. After this replica said it does not confirm invalidations, trust returns
-// only with that message heard back: every invalidation published before it, one whose
-// publisher stopped waiting on hearing it included, has then been applied. Only Run's
-// goroutine renews trust, so nothing renews it between the check and trustFor.
+// regate, on a (re)subscription, counts this replica as hearing the channel and closes
+// the gate (see trust): messages published before the subscription are lost to it, and
+// the other replicas may have stopped waiting for it. It asks beat for a message at once.
+func (inv *Invalidator) regate() {
+	if inv.local || inv.mute {
+		return // always trusted; or no cache to trust
+	}
+	inv.hearing.Store(inv.now().Add(inv.window).UnixNano())
+	inv.gate.Store(inv.seq.Load() + 1)
+	inv.hello()
+}
+
+// hello asks beat for a heartbeat now.
+func (inv *Invalidator) hello() {
+	select {
+	case inv.helloNow <- struct{}{}:
+	default: // one is asked for already
+	}
+}
+
+// trust records that m was heard at now, and renews the cache's trust unless the gate is
+// closed.
+//
+// The gate makes trust come back only once the other replicas wait for this one: after
+// it said it does not confirm invalidations, after a (re)subscription, and after its
+// trust lapsed, its cache is trusted again only when it hears back a message of its own,
+// sent since, that says it confirms. Every replica that heard that message waits for
+// this one's confirmations from then on (an invalidation already under way included,
+// see heard), and every invalidation published before it on the channel has been applied
+// here. A cache whose trust has lapsed is re-verified as trust returns: the
+// invalidations it missed are behind this message, or lost. Only Run's goroutine renews
+// trust, so nothing renews it between the checks and trustFor.
 func (inv *Invalidator) trust(m message, now time.Time) {
-	if d := inv.deafSeq.Load(); d != 0 {
-		if m.From != inv.id || m.Re || m.Seq < d || !inv.deafSeq.CompareAndSwap(d, 0) {
+	inv.hearing.Store(now.Add(inv.window).UnixNano())
+	if inv.local || inv.mute {
+		inv.c.trustFor(now, inv.window)
+		return
+	}
+	if g := inv.gate.Load(); g != 0 {
+		if m.From != inv.id || m.Re || !m.Acks || m.Seq < g || !inv.gate.CompareAndSwap(g, 0) {
 			return
 		}
+	} else if !inv.c.Trusted() {
+		// Lapsed while this replica said nothing (it could not send): others may have
+		// stopped waiting for it.
+		inv.gate.CompareAndSwap(0, inv.seq.Load()+1)
+		inv.hello()
+		return
 	}
 	if !inv.c.Trusted() {
 		inv.c.Reverify()
 	}
 	inv.c.trustFor(now, inv.window)
+	inv.markReady()
 }
+
+// markReady closes Ready's channel, once.
+func (inv *Invalidator) markReady() { inv.readyOnce.Do(func() { close(inv.ready) }) }
 
 // beat publishes a heartbeat every interval until ctx is done. Each publish
 // is bounded by the interval, so an unreachable store never delays the
@@ -760,6 +840,7 @@ func (inv *Invalidator) beat(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-inv.helloNow:
 		}
 		pctx, cancel := context.WithTimeout(ctx, inv.heartbeat)
 		_, err := inv.send(pctx, message{}, false)

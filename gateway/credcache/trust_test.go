@@ -178,41 +178,61 @@ func TestNotConfirmingSaidBeforePublishKeepsWait(t *testing.T) {
 	}
 }
 
-// TestTrustReturnsWithOwnEcho: a replica that said it does not confirm invalidations
-// trusts its cache again only once it hears that message back, so every invalidation
-// published before it (which its publisher may have stopped waiting for on hearing it)
-// has been applied first; and trust returns with its entries re-verified.
-func TestTrustReturnsWithOwnEcho(t *testing.T) {
-	st := store.NewMemory(nil)
-	clock := newFakeClock()
-	c := newCache(t, Options{MaxEntries: 10, TTL: time.Hour, Now: clock.Now})
-	inv, err := NewInvalidator(c, st, InvalidatorOptions{Heartbeat: 10 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.Put(hashOf("k"), "v", "key:k")
-	clock.Advance(time.Minute) // the trust window lapses: nothing heard
-	if _, err := inv.send(context.Background(), message{}, false); err != nil {
-		t.Fatal(err)
-	}
-	said := inv.seq
-	raw := func(m message) []byte {
-		b, err := json.Marshal(m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
-	inv.apply(raw(message{From: "other", Seq: 1, Acks: true})) // published before b's message
-	if c.Trusted() {
-		t.Fatal("trusted again on another replica's message, before hearing its own message back")
-	}
-	inv.apply(raw(message{From: inv.id, Seq: said}))
-	if !c.Trusted() {
-		t.Fatal("not trusted after hearing its own message back")
-	}
-	if _, res := c.Get(hashOf("k")); res == Hit {
-		t.Error("an entry cached before the lapse is a Hit: it may have missed invalidations")
+// TestTrustNeedsOwnConfirmingMessageHeardBack: a replica that said it does not confirm
+// invalidations (its cache lapsed), or whose message saying so never reached the store,
+// trusts its cache again only once it hears back a message of its own that says it
+// confirms: other replicas heard that message too and wait for it from then on, and
+// every invalidation published before it has been applied. Neither another replica's
+// message nor its own "not confirming" one brings trust back; and trust returns with the
+// entries cached before the lapse re-verified.
+func TestTrustNeedsOwnConfirmingMessageHeardBack(t *testing.T) {
+	for _, sent := range []bool{true, false} {
+		t.Run(map[bool]string{true: "said", false: "unsent"}[sent], func(t *testing.T) {
+			cs := &cutStore{Store: store.NewMemory(nil)}
+			clock := newFakeClock()
+			c := newCache(t, Options{MaxEntries: 10, TTL: time.Hour, Now: clock.Now})
+			inv, err := NewInvalidator(c, cs, InvalidatorOptions{Heartbeat: 10 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			trustNow(t, inv)
+			c.Put(hashOf("k"), "v", "key:k")
+			clock.Advance(time.Minute) // the trust window lapses: nothing heard
+			cs.mu.Lock()
+			cs.mute = !sent
+			cs.mu.Unlock()
+			_, err = inv.send(context.Background(), message{}, false)
+			if (err == nil) != sent {
+				t.Fatalf("premise: send = %v", err)
+			}
+			said := inv.seq.Load()
+			hear := func(m message) {
+				t.Helper()
+				raw, err := json.Marshal(m)
+				if err != nil {
+					t.Fatal(err)
+				}
+				inv.apply(raw)
+			}
+			hear(message{From: "other", Seq: 1, Acks: true})
+			if c.Trusted() {
+				t.Fatal("trusted again on another replica's message")
+			}
+			if sent {
+				hear(message{From: inv.id, Seq: said}) // its own "not confirming", heard back
+				if c.Trusted() {
+					t.Fatal("trusted again on its own message saying it does not confirm")
+				}
+			}
+			cs.heal()
+			hearOwn(t, inv) // hearing the channel now, it says it confirms
+			if !c.Trusted() {
+				t.Fatal("not trusted after hearing back its own message saying it confirms")
+			}
+			if _, res := c.Get(hashOf("k")); res == Hit {
+				t.Error("an entry cached before the lapse is a Hit: it may have missed invalidations")
+			}
+		})
 	}
 }
 
@@ -226,6 +246,7 @@ func TestResentInvalidationIsNotAGap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	trustNow(t, inv)
 	raw := func(m message) []byte {
 		b, err := json.Marshal(m)
 		if err != nil {
@@ -237,7 +258,7 @@ func TestResentInvalidationIsNotAGap(t *testing.T) {
 	// first, then its next message, numbered well past the resent one.
 	c.Put(hashOf("k"), "v", "key:k")
 	c.Put(hashOf("j"), "v", "key:j")
-	inv.apply(raw(message{From: "p", Seq: 3, Tag: "key:k", Re: true}))
+	inv.apply(raw(message{From: "p", Seq: 3, Tag: "key:k", Re: true, To: []string{inv.id}}))
 	inv.apply(raw(message{From: "p", Seq: 7, Acks: true}))
 	if _, res := c.Get(hashOf("k")); res != Miss {
 		t.Errorf("resent invalidation not applied: entry %s", res)
@@ -284,27 +305,65 @@ func TestDeafServeCachedReplicaWaitedFor(t *testing.T) {
 	}
 }
 
-// TestUnsentNotConfirmingDoesNotHoldTrust: a "not confirming" message that never reached
-// the store cannot be heard back, nor by anyone; it does not keep the cache untrusted
-// once the replica hears the channel again.
-func TestUnsentNotConfirmingDoesNotHoldTrust(t *testing.T) {
-	cs := &cutStore{Store: store.NewMemory(nil), mute: true}
+// TestTrustBackOnlyWhenPeersWait: a fail_closed replica whose trust lapsed (it said it
+// does not confirm, so publishers stopped waiting for it) must not trust its cache again
+// before the others wait for it once more. Here its Run is the test, behind: it catches
+// up to its own messages, caches a key, and an invalidation of that key is published
+// that it has not applied. Publish may return only having waited for it (it is counted
+// when given up on), never with nothing unconfirmed while the entry is a Hit there.
+func TestTrustBackOnlyWhenPeersWait(t *testing.T) {
+	st := store.NewMemory(nil)
+	a := startReplica(t, st, Options{MaxEntries: 100, TTL: time.Minute}, InvalidatorOptions{Heartbeat: 50 * time.Millisecond})
 	clock := newFakeClock()
 	c := newCache(t, Options{MaxEntries: 10, TTL: time.Hour, Now: clock.Now})
-	inv, err := NewInvalidator(c, cs, InvalidatorOptions{Heartbeat: 10 * time.Millisecond})
+	b, err := NewInvalidator(c, st, InvalidatorOptions{Heartbeat: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock.Advance(time.Minute) // the trust window lapses
-	if _, err := inv.send(context.Background(), message{}, false); err == nil {
-		t.Fatal("premise: the publish went through")
-	}
-	raw, err := json.Marshal(message{From: "other", Seq: 1, Acks: true})
+	sub, err := st.Subscribe(context.Background(), DefaultChannel)
 	if err != nil {
 		t.Fatal(err)
 	}
-	inv.apply(raw)
-	if !c.Trusted() {
-		t.Error("not trusted on hearing the channel: held by a message that was never sent")
+	defer sub.Close()
+	// catchUp applies what b's subscription delivered, up to b's own message seq.
+	catchUp := func(seq uint64) {
+		t.Helper()
+		for {
+			select {
+			case raw := <-sub.C():
+				b.apply(raw)
+				var m message
+				if json.Unmarshal(raw, &m) == nil && m.From == b.id && m.Seq == seq {
+					return
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatalf("b's message %d not heard back within 5s", seq)
+			}
+		}
+	}
+	b.regate()    // subscribed
+	for range 2 { // b's first message; then, hearing, one saying it confirms
+		if _, err := b.send(context.Background(), message{}, false); err != nil {
+			t.Fatal(err)
+		}
+		catchUp(b.seq.Load())
+	}
+	waitPeers(t, a, 1)
+
+	clock.Advance(time.Minute) // b's delivery stalled: trust lapsed
+	for range 2 {
+		if _, err := b.send(context.Background(), message{}, false); err != nil {
+			t.Fatal(err)
+		}
+		catchUp(b.seq.Load())
+	}
+	if c.Trusted() {
+		c.Put(hashOf("k"), "v", "key:k") // read from the store after trust came back
+	}
+	if err := a.inv.Publish(context.Background(), "key:k"); err != nil {
+		t.Fatal(err)
+	}
+	if _, res := c.Get(hashOf("k")); res == Hit && testutil.ToFloat64(a.m.Unconfirmed) == 0 {
+		t.Error("Publish returned, nothing unconfirmed, while b serves the invalidated entry as a Hit")
 	}
 }
