@@ -129,9 +129,6 @@ type Invalidator struct {
 	peers     map[string]peerState
 	lastHeard time.Time
 
-	// hearing is until when (UnixNano of now) this replica counts as hearing the channel:
-	// a trust window after the last message it heard.
-	hearing atomic.Int64
 	// gate, when not 0, keeps the cache untrusted until this replica hears back a
 	// message of its own numbered gate or later that says it confirms invalidations
 	// (see trust). helloNow asks beat for such a message at once.
@@ -341,7 +338,11 @@ func (inv *Invalidator) publish(ctx context.Context, m message) error {
 }
 
 // hears reports whether this replica heard a message within the trust window.
-func (inv *Invalidator) hears() bool { return inv.now().UnixNano() < inv.hearing.Load() }
+func (inv *Invalidator) hears() bool {
+	inv.confirmMu.Lock()
+	defer inv.confirmMu.Unlock()
+	return inv.now().Sub(inv.lastHeard) < inv.window
+}
 
 // resend publishes w's invalidation again under its first sequence number, bounded by a
 // heartbeat interval; it reports whether the store took it.
@@ -549,23 +550,17 @@ func (inv *Invalidator) heard(m message, now time.Time) {
 		clear(inv.peers) // replicas come and go; the live ones are heard again within a heartbeat
 	}
 	inv.peers[m.From] = peerState{heard: now, acks: m.Acks}
-	if m.Acks {
-		for _, w := range inv.pending {
-			if !w.echoed {
-				w.waiting[m.From] = true // no confirmation comes before the echo
-			}
-		}
-	}
 	if to, seq, ok := parseAck(m.Ack); ok && to == inv.id {
 		if w, ok := inv.pending[seq]; ok {
 			inv.confirmedLocked(w, m.From)
 		}
 	}
-	if !m.Acks {
-		for _, w := range inv.pending {
-			if w.echoed {
-				inv.confirmedLocked(w, m.From)
-			}
+	for _, w := range inv.pending {
+		switch {
+		case m.Acks && !w.echoed:
+			w.waiting[m.From] = true // no confirmation comes before the echo
+		case !m.Acks && w.echoed:
+			inv.confirmedLocked(w, m.From)
 		}
 	}
 }
@@ -616,8 +611,9 @@ func (inv *Invalidator) bye() {
 	_, _ = inv.send(ctx, message{Bye: true}, false) // best effort: they stop waiting once it is silent anyway
 }
 
-// Trusted reports whether the cache may serve Hits: the subscription has
-// delivered a message (a heartbeat at least) within the trust window.
+// Trusted reports whether the cache may serve Hits: the subscription has delivered a
+// message (a heartbeat at least) within the trust window, and the other replicas wait
+// for this one's confirmations (see trust).
 func (inv *Invalidator) Trusted() bool { return inv.c.Trusted() }
 
 // Ready returns a channel that is closed once Run has subscribed for the first time
@@ -661,11 +657,7 @@ func (inv *Invalidator) Run(ctx context.Context) error {
 			}
 			continue
 		}
-		inv.onSub()
-		inv.rejoined()
-		clear(inv.senders)
-		inv.resync("subscribed")
-		inv.regate()
+		inv.subscribed("subscribed")
 		if inv.local || inv.mute {
 			inv.markReady() // else once the cache is trusted (see trust)
 		}
@@ -689,11 +681,7 @@ func (inv *Invalidator) consume(ctx context.Context, sub *store.Subscription) {
 		case <-ctx.Done():
 			return
 		case <-sub.Reconnected():
-			inv.onSub()
-			inv.rejoined()
-			clear(inv.senders)
-			inv.resync("messages may have been lost")
-			inv.regate()
+			inv.subscribed("messages may have been lost")
 			heard = inv.now()
 		case msg, ok := <-sub.C():
 			if !ok {
@@ -719,7 +707,9 @@ func (inv *Invalidator) apply(raw []byte) {
 		// It may have been an invalidation; flushing is the safe reading.
 		inv.log.Error("invalid invalidation message; flushing cache", "err", err)
 		inv.c.Reverify()
-		inv.trust(message{}, inv.now())
+		now := inv.now()
+		inv.heard(message{}, now)
+		inv.trust(message{}, now)
 		return
 	}
 	if m.Tag != "" {
@@ -762,6 +752,19 @@ func (inv *Invalidator) lost(m message) bool {
 	return known && m.Seq > last+1
 }
 
+// subscribed handles a confirmed (re)subscription: the store answered (onSub); the
+// replicas alive when this one stopped hearing count as heard now (rejoined); sequence
+// tracking starts again and every entry is re-verified, since messages published
+// meanwhile are lost (resync); and the cache is trusted again only once the others wait
+// for this replica (regate).
+func (inv *Invalidator) subscribed(reason string) {
+	inv.onSub()
+	inv.rejoined()
+	clear(inv.senders)
+	inv.resync(reason)
+	inv.regate()
+}
+
 // resync re-verifies every entry (see Cache.Reverify): whatever the cache held may have
 // missed invalidations.
 func (inv *Invalidator) resync(reason string) {
@@ -769,14 +772,13 @@ func (inv *Invalidator) resync(reason string) {
 	inv.log.Info("credential cache flushed", "reason", reason)
 }
 
-// regate, on a (re)subscription, counts this replica as hearing the channel and closes
-// the gate (see trust): messages published before the subscription are lost to it, and
-// the other replicas may have stopped waiting for it. It asks beat for a message at once.
+// regate closes the gate (see trust) on a (re)subscription: messages published before it
+// are lost to this replica, and the other replicas may have stopped waiting for it. It
+// asks beat for a message at once.
 func (inv *Invalidator) regate() {
 	if inv.local || inv.mute {
 		return // always trusted; or no cache to trust
 	}
-	inv.hearing.Store(inv.now().Add(inv.window).UnixNano())
 	inv.gate.Store(inv.seq.Load() + 1)
 	inv.hello()
 }
@@ -789,8 +791,7 @@ func (inv *Invalidator) hello() {
 	}
 }
 
-// trust records that m was heard at now, and renews the cache's trust unless the gate is
-// closed.
+// trust renews the cache's trust on hearing m at now, unless the gate is closed.
 //
 // The gate makes trust come back only once the other replicas wait for this one: after
 // it said it does not confirm invalidations, after a (re)subscription, and after its
@@ -802,7 +803,6 @@ func (inv *Invalidator) hello() {
 // invalidations it missed are behind this message, or lost. Only Run's goroutine renews
 // trust, so nothing renews it between the checks and trustFor.
 func (inv *Invalidator) trust(m message, now time.Time) {
-	inv.hearing.Store(now.Add(inv.window).UnixNano())
 	if inv.local || inv.mute {
 		inv.c.trustFor(now, inv.window)
 		return

@@ -183,43 +183,38 @@ func CodeLabel(code int) string {
 
 // CacheTrusted exports, read at scrape time, authgate_credential_cache_trusted{cache}: 1
 // while the named cache ("keys", "tokens") may answer from memory, because its
-// invalidation subscription was heard from within the trust window; 0 while every lookup
-// goes to the store (or, with the store down and serve_cached, to stale entries). It
-// returns an error when the series is already registered.
+// invalidation subscription was heard from within the trust window and the other replicas
+// wait for its confirmations; 0 while every lookup goes to the store (or, with the store
+// down and serve_cached, to stale entries). It returns an error when the series is
+// already registered.
 func (m *Metrics) CacheTrusted(cache string, trusted func() bool) error {
-	if m.reg == nil {
-		return nil
-	}
-	g := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name:        "authgate_credential_cache_trusted",
-		Help:        "1 while a credential cache (keys, tokens) may answer from memory: its invalidation subscription was heard from within the trust window.",
-		ConstLabels: prometheus.Labels{"cache": cache},
-	}, func() float64 {
-		if trusted() {
-			return 1
-		}
-		return 0
-	})
-	if err := m.reg.Register(g); err != nil {
-		return fmt.Errorf("metrics: cache trusted %s: %w", cache, err)
-	}
-	return nil
+	return m.cacheGauge("authgate_credential_cache_trusted",
+		"1 while a credential cache (keys, tokens) may answer from memory: its invalidation subscription was heard from within the trust window, and the other replicas wait for its confirmations.",
+		cache, func() float64 {
+			if trusted() {
+				return 1
+			}
+			return 0
+		})
 }
 
 // InvalidationPeers exports, read at scrape time, authgate_invalidation_peers{cache}: how
 // many other replicas this one hears on the cache's invalidation channel and waits for
 // when it publishes an invalidation.
 func (m *Metrics) InvalidationPeers(cache string, peers func() int) error {
+	return m.cacheGauge("authgate_invalidation_peers",
+		"Other replicas heard on a credential cache's (keys, tokens) invalidation channel within the trust window: each must confirm an invalidation before it is answered.",
+		cache, func() float64 { return float64(peers()) })
+}
+
+// cacheGauge registers the gauge name{cache}, read at scrape time from value.
+func (m *Metrics) cacheGauge(name, help, cache string, value func() float64) error {
 	if m.reg == nil {
 		return nil
 	}
-	g := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name:        "authgate_invalidation_peers",
-		Help:        "Other replicas heard on a credential cache's (keys, tokens) invalidation channel within the trust window: each must confirm an invalidation before it is answered.",
-		ConstLabels: prometheus.Labels{"cache": cache},
-	}, func() float64 { return float64(peers()) })
+	g := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help, ConstLabels: prometheus.Labels{"cache": cache}}, value)
 	if err := m.reg.Register(g); err != nil {
-		return fmt.Errorf("metrics: invalidation peers %s: %w", cache, err)
+		return fmt.Errorf("metrics: %s{cache=%q}: %w", name, cache, err)
 	}
 	return nil
 }
